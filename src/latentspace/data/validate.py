@@ -1,0 +1,100 @@
+"""Input checks shared by every reader and model. Errors name the row, column and what is allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+
+# Rows checked at a time: bounds the temporary boolean mask for memory-mapped inputs.
+_CHUNK_ROWS = 16384
+
+
+def _column_label(col: int, feature_names: Sequence[str] | None) -> str:
+    if feature_names is not None and col < len(feature_names):
+        return f"column {col} ({feature_names[col]!r})"
+    return f"column {col}"
+
+
+def first_non_finite(X: np.ndarray) -> tuple[int, int] | None:
+    """Return ``(row, column)`` of the first NaN or infinity in a 2-D array, scanning in chunks."""
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        block = np.asarray(X[start : start + _CHUNK_ROWS])
+        bad = ~np.isfinite(block)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            return start + int(row), int(col)
+    return None
+
+
+def check_array(
+    X,
+    *,
+    name: str = "X",
+    min_rows: int = 1,
+    n_features: int | None = None,
+    feature_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Validate data and return it as a 2-D float32 array of shape ``(n_samples, n_features)``.
+
+    Memory-mapped float32 input is returned as it is (not loaded). Raises :class:`InputError` for
+    non-numeric, empty, too-short or non-2-D input, a wrong feature count, and for NaN or infinity
+    (naming the first bad row and column).
+    """
+    if isinstance(X, np.memmap) and X.dtype == np.float32 and X.ndim == 2:
+        arr = X
+    else:
+        try:
+            arr = np.asarray(X)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{name} could not be read as a numeric array: {exc}") from None
+        if arr.dtype.kind not in "biuf":
+            raise InputError(
+                f"{name} must be numeric (int or float); got dtype {arr.dtype}"
+                " (strings or objects are not features)"
+            )
+        if arr.dtype != np.float32:
+            arr = arr.astype(np.float32)
+    if arr.ndim != 2:
+        hint = " (use X.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
+        raise InputError(
+            f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}{hint}"
+        )
+    n, d = arr.shape
+    if n == 0:
+        raise InputError(f"{name} is empty: 0 rows")
+    if d == 0:
+        raise InputError(f"{name} has 0 features (columns)")
+    if n < min_rows:
+        raise InputError(
+            f"{name} has {n} row{'s' if n != 1 else ''}; at least {min_rows} are needed here"
+        )
+    if n_features is not None and d != n_features:
+        raise InputError(
+            f"{name} has {d} features, but the model was fitted with {n_features} features"
+        )
+    bad = first_non_finite(arr)
+    if bad is not None:
+        row, col = bad
+        value = float(arr[row, col])
+        raise InputError(
+            f"{name} contains {value} at row {row}, {_column_label(col, feature_names)}:"
+            " every value must be finite (drop or impute NaN and infinity first)"
+        )
+    return arr
+
+
+def check_in_unit_interval(X: np.ndarray, *, name: str = "X") -> None:
+    """Raise :class:`InputError` unless every value lies in [0, 1] (Bernoulli likelihoods need it)."""
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        block = np.asarray(X[start : start + _CHUNK_ROWS])
+        bad = (block < 0) | (block > 1)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise InputError(
+                f"{name} has {float(block[row, col])} at row {start + int(row)}, column {int(col)};"
+                " a Bernoulli likelihood needs every value in [0, 1] (rescale the data or use a"
+                " Gaussian likelihood)"
+            )

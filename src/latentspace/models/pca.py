@@ -1,0 +1,259 @@
+"""Principal component analysis on the model contract, equal to scikit-learn's PCA.
+
+The default solver streams the data once in row blocks and accumulates the covariance matrix
+(float32 products of centred blocks, summed in float64), then takes the top eigenvectors. Memory is
+O(d^2 + block * d) whatever n is, so a memory-mapped ``.npy`` larger than RAM fits the same way.
+Signs follow scikit-learn (the largest-magnitude entry of each component is positive), so
+components, scores and explained variances agree with ``sklearn.decomposition.PCA`` to float
+tolerance.
+
+References
+----------
+Pearson (1901); Tipping & Bishop (1999), "Probabilistic principal component analysis" (``score``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+from ..data.validate import check_array
+from ..errors import InputError
+from ..progress import report
+from .base import BATCH_ROWS, LatentModel, batched
+from .params import Bool, Int, OneOf
+from .registry import register
+
+
+def _flip_signs(components: np.ndarray) -> np.ndarray:
+    """Make the largest-|.| entry of every row positive (scikit-learn's ``svd_flip`` on V)."""
+    idx = np.argmax(np.abs(components), axis=1)
+    signs = np.sign(components[np.arange(len(components)), idx])
+    signs[signs == 0] = 1.0
+    return components * signs[:, None]
+
+
+@register("pca")
+class PCA(LatentModel):
+    """Principal component analysis.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the latent space (``--latent-dim``); at most min(n_samples, n_features).
+    whiten : bool, default=False
+        Scale latents to unit variance.
+    svd_solver : {"auto", "covariance_eigh", "full", "randomized"}, default="auto"
+        "covariance_eigh" streams the data into a (d, d) covariance; "full" is an exact SVD of the
+        centred data; "randomized" is Halko et al.'s method (scikit-learn's ``randomized_svd``).
+        "auto" takes covariance_eigh when n_features <= 2048 and n_samples >= n_features,
+        randomized when the latent is small against the data, full otherwise.
+    random_state : int or None, default=None
+        Seed for the randomized solver and the default seed of :meth:`sample`.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+    mean_ : ndarray of shape (n_features,)
+    explained_variance_, explained_variance_ratio_, singular_values_ : ndarray of shape (n_components,)
+    noise_variance_ : float
+        Mean of the discarded eigenvalues (probabilistic PCA's sigma^2).
+
+    Examples
+    --------
+    >>> import numpy as np, latentspace as ls
+    >>> X = np.random.default_rng(0).normal(size=(100, 5)).astype("float32")
+    >>> ls.PCA(n_components=2).fit(X).encode(X).shape
+    (100, 2)
+    """
+
+    latent_param = "n_components"
+    _param_rules = {
+        "n_components": Int(1),
+        "whiten": Bool(),
+        "svd_solver": OneOf("auto", "covariance_eigh", "full", "randomized"),
+        "random_state": Int(0, allow_none=True),
+    }
+
+    def __init__(self, n_components=2, *, whiten=False, svd_solver="auto", random_state=None):
+        self.n_components = n_components
+        self.whiten = whiten
+        self.svd_solver = svd_solver
+        self.random_state = random_state
+
+    @property
+    def latent_dim(self) -> int:
+        return int(getattr(self, "n_components_", self.n_components))
+
+    # --- fitting --------------------------------------------------------------------------------
+    def fit(self, X, y=None) -> PCA:
+        """Learn the principal components of ``X`` (n_samples, n_features)."""
+        self._validate_params()
+        X = check_array(X, min_rows=2)
+        n, d = X.shape
+        k = self.n_components
+        if k > min(n, d):
+            raise InputError(
+                f"PCA: latent_dim (n_components) = {k} is larger than allowed: at most"
+                f" min(n_samples, n_features) = min({n}, {d}) = {min(n, d)}"
+            )
+        solver = self._resolve_solver(n, d, k)
+        if solver == "covariance_eigh":
+            mean, evals, comps, total = self._fit_covariance(X, k)
+        else:
+            mean, evals, comps, total = self._fit_svd(X, k, solver)
+        self.fit_solver_ = solver
+        self.n_samples_, self.n_features_in_, self.n_components_ = n, d, k
+        self.mean_ = mean.astype(np.float32)
+        self.components_ = _flip_signs(comps).astype(np.float32)
+        self.explained_variance_ = evals
+        self.explained_variance_ratio_ = evals / total
+        self.singular_values_ = np.sqrt(evals * (n - 1))
+        rest = min(n, d) - k
+        self.noise_variance_ = float(max(total - evals.sum(), 0.0) / rest) if rest > 0 else 0.0
+        self.total_variance_ = float(total)
+        return self
+
+    def _resolve_solver(self, n: int, d: int, k: int) -> str:
+        if self.svd_solver != "auto":
+            return self.svd_solver
+        if d <= 2048 and n >= d:
+            return "covariance_eigh"
+        if max(n, d) > 500 and k < 0.8 * min(n, d):
+            return "randomized"
+        return "full"
+
+    @staticmethod
+    def _fit_covariance(X: np.ndarray, k: int):
+        """One streamed pass for the mean, one for the covariance; eigenvectors of the top k."""
+        n, d = X.shape
+        mean = np.zeros(d)
+        for start in range(0, n, BATCH_ROWS):
+            mean += np.asarray(X[start : start + BATCH_ROWS]).sum(axis=0, dtype=np.float64)
+        mean /= n
+        mean32 = mean.astype(np.float32)
+        block = np.empty((min(BATCH_ROWS, n), d), dtype=np.float32)  # reused: no page faults
+        gram = np.empty((d, d), dtype=np.float32)
+        cov = np.zeros((d, d))
+        for start in range(0, n, BATCH_ROWS):
+            rows = np.asarray(X[start : start + BATCH_ROWS])
+            b = block[: len(rows)]
+            np.subtract(rows, mean32, out=b)
+            np.dot(b.T, b, out=gram)  # numpy takes the symmetric (syrk) path for b.T @ b
+            cov += gram
+            report("fitting PCA", min(start + BATCH_ROWS, n), n)
+        cov /= n - 1
+        total = float(np.trace(cov))
+        evals, evecs = linalg.eigh(cov, subset_by_index=[d - k, d - 1], driver="evr")
+        evals = np.clip(evals[::-1], 0.0, None)  # (k,), descending
+        return mean, evals, evecs[:, ::-1].T, total
+
+    def _fit_svd(self, X: np.ndarray, k: int, solver: str):
+        n = X.shape[0]
+        mean = X.mean(axis=0, dtype=np.float64)
+        centred = np.asarray(X, dtype=np.float64) - mean
+        if solver == "full":
+            _, s, vt = linalg.svd(centred, full_matrices=False)
+        else:
+            from sklearn.utils.extmath import randomized_svd
+
+            _, s, vt = randomized_svd(centred, k, random_state=self.random_state)
+        total = float(np.einsum("ij,ij->", centred, centred) / (n - 1))
+        report("fitting PCA", n, n)
+        return mean, (s[:k] ** 2) / (n - 1), vt[:k], total
+
+    # --- the contract ---------------------------------------------------------------------------
+    def transform(self, X) -> np.ndarray:
+        """Project ``X`` (n, n_features) onto the components: (n, n_components)."""
+        X = self._check_input(X)
+        W = self.components_.T
+        if self.whiten:
+            W = W / np.sqrt(self.explained_variance_).astype(np.float32)
+        return batched(lambda b: (b - self.mean_) @ W, X, self.latent_dim, task="encoding")
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        """Map latents (n, n_components) back to data space (n, n_features)."""
+        Z = self._check_latent(Z)
+        W = self.components_
+        if self.whiten:
+            W = W * np.sqrt(self.explained_variance_).astype(np.float32)[:, None]
+        return batched(lambda b: b @ W + self.mean_, Z, self.n_features_in_, task="decoding")
+
+    def sample(self, n: int, random_state=None) -> np.ndarray:
+        """Draw ``n`` items: z ~ N(0, diag(explained_variance_)) in component space, decoded."""
+        if n < 1:
+            raise InputError(f"sample: n must be at least 1; got {n}")
+        seed = self.random_state if random_state is None else random_state
+        rng = np.random.default_rng(seed)
+        scale = 1.0 if self.whiten else np.sqrt(self.explained_variance_)
+        Z = (rng.standard_normal((n, self.latent_dim)) * scale).astype(np.float32)
+        return self.inverse_transform(Z)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log-likelihood of each row under probabilistic PCA (Tipping & Bishop 1999), in nats."""
+        X = self._check_input(X)
+        prec, logdet = self._precision()
+        d = self.n_features_in_
+
+        def loglik(b):
+            c = b.astype(np.float64) - self.mean_
+            return (-0.5 * np.einsum("ij,ij->i", c @ prec, c) - 0.5 * (d * np.log(2 * np.pi) - logdet))[:, None]
+
+        return batched(loglik, X, 1, task="scoring")[:, 0].astype(np.float64)
+
+    def score(self, X, y=None) -> float:
+        """Mean probabilistic-PCA log-likelihood of ``X`` (as scikit-learn's ``PCA.score``)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def _precision(self) -> tuple[np.ndarray, float]:
+        """Precision matrix of the PPCA covariance W^T diag(ev - s2) W + s2 I, and its log-det."""
+        s2 = self.noise_variance_
+        if s2 <= 0:
+            raise InputError("PCA.score needs n_components < min(n_samples, n_features)")
+        W = self.components_.astype(np.float64)
+        ev = self.explained_variance_
+        cov = (W.T * (ev - s2)) @ W + s2 * np.eye(self.n_features_in_)
+        prec = linalg.inv(cov)
+        logdet_cov = np.sum(np.log(ev)) + (self.n_features_in_ - self.n_components_) * np.log(s2)
+        return prec, -logdet_cov
+
+    def info(self) -> dict:
+        return {
+            **super().info(),
+            "solver": self.fit_solver_,
+            "explained_variance_ratio": [round(float(v), 6) for v in self.explained_variance_ratio_],
+            "explained_variance_total": float(np.sum(self.explained_variance_ratio_)),
+            "noise_variance": self.noise_variance_,
+        }
+
+    # --- persistence ----------------------------------------------------------------------------
+    def _get_state(self):
+        tensors = {
+            "mean": self.mean_,
+            "components": self.components_,
+            "explained_variance": self.explained_variance_,
+            "explained_variance_ratio": self.explained_variance_ratio_,
+        }
+        meta = {
+            "n_samples": self.n_samples_,
+            "n_features": self.n_features_in_,
+            "noise_variance": self.noise_variance_,
+            "total_variance": self.total_variance_,
+            "solver": self.fit_solver_,
+        }
+        return tensors, meta
+
+    def _set_state(self, tensors, meta):
+        comps = np.asarray(tensors["components"], dtype=np.float32)
+        k, d = comps.shape
+        if k != self.n_components or tensors["mean"].shape != (d,):
+            raise InputError(f"PCA state holds {k} components of {d}; config says {self.n_components}")
+        self.components_, self.mean_ = comps, np.asarray(tensors["mean"], dtype=np.float32)
+        self.explained_variance_ = np.asarray(tensors["explained_variance"], dtype=np.float64)
+        self.explained_variance_ratio_ = np.asarray(tensors["explained_variance_ratio"], np.float64)
+        self.n_samples_, self.n_features_in_, self.n_components_ = int(meta["n_samples"]), d, k
+        self.singular_values_ = np.sqrt(self.explained_variance_ * (self.n_samples_ - 1))
+        self.noise_variance_ = float(meta["noise_variance"])
+        self.total_variance_ = float(meta["total_variance"])
+        self.fit_solver_ = str(meta["solver"])
+        return self

@@ -1,0 +1,61 @@
+"""The model registry: every model is found by name, everywhere (CLI, run folder, explorer).
+
+Families are imported lazily, so listing names does not import torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+
+from ..errors import InputError
+
+# name -> module that registers it on import
+_MODULES: dict[str, str] = {
+    "pca": "latentspace.models.pca",
+}
+_CLASSES: dict[str, type] = {}
+
+
+def register(name: str):
+    """Class decorator: make a model available as ``name``."""
+
+    def deco(cls: type) -> type:
+        cls.model_name = name
+        _CLASSES[name] = cls
+        _MODULES.setdefault(name, cls.__module__)
+        return cls
+
+    return deco
+
+
+def available_models() -> list[str]:
+    """Names of every registered model."""
+    return sorted(set(_MODULES) | set(_CLASSES))
+
+
+def get_model_class(name: str) -> type:
+    """The class registered as ``name``; an unknown name lists the valid ones."""
+    if name not in _CLASSES:
+        if name not in _MODULES:
+            close = difflib.get_close_matches(name, available_models(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InputError(
+                f"unknown model {name!r}{hint}; available: {', '.join(available_models())}"
+            )
+        importlib.import_module(_MODULES[name])
+    return _CLASSES[name]
+
+
+def create_model(name: str, latent_dim: int | None = None, **params):
+    """Instantiate model ``name``; ``latent_dim`` goes to the family's own latent-size parameter."""
+    cls = get_model_class(name)
+    if latent_dim is not None:
+        params[cls.latent_param] = latent_dim
+    valid = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise InputError(
+            f"model {name!r} has no parameter {', '.join(unknown)}; parameters: {', '.join(valid)}"
+        )
+    return cls(**params)

@@ -37,7 +37,14 @@ def read_path(path: str | Path, *, label_col: str | None = None) -> Dataset:
     if not p.is_file():
         raise InputError(f"no such file or folder: {p}")
     if suffix == ".npy":
-        return _finish(_array_dataset(np.load(p, mmap_mode="r", allow_pickle=False), p), p, label_col)
+        try:
+            arr = np.load(p, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise InputError(
+                f"{p.name} cannot be read as a numeric array ({exc}); object arrays are refused"
+                " because loading them would run pickle"
+            ) from None
+        return _finish(_array_dataset(arr, p), p, label_col)
     if suffix == ".npz":
         return read_npz(p, label_col=label_col)
     if suffix in TABLE_SUFFIXES:
@@ -85,6 +92,18 @@ def _array_dataset(arr: np.ndarray, path: Path, y=None, label_names=None) -> Dat
 
 
 def read_npz(path: Path, *, label_col: str | None = None) -> Dataset:
+    try:
+        return _read_npz(path, label_col)
+    except InputError:
+        raise
+    except (ValueError, OSError) as exc:  # object arrays, corrupt zip members
+        raise InputError(
+            f"{path.name} cannot be read as numeric arrays ({exc}); object arrays are refused"
+            " because loading them would run pickle"
+        ) from None
+
+
+def _read_npz(path: Path, label_col: str | None) -> Dataset:
     with np.load(path, allow_pickle=False) as f:
         keys = list(f.keys())
         x_key = next((k for k in _X_KEYS if k in keys), keys[0] if len(keys) == 1 else None)

@@ -41,8 +41,8 @@ def render(factors: np.ndarray, size: int) -> np.ndarray:
     for start in range(0, len(factors), _CHUNK):
         f = factors[start : start + _CHUNK]
         shape, scale, rot = f[:, 0:1], f[:, 1:2], f[:, 2:3]
-        cx, cy = 0.22 + 0.56 * f[:, 3:4], 0.22 + 0.56 * f[:, 4:5]  # keep every shape inside the frame
-        radius = 0.15 * scale
+        cx, cy = 0.25 + 0.5 * f[:, 3:4], 0.25 + 0.5 * f[:, 4:5]  # keep every shape inside the frame
+        radius = 0.14 * scale
         dx, dy = (gx - cx) / radius, (gy - cy) / radius  # (m, size*size), shape-local units
         cos, sin = np.cos(rot), np.sin(rot)
         u, v = cos * dx + sin * dy, -sin * dx + cos * dy  # rotate the frame by -rotation

@@ -1,0 +1,94 @@
+"""The model contract, checked for every model in the registry (new models join automatically)."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+import latentspace as ls
+from latentspace.errors import InputError
+from latentspace.runs.folder import _read_safetensors, model_bytes
+
+MODELS = ls.available_models()
+
+
+@pytest.fixture(params=MODELS)
+def fitted(request, blobs):
+    model = ls.create_model(request.param, latent_dim=3).set_params(random_state=0)
+    return model.fit(blobs), blobs
+
+
+def test_registry_round_trip():
+    for name in MODELS:
+        cls = ls.get_model_class(name)
+        assert cls.model_name == name
+        assert cls.latent_param in cls().get_params()
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(InputError, match=r"unknown model 'pcaa' \(did you mean 'pca'\?\); available: "):
+        ls.create_model("pcaa")
+
+
+def test_unknown_parameter_is_named():
+    with pytest.raises(InputError, match="no parameter bogus"):
+        ls.create_model("pca", bogus=1)
+
+
+def test_shapes_and_aliases(fitted):
+    model, X = fitted
+    Z = model.encode(X)
+    assert Z.shape == (len(X), 3) and model.latent_dim == 3
+    np.testing.assert_array_equal(Z, model.transform(X))
+    Xh = model.decode(Z)
+    assert Xh.shape == X.shape
+    np.testing.assert_array_equal(Xh, model.inverse_transform(Z))
+
+
+def test_reconstruction_beats_the_mean(fitted):
+    model, X = fitted
+    err = np.mean((model.decode(model.encode(X)) - X) ** 2)
+    assert err < 0.2 * np.mean((X - X.mean(0)) ** 2)
+
+
+def test_sample_is_seeded(fitted):
+    model, X = fitted
+    a, b, c = model.sample(5, random_state=1), model.sample(5, random_state=1), model.sample(5, 2)
+    assert a.shape == (5, X.shape[1])
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_fit_transform_equals_fit_then_transform(fitted):
+    model, X = fitted
+    np.testing.assert_allclose(clone(model).fit_transform(X), model.transform(X), atol=1e-4)
+
+
+def test_clone_and_params(fitted):
+    model, _ = fitted
+    twin = clone(model)
+    assert twin.get_params() == model.get_params()
+    assert not hasattr(twin, "n_features_in_")
+
+
+def test_state_round_trip_is_exact(fitted):
+    model, X = fitted
+    tensors, meta = _read_safetensors(model_bytes(model), "mem")
+    rebuilt = type(model)(**model.get_params())._set_state(tensors, meta)
+    np.testing.assert_array_equal(rebuilt.encode(X), model.encode(X))
+    np.testing.assert_array_equal(rebuilt.decode(model.encode(X)), model.decode(model.encode(X)))
+
+
+def test_wrong_feature_count(fitted):
+    model, X = fitted
+    with pytest.raises(InputError, match=f"has {X.shape[1] - 1} features, but the model was fitted with {X.shape[1]}"):
+        model.encode(X[:, 1:])
+    with pytest.raises(InputError, match="Z has 4 features"):
+        model.decode(np.zeros((2, 4)))
+
+
+def test_nan_at_encode(fitted):
+    model, X = fitted
+    bad = X[:5].copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="row 3, column 2"):
+        model.encode(bad)

@@ -25,7 +25,9 @@ def test_registry_round_trip():
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(InputError, match=r"unknown model 'pcaa' \(did you mean 'pca'\?\); available: "):
+    with pytest.raises(
+        InputError, match=r"unknown model 'pcaa' \(did you mean 'pca'\?\); available: "
+    ):
         ls.create_model("pcaa")
 
 
@@ -80,7 +82,10 @@ def test_state_round_trip_is_exact(fitted):
 
 def test_wrong_feature_count(fitted):
     model, X = fitted
-    with pytest.raises(InputError, match=f"has {X.shape[1] - 1} features, but the model was fitted with {X.shape[1]}"):
+    with pytest.raises(
+        InputError,
+        match=f"has {X.shape[1] - 1} features, but the model was fitted with {X.shape[1]}",
+    ):
         model.encode(X[:, 1:])
     with pytest.raises(InputError, match="Z has 4 features"):
         model.decode(np.zeros((2, 4)))

@@ -142,8 +142,12 @@ def models() -> None:
 @app.command()
 def fit(
     data: DataOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create, e.g. runs/pca16.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Registry name (see `models`).")] = "pca",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder to create, e.g. runs/pca16.")
+    ],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Registry name (see `models`).")
+    ] = "pca",
     latent_dim: Annotated[int, typer.Option("--latent-dim", "-k", help="Size of the latent.")] = 16,
     seed: Annotated[int, typer.Option(help="Seed for the split and the model.")] = 0,
     test_fraction: Annotated[
@@ -163,8 +167,13 @@ def fit(
         ds = _load(data, label_col, data_arg)
         t0 = time.perf_counter()
         run = pipeline.fit(
-            ds, model, latent_dim=latent_dim, out=out, seed=seed,
-            test_fraction=test_fraction, overwrite=overwrite,
+            ds,
+            model,
+            latent_dim=latent_dim,
+            out=out,
+            seed=seed,
+            test_fraction=test_fraction,
+            overwrite=overwrite,
         )
         elapsed = time.perf_counter() - t0
     split = run.config["split"]

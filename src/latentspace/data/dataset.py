@@ -51,7 +51,9 @@ class Dataset:
     test_mask: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        self.X = check_array(self.X, name=f"dataset {self.name!r}", feature_names=self.feature_names)
+        self.X = check_array(
+            self.X, name=f"dataset {self.name!r}", feature_names=self.feature_names
+        )
         n, d = self.X.shape
         if self.y is not None:
             self.y = np.asarray(self.y)

@@ -31,7 +31,9 @@ def read_path(path: str | Path, *, label_col: str | None = None) -> Dataset:
     p = Path(path)
     if p.is_dir():
         if label_col is not None:
-            raise InputError("--label-col applies to tables; image folders take labels from sub-folders")
+            raise InputError(
+                "--label-col applies to tables; image folders take labels from sub-folders"
+            )
         return read_image_folder(p)
     suffix = p.suffix.lower()
     if not p.is_file():
@@ -49,7 +51,9 @@ def read_path(path: str | Path, *, label_col: str | None = None) -> Dataset:
         return read_npz(p, label_col=label_col)
     if suffix in TABLE_SUFFIXES:
         return read_table(p, label_col=label_col)
-    raise InputError(f"cannot read {p.name!r}: unsupported format {suffix or '(none)'}; use {SUPPORTED}")
+    raise InputError(
+        f"cannot read {p.name!r}: unsupported format {suffix or '(none)'}; use {SUPPORTED}"
+    )
 
 
 def _finish(ds: Dataset, path: Path, label_col: str | None) -> Dataset:
@@ -155,8 +159,12 @@ def read_table(path: Path, *, label_col: str | None = None) -> Dataset:
     non_numeric = [
         c
         for c in features
-        if not (pa.types.is_integer(table[c].type) or pa.types.is_floating(table[c].type)
-                or pa.types.is_boolean(table[c].type) or pa.types.is_null(table[c].type))
+        if not (
+            pa.types.is_integer(table[c].type)
+            or pa.types.is_floating(table[c].type)
+            or pa.types.is_boolean(table[c].type)
+            or pa.types.is_null(table[c].type)
+        )
     ]
     if non_numeric:
         listed = ", ".join(f"{c!r} ({table[c].type})" for c in non_numeric)

@@ -59,9 +59,7 @@ def check_array(
             arr = arr.astype(np.float32)
     if arr.ndim != 2:
         hint = " (use X.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
-        raise InputError(
-            f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}{hint}"
-        )
+        raise InputError(f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}{hint}")
     n, d = arr.shape
     if n == 0:
         raise InputError(f"{name} is empty: 0 rows")

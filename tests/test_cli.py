@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from latentspace.cli import app
-from latentspace.runs import Run
+from latentspace.runfolder import Run
 
 runner = CliRunner()
 

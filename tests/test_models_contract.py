@@ -6,7 +6,7 @@ from sklearn.base import clone
 
 import latentspace as ls
 from latentspace.errors import InputError
-from latentspace.runs.folder import _read_safetensors, model_bytes
+from latentspace.runfolder.folder import _read_safetensors, model_bytes
 
 MODELS = ls.available_models()
 

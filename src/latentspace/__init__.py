@@ -16,7 +16,7 @@ from .errors import InputError, LatentspaceError, MissingDependencyError, RunInt
 from .models import available_models, create_model, get_model_class, register
 from .models.pca import PCA
 from .pipeline import encode, fit
-from .runs import Run, open_run
+from .runfolder import Run, open_run
 
 try:
     __version__ = _metadata.version("latentspace")

@@ -160,7 +160,7 @@ def fit(
 ) -> None:
     """Fit a model on the training split and write a run folder (model, latents, config)."""
     from . import pipeline
-    from .runs import check_destination
+    from .runfolder import check_destination
 
     with _stage():
         check_destination(out, overwrite)
@@ -199,7 +199,7 @@ def encode(
 ) -> None:
     """Encode data with a fitted run and write the latents to Parquet."""
     from . import pipeline
-    from .runs import Run
+    from .runfolder import Run
 
     with _stage():
         r = Run(run)
@@ -214,7 +214,7 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print the config as JSON.")] = False,
 ) -> None:
     """Show a run: model, data, split, what was learned, files (all checksums verified)."""
-    from .runs import Run
+    from .runfolder import Run
 
     with _stage():
         r = Run(run)

@@ -10,7 +10,7 @@ import numpy as np
 from .data import Dataset, load
 from .data.splits import split_mask
 from .models.registry import create_model
-from .runs import Run, check_destination, save_run
+from .runfolder import Run, check_destination, save_run
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def fit(
     """Fit ``model`` (a registry name) on the training split of ``data``.
 
     With ``out``, writes a run folder (model, latents of every row, config) and returns the
-    :class:`~latentspace.runs.Run`; otherwise returns the fitted model.
+    :class:`~latentspace.runfolder.Run`; otherwise returns the fitted model.
     """
     if out is not None:
         check_destination(out, overwrite)  # fail before the long work, not after it
@@ -51,8 +51,8 @@ def fit(
 
 def encode(run: Run | str | Path, data: Dataset | str, out: str | Path | None = None):
     """Encode ``data`` with the model of ``run``; write Parquet to ``out`` or return Z."""
-    from .runs.atomic import atomic_write_parquet
-    from .runs.folder import latents_table
+    from .runfolder.atomic import atomic_write_parquet
+    from .runfolder.folder import latents_table
 
     run = run if isinstance(run, Run) else Run(run)
     ds = load(data) if isinstance(data, str | Path) else data

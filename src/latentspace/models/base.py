@@ -44,7 +44,7 @@ class LatentModel(TransformerMixin, BaseEstimator):
         """A JSON-able summary of what was learned (shown by ``latentspace info``)."""
         return {"model": self.model_name, "latent_dim": int(self.latent_dim)}
 
-    # --- persistence (used by latentspace.runs) -------------------------------------------------
+    # --- persistence (used by latentspace.runfolder) -------------------------------------------------
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict]:  # pragma: no cover - abstract
         """Learned state as (tensors for safetensors, small JSON-able values)."""
         raise NotImplementedError

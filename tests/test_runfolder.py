@@ -9,7 +9,7 @@ import pytest
 
 import latentspace as ls
 from latentspace.errors import InputError, RunIntegrityError
-from latentspace.runs.folder import SCHEMA_VERSION, _config_digest
+from latentspace.runfolder.folder import SCHEMA_VERSION, _config_digest
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_failed_fit_leaves_nothing(tmp_path, digits):
 
 
 def test_failure_while_writing_leaves_nothing(tmp_path, digits, monkeypatch):
-    import latentspace.runs.folder as folder
+    import latentspace.runfolder.folder as folder
 
     def boom(*a, **k):
         raise OSError("disk full")

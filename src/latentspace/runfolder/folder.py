@@ -1,0 +1,249 @@
+"""The run folder: one directory per fitted model, in open formats, verified on every load.
+
+::
+
+    runs/<name>/
+      config.json        schema version, model + parameters, dataset spec, split, seed, versions,
+                         sha256 of every file below, and a sha256 of its own content
+      model.safetensors  every learned tensor (no pickle)
+      latents.parquet    row, z_0..z_{k-1}, split, label, factor_<name>
+
+A run is written into a hidden temporary folder and renamed into place only when complete, so a
+failure never leaves a partial run behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import shutil
+import struct
+import uuid
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, RunIntegrityError
+from .atomic import atomic_write, atomic_write_json, atomic_write_parquet, fsync_dir, sha256_file
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+CONFIG, MODEL, LATENTS = "config.json", "model.safetensors", "latents.parquet"
+_STATE_KEY = "latentspace_state"
+_VERSIONED = ("latentspace", "numpy", "scikit-learn", "torch", "safetensors", "pyarrow")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _config_digest(config: dict) -> str:
+    body = {k: v for k, v in config.items() if k != "config_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def check_destination(out: str | Path, overwrite: bool = False) -> Path:
+    """Refuse to replace an existing folder unless ``overwrite``; call before any long work."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
+    if out.exists() and not (out / CONFIG).is_file() and any(out.iterdir()):
+        raise InputError(f"{out} exists and is not a latentspace run; refusing to replace it")
+    return out
+
+
+# --- safetensors, read and written from bytes we have already checksummed ------------------------
+def model_bytes(model) -> bytes:
+    from safetensors.numpy import save
+
+    tensors, meta = model._get_state()
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    return save(tensors, metadata={_STATE_KEY: json.dumps(meta, sort_keys=True)})
+
+
+def _read_safetensors(data: bytes, where: Path) -> tuple[dict[str, np.ndarray], dict]:
+    from safetensors.numpy import load
+
+    try:
+        (header_len,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8 : 8 + header_len])
+        tensors = load(data)
+        meta = json.loads(header.get("__metadata__", {}).get(_STATE_KEY, "{}"))
+    except Exception as exc:  # safetensors raises its own error types for malformed headers
+        raise RunIntegrityError(f"{where} is not a readable safetensors file: {exc}") from None
+    return tensors, meta
+
+
+def latents_table(Z: np.ndarray, dataset, test_mask: np.ndarray | None):
+    """Arrow table of latents with row id, split, label and factors."""
+    import pyarrow as pa
+
+    cols = {"row": pa.array(np.arange(len(Z), dtype=np.int64))}
+    for j in range(Z.shape[1]):
+        cols[f"z_{j}"] = pa.array(Z[:, j])
+    if test_mask is not None:
+        cols["split"] = pa.array(np.where(test_mask, "test", "train"))
+    if dataset.y is not None:
+        cols["label"] = pa.array(dataset.y)
+    if dataset.factors is not None:
+        for j, name in enumerate(dataset.factor_names):
+            cols[f"factor_{name}"] = pa.array(dataset.factors[:, j])
+    return pa.table(cols)
+
+
+def save_run(out, model, dataset, *, seed: int, split: dict, test_mask, Z, overwrite=False) -> Run:
+    """Write a complete run folder for a fitted ``model`` atomically and return it, verified."""
+    out = check_destination(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        atomic_write(tmp / MODEL, model_bytes(model))
+        atomic_write_parquet(tmp / LATENTS, latents_table(Z, dataset, test_mask))
+        config = {
+            "schema_version": SCHEMA_VERSION,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": {"name": model.model_name, "params": model.get_params(deep=False)},
+            "latent_dim": int(model.latent_dim),
+            "dataset": dataset.describe(),
+            "split": split,
+            "seed": seed,
+            "versions": package_versions(),
+            "info": model.info(),
+            "files": {name: sha256_file(tmp / name) for name in (MODEL, LATENTS)},
+        }
+        config["config_sha256"] = _config_digest(config)
+        atomic_write_json(tmp / CONFIG, config)
+        if out.exists():  # --overwrite: move the old run aside, swap the new one in, then delete
+            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+        fsync_dir(out.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Run(out)
+
+
+class Run:
+    """A run folder, verified when opened: schema version, config checksum, file checksums.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run folder (``runs/<name>``).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.config = self._read_config()
+        self._verify_files()
+
+    def _read_config(self) -> dict:
+        cfg = self.path / CONFIG
+        if not self.path.is_dir():
+            raise InputError(f"no run folder at {self.path}")
+        if not cfg.is_file():
+            raise RunIntegrityError(f"{self.path} is not a latentspace run: it has no {CONFIG}")
+        try:
+            config = json.loads(cfg.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunIntegrityError(
+                f"{cfg} is not valid JSON (truncated or edited?): {exc}"
+            ) from None
+        if not isinstance(config, dict) or "schema_version" not in config:
+            raise RunIntegrityError(f"{cfg} has no schema_version: not a latentspace run config")
+        if config["schema_version"] != SCHEMA_VERSION:
+            raise RunIntegrityError(
+                f"{cfg} has schema version {config['schema_version']!r}; this latentspace reads"
+                f" version {SCHEMA_VERSION} (re-fit the run with this version)"
+            )
+        if config.get("config_sha256") != _config_digest(config):
+            raise RunIntegrityError(
+                f"{cfg} was changed after it was written (its checksum does not match);"
+                " edit nothing in a run folder by hand: re-run `latentspace fit`"
+            )
+        return config
+
+    def _verify_files(self) -> None:
+        for name, digest in self.config["files"].items():
+            p = self.path / name
+            if not p.is_file():
+                raise RunIntegrityError(f"{self.path} is incomplete: {name} is missing")
+            if sha256_file(p) != digest:
+                raise RunIntegrityError(
+                    f"{p} does not match the checksum in {CONFIG} (truncated, edited or replaced)"
+                )
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def model_name(self) -> str:
+        return self.config["model"]["name"]
+
+    def load_model(self):
+        """Rebuild the fitted model from config parameters and ``model.safetensors``."""
+        from ..models.registry import get_model_class
+
+        p = self.path / MODEL
+        data = p.read_bytes()
+        if hashlib.sha256(data).hexdigest() != self.config["files"][MODEL]:
+            raise RunIntegrityError(f"{p} changed since the run was opened")
+        tensors, meta = _read_safetensors(data, p)
+        cls = get_model_class(self.model_name)
+        try:
+            return cls(**self.config["model"]["params"])._set_state(tensors, meta)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunIntegrityError(f"{p} does not hold a valid {self.model_name} state: {exc}") from None
+
+    def latents(self):
+        """The latents table (pyarrow) written at fit time."""
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.path / LATENTS)
+
+    def latent_matrix(self) -> np.ndarray:
+        """The latents as a float32 array of shape (n, latent_dim)."""
+        table = self.latents()
+        k = self.config["latent_dim"]
+        return np.column_stack([table[f"z_{j}"].to_numpy() for j in range(k)]).astype(np.float32)
+
+    def load_dataset(self):
+        """Load the data the run was fitted on and check it is the same data (sha256)."""
+        from ..data import from_spec
+
+        desc = self.config["dataset"]
+        ds = from_spec(desc["spec"])
+        if ds.fingerprint() != desc["sha256"]:
+            raise RunIntegrityError(
+                f"the data for {self.name} ({desc['spec']}) changed since the run was fitted"
+            )
+        return ds
+
+    def files(self) -> dict[str, int]:
+        """Every file in the run with its size in bytes."""
+        return {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, model={self.model_name!r})"
+
+
+def open_run(path: str | Path) -> Run:
+    """Open and verify a run folder."""
+    return Run(path)

@@ -107,3 +107,11 @@ def test_memmap_input_streams(tmp_path, blobs):
     np.testing.assert_allclose(
         ls.PCA(3).fit(mm).components_, ls.PCA(3).fit(blobs).components_, atol=1e-6
     )
+
+
+def test_large_offset_data_keeps_precision(blobs):
+    """Data far from the origin (mean >> spread) must not lose digits to cancellation."""
+    X = (blobs.astype(np.float64) + 1e4).astype(np.float32)
+    ours, ref = ls.PCA(3).fit(X), SkPCA(3, svd_solver="full").fit(X.astype(np.float64))
+    np.testing.assert_allclose(ours.explained_variance_, ref.explained_variance_, rtol=1e-3)
+    np.testing.assert_allclose(ours.mean_, ref.mean_, rtol=1e-6)

@@ -55,15 +55,16 @@ def _stage() -> Iterator[None]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
         console=err_console,
         transient=True,
     )
     tasks: dict[str, int] = {}
 
-    def hook(task: str, done: int, total: int) -> None:
+    def hook(task: str, done: int, total: int, info: str) -> None:
         if task not in tasks:
-            tasks[task] = progress.add_task(task, total=total)
-        progress.update(tasks[task], completed=done, total=total)
+            tasks[task] = progress.add_task(task, total=total, info="")
+        progress.update(tasks[task], completed=done, total=total, info=info)
 
     try:
         with progress, progress_hook(hook):

@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-ProgressFn = Callable[[str, int, int], None]  # (task, done, total)
+ProgressFn = Callable[[str, int, int, str], None]  # (task, done, total, info)
 
 _hook: ContextVar[ProgressFn | None] = ContextVar("latentspace_progress_hook", default=None)
 
 
 @contextmanager
 def progress_hook(fn: ProgressFn) -> Iterator[None]:
-    """Send every :func:`report` made inside the ``with`` block to ``fn(task, done, total)``."""
+    """Send every :func:`report` made inside the ``with`` block to ``fn(task, done, total, info)``."""
     token = _hook.set(fn)
     try:
         yield
@@ -26,8 +26,11 @@ def progress_hook(fn: ProgressFn) -> Iterator[None]:
         _hook.reset(token)
 
 
-def report(task: str, done: int, total: int) -> None:
-    """Tell the installed hook (if any) that ``done`` of ``total`` units of ``task`` are finished."""
+def report(task: str, done: int, total: int, info: str = "") -> None:
+    """Tell the installed hook (if any) that ``done`` of ``total`` units of ``task`` are finished.
+
+    ``info`` is a short live status (running losses) shown beside the bar.
+    """
     fn = _hook.get()
     if fn is not None:
-        fn(task, done, total)
+        fn(task, done, total, info)

@@ -98,3 +98,17 @@ def validate_params(estimator) -> None:
             raise InputError(
                 f"{type(estimator).__name__}: parameter {name} must be {expected}; got {value!r}"
             )
+
+
+@dataclass(frozen=True)
+class IntTuple:
+    """A non-empty list or tuple of positive ints (layer sizes, channels, a sample shape)."""
+
+    allow_none: bool = False
+
+    def check(self, v) -> str | None:
+        if v is None and self.allow_none:
+            return None
+        ok = isinstance(v, list | tuple) and len(v) > 0
+        ok = ok and all(isinstance(x, int | _np_int()) and not isinstance(x, bool) and x > 0 for x in v)
+        return None if ok else "a non-empty list of positive ints" + (" or None" if self.allow_none else "")

@@ -1,8 +1,8 @@
 """Principal component analysis on the model contract, equal to scikit-learn's PCA.
 
 The default solver streams the data once in row blocks and accumulates the covariance matrix
-(float32 products of centred blocks, summed in float64), then takes the top eigenvectors. Memory is
-O(d^2 + block * d) whatever n is, so a memory-mapped ``.npy`` larger than RAM fits the same way.
+(float32 block products summed in float64), then takes the top eigenvectors. Memory is O(d^2) plus
+one block whatever n is, so a memory-mapped ``.npy`` larger than RAM fits the same way.
 Signs follow scikit-learn (the largest-magnitude entry of each component is positive), so
 components, scores and explained variances agree with ``sklearn.decomposition.PCA`` to float
 tolerance.
@@ -125,28 +125,39 @@ class PCA(LatentModel):
 
     @staticmethod
     def _fit_covariance(X: np.ndarray, k: int):
-        """One streamed pass for the mean, one for the covariance; eigenvectors of the top k."""
+        """One streamed pass accumulating sums and X^T X; eigenvectors of the top k.
+
+        The products run in float32 per block and add up in float64. When the first block's mean is
+        large against its spread, blocks are shifted by that mean first, so that subtracting
+        n * mean mean^T at the end cancels no significant digits; otherwise no copy is made.
+        """
         n, d = X.shape
-        mean = np.zeros(d)
-        for start in range(0, n, BATCH_ROWS):
-            mean += np.asarray(X[start : start + BATCH_ROWS]).sum(axis=0, dtype=np.float64)
-        mean /= n
-        mean32 = mean.astype(np.float32)
-        block = np.empty((min(BATCH_ROWS, n), d), dtype=np.float32)  # reused: no page faults
+        first = np.asarray(X[:1024], dtype=np.float64)  # a small look decides whether to shift
+        shift = first.mean(axis=0)
+        spread = float(first.std(axis=0).max())
+        shifted = float(np.abs(shift).max()) > 10.0 * max(spread, 1e-12)
+        shift32 = shift.astype(np.float32) if shifted else None
+        block = np.empty((min(BATCH_ROWS, n), d), dtype=np.float32) if shifted else None
+        total = np.zeros(d)
+        ones = np.ones(min(BATCH_ROWS, n), dtype=np.float32)
         gram = np.empty((d, d), dtype=np.float32)
         cov = np.zeros((d, d))
         for start in range(0, n, BATCH_ROWS):
             rows = np.asarray(X[start : start + BATCH_ROWS])
-            b = block[: len(rows)]
-            np.subtract(rows, mean32, out=b)
-            np.dot(b.T, b, out=gram)  # numpy takes the symmetric (syrk) path for b.T @ b
+            if shifted:
+                rows = np.subtract(rows, shift32, out=block[: len(rows)])
+            total += ones[: len(rows)] @ rows  # column sums by BLAS gemv, added up in float64
+            np.dot(rows.T, rows, out=gram)  # numpy takes the symmetric (syrk) path for a.T @ a
             cov += gram
             report("fitting PCA", min(start + BATCH_ROWS, n), n)
+        offset = total / n  # mean of the (shifted) rows
+        cov -= n * np.outer(offset, offset)
         cov /= n - 1
-        total = float(np.trace(cov))
+        mean = offset + (shift32.astype(np.float64) if shifted else 0.0)
+        trace = float(np.trace(cov))
         evals, evecs = linalg.eigh(cov, subset_by_index=[d - k, d - 1], driver="evr")
         evals = np.clip(evals[::-1], 0.0, None)  # (k,), descending
-        return mean, evals, evecs[:, ::-1].T, total
+        return mean, evals, evecs[:, ::-1].T, trace
 
     def _fit_svd(self, X: np.ndarray, k: int, solver: str):
         n = X.shape[0]
@@ -169,7 +180,8 @@ class PCA(LatentModel):
         W = self.components_.T
         if self.whiten:
             W = W / np.sqrt(self.explained_variance_).astype(np.float32)
-        return batched(lambda b: (b - self.mean_) @ W, X, self.latent_dim, task="encoding")
+        offset = self.mean_ @ W  # (k,): X @ W - mean @ W needs no centred copy of X
+        return batched(lambda b: b @ W - offset, X, self.latent_dim, task="encoding")
 
     def inverse_transform(self, Z) -> np.ndarray:
         """Map latents (n, n_components) back to data space (n, n_features)."""

@@ -1,0 +1,224 @@
+"""Shared machinery of the neural latent models (AE, DAE, VAE, beta-VAE).
+
+Subclasses define ``_build_heads`` (what the encoder outputs) and ``_loss``; everything else
+(parameter checks, architecture choice, likelihood choice, the training engine, batched encode and
+decode on any device, safetensors state, a prior to sample from) lives here.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..data.validate import check_array, check_in_unit_interval
+from ..errors import InputError
+from ..progress import report
+from ..train import Trainer, TrainSettings, resolve_device
+from ..train.device import set_threads
+from .base import BATCH_ROWS, LatentModel
+from .nets import build_decoder, build_encoder, usable_conv_layers
+from .params import Int, IntTuple, OneOf, Real
+
+LOG_2PI = math.log(2 * math.pi)
+
+# Parameters every neural model takes, in one table (subclasses add their own).
+COMMON_RULES = {
+    "latent_dim": Int(1),
+    "arch": OneOf("auto", "mlp", "conv"),
+    "hidden": IntTuple(),
+    "channels": IntTuple(),
+    "likelihood": OneOf("auto", "gaussian", "bernoulli"),
+    "epochs": Int(1),
+    "batch_size": Int(1),
+    "lr": Real(0, low_open=True),
+    "weight_decay": Real(0),
+    "val_fraction": Real(0, 1, high_open=True),
+    "patience": Int(1, allow_none=True),
+    "lr_schedule": OneOf("constant", "cosine", "plateau"),
+    "grad_clip": Real(0, low_open=True, allow_none=True),
+    "device": OneOf("auto", "cpu", "cuda"),
+    "threads": Int(1, allow_none=True),
+    "sample_shape": IntTuple(allow_none=True),
+    "random_state": Int(0, allow_none=True),
+}
+
+
+class Net(nn.Module):
+    """Encoder + decoder (+ a learned log sigma for Gaussian likelihoods)."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        self.log_sigma = nn.Parameter(torch.zeros(()))  # used by the Gaussian likelihood only
+
+
+class NeuralLatentModel(LatentModel):
+    """Base of the torch models; see the subclasses for the parameters' meaning."""
+
+    latent_param = "latent_dim"
+    encoder_outputs: ClassVar[int] = 1  # 2 for a Gaussian posterior (mean, log-variance)
+    _param_rules = COMMON_RULES
+
+    # --- fitting --------------------------------------------------------------------------------
+    def fit(self, X, y=None, *, checkpoint_dir: str | Path | None = None, resume: bool = False):
+        """Train on ``X`` (n, n_features). ``checkpoint_dir`` keeps per-epoch checkpoints;
+        ``resume=True`` continues from the last one there."""
+        self._validate_params()
+        self._check_more()
+        X = check_array(X, min_rows=2)
+        n, d = X.shape
+        if self.latent_dim >= d:
+            raise InputError(
+                f"{type(self).__name__}: latent_dim = {self.latent_dim} is larger than allowed:"
+                f" it must be smaller than the input's {d} features"
+            )
+        self.likelihood_ = self._resolve_likelihood(X)
+        self.arch_ = self._resolve_arch(d)
+        self.n_features_in_ = d
+        self.device_ = resolve_device(self.device)
+        set_threads(self.threads)
+        seed = 0 if self.random_state is None else int(self.random_state)
+        torch.manual_seed(seed)  # the same seed gives the same initial weights
+        self.net_ = self._build_net().to(self.device_)
+        settings = TrainSettings(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+            val_fraction=self.val_fraction, patience=self.patience, lr_schedule=self.lr_schedule,
+            grad_clip=self.grad_clip, seed=seed, device=self.device_,
+            checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None, resume=resume,
+        )
+        self._trainer = Trainer(self.net_, self._loss, settings)
+        self.history_ = self._trainer.fit(X)
+        self._after_fit(X)
+        self.net_.eval()
+        return self
+
+    def _check_more(self) -> None:
+        """Cross-parameter checks of subclasses."""
+
+    def _resolve_likelihood(self, X: np.ndarray) -> str:
+        if self.likelihood == "bernoulli":
+            check_in_unit_interval(X)
+            return "bernoulli"
+        if self.likelihood == "gaussian":
+            return "gaussian"
+        lo = min(float(np.min(X[i : i + BATCH_ROWS])) for i in range(0, len(X), BATCH_ROWS))
+        hi = max(float(np.max(X[i : i + BATCH_ROWS])) for i in range(0, len(X), BATCH_ROWS))
+        return "bernoulli" if lo >= 0.0 and hi <= 1.0 else "gaussian"
+
+    def _resolve_arch(self, d: int) -> str:
+        shape = self._sample_shape(d)
+        if self.arch == "conv" and shape is None:
+            raise InputError(
+                f"{type(self).__name__}: arch='conv' needs image data; pass sample_shape=(c, h, w)"
+            )
+        if self.arch != "auto":
+            return self.arch
+        return "conv" if shape is not None and usable_conv_layers(*shape[1:], 2) >= 2 else "mlp"
+
+    def _sample_shape(self, d: int):
+        if self.sample_shape is None:
+            return None
+        shape = tuple(int(s) for s in self.sample_shape)
+        if len(shape) != 3 or int(np.prod(shape)) != d:
+            raise InputError(f"sample_shape {shape} is not (c, h, w) with c*h*w = {d} features")
+        return shape
+
+    def _build_net(self) -> Net:
+        d, shape = self.n_features_in_, self._sample_shape(self.n_features_in_)
+        hidden, channels = tuple(self.hidden), tuple(self.channels)
+        enc = build_encoder(self.arch_, d, shape, hidden, channels, self.encoder_outputs * self.latent_dim)
+        dec = build_decoder(self.arch_, d, shape, hidden, channels, self.latent_dim)
+        return Net(enc, dec)
+
+    def _after_fit(self, X: np.ndarray) -> None:
+        """Hook after training (the AE fits its latent Gaussian here)."""
+
+    # --- pieces the losses share ----------------------------------------------------------------
+    def _log_px(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) per row in nats; ``out`` is the decoder output (logits or means)."""
+        if self.likelihood_ == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(1)
+        log_sigma = self.net_.log_sigma
+        sq = ((x - out) ** 2).sum(1)
+        d = x.shape[1]
+        return -0.5 * sq * torch.exp(-2 * log_sigma) - d * log_sigma - 0.5 * d * LOG_2PI
+
+    def _mean(self, out: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(out) if self.likelihood_ == "bernoulli" else out
+
+    def _encode_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net_.encoder(x)[:, : self.latent_dim]
+
+    # --- the contract ---------------------------------------------------------------------------
+    def _map(self, fn, A: np.ndarray, out_dim: int, task: str) -> np.ndarray:
+        out = np.empty((A.shape[0], out_dim), dtype=np.float32)
+        self.net_.eval()
+        with torch.no_grad():
+            for start in range(0, A.shape[0], BATCH_ROWS):
+                block = torch.from_numpy(np.ascontiguousarray(A[start : start + BATCH_ROWS]))
+                out[start : start + len(block)] = fn(block.to(self.device_)).cpu().numpy()
+                report(task, min(start + BATCH_ROWS, A.shape[0]), A.shape[0])
+        return out
+
+    def transform(self, X) -> np.ndarray:
+        """Data -> latent codes (posterior means for VAEs), shape (n, latent_dim)."""
+        X = self._check_input(X)
+        return self._map(self._encode_tensor, X, self.latent_dim, "encoding")
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        """Latents -> the decoder's mean in data space, shape (n, n_features)."""
+        Z = self._check_latent(Z)
+        return self._map(lambda z: self._mean(self.net_.decoder(z)), Z, self.n_features_in_, "decoding")
+
+    def _prior_sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.standard_normal((n, self.latent_dim)).astype(np.float32)
+
+    def sample(self, n: int, random_state=None) -> np.ndarray:
+        """Draw ``n`` latents from the prior and decode them: (n, n_features)."""
+        if n < 1:
+            raise InputError(f"sample: n must be at least 1; got {n}")
+        seed = self.random_state if random_state is None else random_state
+        return self.inverse_transform(self._prior_sample(n, np.random.default_rng(seed)))
+
+    def info(self) -> dict:
+        last = self.history_[-1] if self.history_ else {}
+        return {
+            **super().info(),
+            "arch": self.arch_,
+            "likelihood": self.likelihood_,
+            "epochs_run": len(self.history_),
+            "parameters": int(sum(p.numel() for p in self.net_.parameters())),
+            **{k: round(v, 6) for k, v in last.items() if k.startswith(("train_", "val_"))},
+        }
+
+    # --- persistence ----------------------------------------------------------------------------
+    def _get_state(self):
+        tensors = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        meta = {
+            "n_features": self.n_features_in_,
+            "likelihood": self.likelihood_,
+            "arch": self.arch_,
+            "history": self.history_,
+        }
+        return tensors, meta
+
+    def _set_state(self, tensors, meta):
+        self.n_features_in_ = int(meta["n_features"])
+        self.likelihood_, self.arch_ = str(meta["likelihood"]), str(meta["arch"])
+        self.history_ = list(meta.get("history", []))
+        self.device_ = resolve_device(self.device)
+        self.net_ = self._build_net()
+        state = {k[4:]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith("net.")}
+        self.net_.load_state_dict(state)
+        self.net_.to(self.device_).eval()
+        self._load_extra(tensors)
+        return self
+
+    def _load_extra(self, tensors) -> None:
+        """Subclasses restore extra tensors (the AE's latent Gaussian)."""

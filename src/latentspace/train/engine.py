@@ -1,0 +1,183 @@
+"""The training engine shared by every neural model.
+
+Data lives in one preloaded tensor on the training device and is batched by index (no DataLoader,
+no per-sample Python). Each epoch draws its shuffling and its noise from a generator seeded by
+(seed, epoch), so a run resumed from a checkpoint replays exactly the epochs it missed. After every
+epoch the engine writes a checkpoint atomically; a non-finite loss stops training at once with the
+epoch and step, leaving the previous checkpoint intact.
+
+Data parallelism: the engine only ever touches ``self._train_index`` (this process's rows) and
+writes checkpoints through ``self._is_main``; a DistributedDataParallel version shards the index per
+rank, wraps the module, and all-reduces the epoch sums in ``_reduce`` (see issue 8).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import LatentspaceError
+from ..progress import report
+from .checkpoint import LAST, load_checkpoint, save_checkpoint
+from .device import epoch_seed, generator
+
+log = logging.getLogger(__name__)
+
+# loss_fn(batch (B, d), progress in epochs (float), generator, training?) -> {"loss": scalar, ...}
+LossFn = Callable[[torch.Tensor, float, torch.Generator, bool], dict[str, torch.Tensor]]
+
+
+class TrainingDiverged(LatentspaceError, FloatingPointError):
+    """The loss became NaN or infinite; the message names the epoch, the step and the checkpoint."""
+
+
+@dataclass
+class TrainSettings:
+    """Everything the loop needs besides the model and the data (all from model parameters)."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    val_fraction: float = 0.1  # share of the training rows held out for validation / early stopping
+    patience: int | None = None  # stop after this many epochs without a better validation loss
+    lr_schedule: str = "constant"  # "constant" | "cosine" | "plateau" (halve after 2 flat epochs)
+    grad_clip: float | None = None  # max global gradient norm
+    seed: int = 0
+    device: torch.device = torch.device("cpu")
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+
+
+class Trainer:
+    """Fits ``module`` by minimising ``loss_fn`` over the rows of ``X``."""
+
+    def __init__(self, module: torch.nn.Module, loss_fn: LossFn, settings: TrainSettings):
+        self.module = module
+        self.loss_fn = loss_fn
+        self.s = settings
+        self._is_main = True
+        self.history: list[dict] = []
+
+    # --- hooks for data parallelism and tests ---------------------------------------------------
+    def _reduce(self, sums: dict[str, float], count: int) -> tuple[dict[str, float], int]:
+        return sums, count
+
+    def _end_of_epoch(self, epoch: int) -> None:
+        """Called after each epoch's checkpoint (tests interrupt training here)."""
+
+    # --- the loop -------------------------------------------------------------------------------
+    def fit(self, X: np.ndarray) -> list[dict]:
+        s = self.s
+        data = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(s.device)
+        n = data.shape[0]
+        split_gen = torch.Generator().manual_seed(s.seed)
+        perm = torch.randperm(n, generator=split_gen)
+        n_val = int(round(s.val_fraction * n)) if n >= 10 else 0
+        self._val_index = perm[:n_val].to(s.device)
+        self._train_index = perm[n_val:].to(s.device)
+        opt = torch.optim.AdamW(self.module.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        loop = {"epoch": 0, "best": math.inf, "best_epoch": 0, "bad_epochs": 0, "lr_scale": 1.0,
+                "flat_epochs": 0, "history": []}
+        best_state = None
+        if s.resume:
+            best_state, loop = load_checkpoint(s.checkpoint_dir, self.module, opt, s.device)
+            log.info("resuming after epoch %d from %s", loop["epoch"], s.checkpoint_dir)
+        self.history = loop["history"]
+        for epoch in range(loop["epoch"], s.epochs):
+            if s.patience is not None and loop["bad_epochs"] >= s.patience:
+                break
+            t0 = time.perf_counter()
+            lr = self._lr(epoch, loop["lr_scale"])
+            for group in opt.param_groups:
+                group["lr"] = lr
+            train = self._train_epoch(data, opt, epoch)
+            val = self._evaluate(data, self._val_index, epoch) if n_val else {}
+            monitored = val.get("loss", train["loss"])
+            improved = monitored < loop["best"] - 1e-9 * abs(loop["best"]) if math.isfinite(loop["best"]) else True
+            if improved:
+                loop.update(best=monitored, best_epoch=epoch + 1, bad_epochs=0, flat_epochs=0)
+                best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+            else:
+                loop["bad_epochs"] += 1
+                loop["flat_epochs"] += 1
+                if s.lr_schedule == "plateau" and loop["flat_epochs"] >= 2:
+                    loop["lr_scale"] *= 0.5
+                    loop["flat_epochs"] = 0
+            row = {"epoch": epoch + 1, "lr": lr, "seconds": round(time.perf_counter() - t0, 4)}
+            row.update({f"train_{k}": v for k, v in train.items()})
+            row.update({f"val_{k}": v for k, v in val.items()})
+            self.history.append(row)
+            loop["epoch"] = epoch + 1
+            loop["history"] = self.history
+            if s.checkpoint_dir is not None and self._is_main:
+                save_checkpoint(s.checkpoint_dir, self.module, opt, best_state, loop)
+            self._end_of_epoch(epoch + 1)
+        if best_state is not None and n_val:
+            self.module.load_state_dict(best_state)  # keep the weights of the best validation epoch
+        return self.history
+
+    def _lr(self, epoch: int, scale: float) -> float:
+        if self.s.lr_schedule == "cosine":
+            return self.s.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / self.s.epochs))
+        return self.s.lr * scale
+
+    def _train_epoch(self, data: torch.Tensor, opt, epoch: int) -> dict[str, float]:
+        s = self.s
+        self.module.train()
+        gen = generator(epoch_seed(s.seed, epoch), s.device)
+        idx = self._train_index
+        order = idx[torch.randperm(len(idx), generator=gen, device=s.device)]
+        n, bs = len(order), s.batch_size
+        steps = math.ceil(n / bs)
+        sums: dict[str, float] = {}
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        for step in range(steps):
+            batch = data[order[step * bs : (step + 1) * bs]]
+            out = self.loss_fn(batch, epoch + step / steps, gen, True)
+            loss = out["loss"]
+            value = loss.item()
+            if not math.isfinite(value):
+                self._diverged(epoch, step, value)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if s.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, s.grad_clip)
+            opt.step()
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(batch)
+            running = sums["loss"] / min((step + 1) * bs, n)
+            report("training", step + 1, steps, f"epoch {epoch + 1}/{s.epochs}  loss {running:.4g}")
+        sums, count = self._reduce(sums, n)
+        return {k: v / count for k, v in sums.items()}
+
+    @torch.no_grad()
+    def _evaluate(self, data: torch.Tensor, index: torch.Tensor, epoch: int) -> dict[str, float]:
+        self.module.eval()
+        gen = generator(self.s.seed + 1, self.s.device)  # same noise every epoch: comparable losses
+        sums: dict[str, float] = {}
+        bs = max(self.s.batch_size, 1024)
+        for start in range(0, len(index), bs):
+            batch = data[index[start : start + bs]]
+            out = self.loss_fn(batch, float(epoch + 1), gen, False)
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
+        return {k: v / len(index) for k, v in sums.items()}
+
+    def _diverged(self, epoch: int, step: int, value: float) -> None:
+        where = f"epoch {epoch + 1}, step {step + 1}"
+        if self.s.checkpoint_dir is not None and (self.s.checkpoint_dir / LAST).is_file():
+            saved = f"the last good checkpoint (end of epoch {epoch}) is {self.s.checkpoint_dir / LAST}"
+        else:
+            saved = "no checkpoint was written before it"
+        raise TrainingDiverged(
+            f"training stopped: the loss became {value} at {where}; {saved}."
+            " Lower --lr, set grad_clip, or check the data scale."
+        )

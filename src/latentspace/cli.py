@@ -69,6 +69,12 @@ def _stage() -> Iterator[None]:
     try:
         with progress, progress_hook(hook):
             yield
+    except KeyboardInterrupt:
+        err_console.print(
+            "[bold yellow]interrupted.[/] A neural fit continues from its last epoch with the"
+            " same command and --resume."
+        )
+        raise typer.Exit(130) from None
     except (LatentspaceError, ValueError, OSError) as exc:
         msg = str(exc).strip() or type(exc).__name__
         err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
@@ -88,6 +94,20 @@ def _parse_data_args(items: list[str] | None) -> dict[str, str]:
         if not sep or not key:
             raise InputError(f"--data-arg expects KEY=VALUE (e.g. n=20000); got {item!r}")
         out[key.strip()] = value.strip()
+    return out
+
+
+def _parse_params(items: list[str] | None) -> dict[str, object]:
+    """``KEY=VALUE`` pairs; values are read as JSON (numbers, true/false, null, lists) or kept as text."""
+    out: dict[str, object] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param expects KEY=VALUE (e.g. beta=4 or hidden=[512,256]); got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value.strip()
     return out
 
 
@@ -157,6 +177,16 @@ def fit(
     ] = None,
     label_col: LabelOpt = None,
     data_arg: DataArgOpt = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (neural models).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (neural models).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (neural models).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda (neural models).")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Any model parameter as KEY=VALUE (JSON values), e.g. -p beta=4."),
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted fit of the same command.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
 ) -> None:
     """Fit a model on the training split and write a run folder (model, latents, config)."""
@@ -164,17 +194,18 @@ def fit(
     from .runfolder import check_destination
 
     with _stage():
-        check_destination(out, overwrite)
+        if not resume:
+            check_destination(out, overwrite)
+        params = _parse_params(param)
+        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
+                           ("device", device), ("threads", threads)):
+            if value is not None:
+                params[key] = value
         ds = _load(data, label_col, data_arg)
         t0 = time.perf_counter()
         run = pipeline.fit(
-            ds,
-            model,
-            latent_dim=latent_dim,
-            out=out,
-            seed=seed,
-            test_fraction=test_fraction,
-            overwrite=overwrite,
+            ds, model, latent_dim=latent_dim, out=out, seed=seed, test_fraction=test_fraction,
+            overwrite=overwrite, resume=resume, **params,
         )
         elapsed = time.perf_counter() - t0
     split = run.config["split"]
@@ -188,6 +219,9 @@ def fit(
 def _print_info_summary(info: dict) -> None:
     if "explained_variance_total" in info:
         console.print(f"explained variance: {info['explained_variance_total']:.1%}")
+    shown = {k: v for k, v in info.items() if k.startswith("val_") or k in ("arch", "likelihood", "epochs_run")}
+    if shown:
+        console.print("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()))
 
 
 @app.command()

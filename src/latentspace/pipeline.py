@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from .data import Dataset, load
 from .data.splits import split_mask
+from .errors import InputError
 from .models.registry import create_model
 from .runfolder import Run, check_destination, save_run
+from .runfolder.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
+
+
+def checkpoint_dir(out: str | Path) -> Path:
+    """Where a run's training checkpoints live until the run is complete: ``.<name>.checkpoints``."""
+    out = Path(out)
+    return out.parent / f".{out.name}.checkpoints"
+
+
+def _resume_guard(ckpt: Path, fingerprint: dict, resume: bool) -> None:
+    """Record what is being trained; on resume refuse a different model, data or seed."""
+    record = ckpt / "fit.json"
+    if resume:
+        if not record.is_file():
+            raise InputError(f"nothing to resume: no interrupted training at {ckpt}")
+        before = json.loads(record.read_text())
+        changed = sorted(k for k in set(before) | set(fingerprint) if before.get(k) != fingerprint.get(k))
+        if changed:
+            raise InputError(
+                f"cannot resume: {', '.join(changed)} differ from the interrupted run in {ckpt};"
+                " resume with the same command line, or start again without --resume"
+            )
+        return
+    if ckpt.exists():
+        shutil.rmtree(ckpt)  # a fresh start replaces an abandoned attempt
+    ckpt.mkdir(parents=True)
+    atomic_write_json(record, fingerprint)
 
 
 def fit(
@@ -24,28 +54,48 @@ def fit(
     seed: int = 0,
     test_fraction: float | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     **params,
 ):
     """Fit ``model`` (a registry name) on the training split of ``data``.
 
-    With ``out``, writes a run folder (model, latents of every row, config) and returns the
-    :class:`~latentspace.runfolder.Run`; otherwise returns the fitted model.
+    With ``out``, writes a run folder (model, latents of every row, config, training history) and
+    returns the :class:`~latentspace.runfolder.Run`; otherwise returns the fitted model. Neural
+    models checkpoint every epoch; ``resume=True`` continues an interrupted ``fit`` with the same
+    arguments and ends where an uninterrupted one would.
     """
-    if out is not None:
+    if out is not None and not (resume and not Path(out).exists()):
         check_destination(out, overwrite)  # fail before the long work, not after it
     ds = load(data) if isinstance(data, str | Path) else data
     estimator = create_model(model, latent_dim=latent_dim, **params)
-    if "random_state" in estimator.get_params() and estimator.random_state is None:
+    own = estimator.get_params()
+    if "random_state" in own and own["random_state"] is None:
         estimator.set_params(random_state=seed)
+    if "sample_shape" in own and own["sample_shape"] is None and ds.is_image:
+        estimator.set_params(sample_shape=tuple(ds.sample_shape))
     test_mask, split = split_mask(ds, test_fraction, seed)
     train = ds.X if not test_mask.any() else ds.X[~test_mask]
     log.info("fitting %s on %d of %d rows of %s", model, len(train), ds.n, ds.name)
-    estimator.fit(train)
+    ckpt = None
+    if getattr(estimator, "trains_in_epochs", False) and out is not None:
+        ckpt = checkpoint_dir(out)
+        fingerprint = {"model": model, "params": json.loads(json.dumps(estimator.get_params())),
+                       "data": ds.fingerprint(), "seed": seed, "split": split}
+        _resume_guard(ckpt, fingerprint, resume)
+        estimator.fit(train, checkpoint_dir=ckpt / "train", resume=resume)
+    elif resume:
+        raise InputError(f"--resume applies to neural models; {model!r} trains in one step")
+    else:
+        estimator.fit(train)
     if out is None:
         return estimator
     Z = estimator.encode(ds.X)
+    extra = {}
+    if getattr(estimator, "history_", None) is not None:
+        extra["history.json"] = (json.dumps(estimator.history_, indent=1) + "\n").encode()
     return save_run(
-        out, estimator, ds, seed=seed, split=split, test_mask=test_mask, Z=Z, overwrite=overwrite
+        out, estimator, ds, seed=seed, split=split, test_mask=test_mask, Z=Z, overwrite=overwrite,
+        extra_files=extra, checkpoints=ckpt,
     )
 
 

@@ -62,6 +62,7 @@ class NeuralLatentModel(LatentModel):
     """Base of the torch models; see the subclasses for the parameters' meaning."""
 
     latent_param = "latent_dim"
+    trains_in_epochs: ClassVar[bool] = True  # checkpoints and --resume apply
     encoder_outputs: ClassVar[int] = 1  # 2 for a Gaussian posterior (mean, log-variance)
     _param_rules = COMMON_RULES
 

@@ -13,6 +13,10 @@ from ..errors import InputError
 # name -> module that registers it on import
 _MODULES: dict[str, str] = {
     "pca": "latentspace.models.pca",
+    "ae": "latentspace.models.autoencoder",
+    "dae": "latentspace.models.autoencoder",
+    "vae": "latentspace.models.vae",
+    "beta_vae": "latentspace.models.vae",
 }
 _CLASSES: dict[str, type] = {}
 

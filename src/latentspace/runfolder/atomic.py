@@ -14,6 +14,20 @@ from pathlib import Path
 _HASH_BLOCK = 1 << 20
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # mkstemp makes 0600 files; finished files get the usual mode
+
+
+def _publish(tmp: str, path: Path) -> None:
+    os.chmod(tmp, _FILE_MODE)
+    os.replace(tmp, path)
+
+
 def fsync_dir(path: Path) -> None:
     """Flush a folder's entry table so a rename inside it survives a crash (POSIX only)."""
     try:
@@ -37,7 +51,7 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -60,7 +74,7 @@ def atomic_write_parquet(path: str | Path, table, *, row_group_size: int = 65536
         pq.write_table(table, tmp, row_group_size=row_group_size)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

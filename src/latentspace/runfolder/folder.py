@@ -102,8 +102,15 @@ def latents_table(Z: np.ndarray, dataset, test_mask: np.ndarray | None):
     return pa.table(cols)
 
 
-def save_run(out, model, dataset, *, seed: int, split: dict, test_mask, Z, overwrite=False) -> Run:
-    """Write a complete run folder for a fitted ``model`` atomically and return it, verified."""
+def save_run(
+    out, model, dataset, *, seed: int, split: dict, test_mask, Z, overwrite=False,
+    extra_files: dict[str, bytes] | None = None, checkpoints: Path | None = None,
+) -> Run:
+    """Write a complete run folder for a fitted ``model`` atomically and return it, verified.
+
+    ``extra_files`` (name -> bytes, e.g. ``history.json``) are checksummed like the model;
+    ``checkpoints`` (a folder) is moved in as ``checkpoints/``.
+    """
     out = check_destination(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
@@ -111,6 +118,8 @@ def save_run(out, model, dataset, *, seed: int, split: dict, test_mask, Z, overw
     try:
         atomic_write(tmp / MODEL, model_bytes(model))
         atomic_write_parquet(tmp / LATENTS, latents_table(Z, dataset, test_mask))
+        for name, data in (extra_files or {}).items():
+            atomic_write(tmp / name, data)
         config = {
             "schema_version": SCHEMA_VERSION,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -121,10 +130,12 @@ def save_run(out, model, dataset, *, seed: int, split: dict, test_mask, Z, overw
             "seed": seed,
             "versions": package_versions(),
             "info": model.info(),
-            "files": {name: sha256_file(tmp / name) for name in (MODEL, LATENTS)},
+            "files": {name: sha256_file(tmp / name) for name in (MODEL, LATENTS, *(extra_files or {}))},
         }
         config["config_sha256"] = _config_digest(config)
         atomic_write_json(tmp / CONFIG, config)
+        if checkpoints is not None and checkpoints.is_dir():
+            checkpoints.rename(tmp / "checkpoints")
         if out.exists():  # --overwrite: move the old run aside, swap the new one in, then delete
             old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
             out.rename(old)

@@ -219,9 +219,11 @@ def fit(
 def _print_info_summary(info: dict) -> None:
     if "explained_variance_total" in info:
         console.print(f"explained variance: {info['explained_variance_total']:.1%}")
-    shown = {k: v for k, v in info.items() if k.startswith("val_") or k in ("arch", "likelihood", "epochs_run")}
+    keys = ("arch", "likelihood", "epochs_run")
+    shown = {k: v for k, v in info.items() if k.startswith("val_") or k in keys}
     if shown:
-        console.print("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()))
+        parts = (f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
+        console.print("  ".join(parts))
 
 
 @app.command()

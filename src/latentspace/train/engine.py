@@ -101,7 +101,7 @@ class Trainer:
             train = self._train_epoch(data, opt, epoch)
             val = self._evaluate(data, self._val_index, epoch) if n_val else {}
             monitored = val.get("loss", train["loss"])
-            improved = monitored < loop["best"] - 1e-9 * abs(loop["best"]) if math.isfinite(loop["best"]) else True
+            improved = not math.isfinite(loop["best"]) or monitored < loop["best"]
             if improved:
                 loop.update(best=monitored, best_epoch=epoch + 1, bad_epochs=0, flat_epochs=0)
                 best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}

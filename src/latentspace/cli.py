@@ -151,12 +151,15 @@ def models() -> None:
     """List the registered models."""
     from .models.registry import available_models, get_model_class
 
-    table = Table(title="Models")
-    table.add_column("name")
+    table = Table(title="Models (set any parameter with -p KEY=VALUE)", show_lines=True)
+    table.add_column("name", style="bold")
     table.add_column("what")
+    table.add_column("parameters (defaults)")
     for name in available_models():
-        doc = (get_model_class(name).__doc__ or "").strip().splitlines()[0]
-        table.add_row(name, doc)
+        cls = get_model_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        params = ", ".join(f"{k}={v!r}" for k, v in cls().get_params().items())
+        table.add_row(name, doc, params)
     console.print(table)
 
 

@@ -63,8 +63,8 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(digits, tmp_pat
     original = VAE._loss
     steps_per_epoch = int(np.ceil(round(0.9 * digits.n) / 64))
 
-    def poisoned(self, x, progress, gen, training):
-        out = original(self, x, progress, gen, training)
+    def poisoned(self, x, progress, gen, training, phase="main"):
+        out = original(self, x, progress, gen, training, phase)
         if training:
             calls["n"] += 1
             if calls["n"] == steps_per_epoch + 3:  # epoch 2, step 3
@@ -172,7 +172,7 @@ def test_pipeline_run_with_history_and_resume_guard(digits, tmp_path):
     model = run.load_model()
     np.testing.assert_allclose(model.encode(digits.X), run.latent_matrix(), atol=1e-6)
     assert not list(tmp_path.glob(".v.*"))  # checkpoints moved into the run
-    with pytest.raises(InputError, match="nothing to resume"):
+    with pytest.raises(InputError, match="nothing to resume: no interrupted training"):
         ls.fit(digits, "vae", latent_dim=3, out=tmp_path / "w", resume=True, **SMALL)
 
 

@@ -324,3 +324,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+from . import cli_ops  # noqa: E402,F401  (registers the steering commands on `app`)

@@ -63,7 +63,7 @@ class Autoencoder(NeuralLatentModel):
     def _corrupt(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return x
 
-    def _loss(self, x, progress, gen, training):
+    def _loss(self, x, progress, gen, training, phase="main"):
         out = self.net_.decoder(self.net_.encoder(self._corrupt(x, gen)))
         nll = -self._log_px(x, out).mean()
         mse = ((self._mean(out) - x) ** 2).sum(1).mean()

@@ -37,8 +37,13 @@ class LatentModel(TransformerMixin, BaseEstimator):
         """Latent -> data space, shape (n, n_features). Alias of ``inverse_transform``."""
         return self.inverse_transform(Z)
 
-    def sample(self, n: int, random_state=None) -> np.ndarray:  # pragma: no cover - abstract
+    def sample_latent(self, n: int, random_state=None) -> np.ndarray:  # pragma: no cover - abstract
+        """Draw ``n`` latent vectors from the model's prior, shape (n, latent_dim)."""
         raise NotImplementedError
+
+    def sample(self, n: int, random_state=None) -> np.ndarray:
+        """New data from the prior: ``decode(sample_latent(n))``, shape (n, n_features)."""
+        return self.decode(self.sample_latent(n, random_state))
 
     def info(self) -> dict:
         """A JSON-able summary of what was learned (shown by ``latentspace info``)."""

@@ -12,13 +12,13 @@ import torch
 from torch import nn
 
 
-def mlp(sizes: Sequence[int]) -> nn.Sequential:
-    """Linear layers of the given sizes with ReLU between them (none after the last)."""
+def mlp(sizes: Sequence[int], act=nn.ReLU) -> nn.Sequential:
+    """Linear layers of the given sizes with ``act`` between them (none after the last)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
+            layers.append(act())
     return nn.Sequential(*layers)
 
 
@@ -42,7 +42,8 @@ def usable_conv_layers(h: int, w: int, wanted: int) -> int:
 class ConvEncoder(nn.Module):
     """Stride-2 convolutions, then dense layers: (B, c*h*w) -> (B, out_dim)."""
 
-    def __init__(self, sample_shape, channels: Sequence[int], hidden: Sequence[int], out_dim: int):
+    def __init__(self, sample_shape, channels: Sequence[int], hidden: Sequence[int], out_dim: int,
+                 act=nn.ReLU):
         super().__init__()
         c, h, w = sample_shape
         self.sample_shape = tuple(sample_shape)
@@ -50,10 +51,10 @@ class ConvEncoder(nn.Module):
         chans = [c, *channels[:n]]
         layers: list[nn.Module] = []
         for a, b in zip(chans[:-1], chans[1:], strict=True):
-            layers += [nn.Conv2d(a, b, kernel_size=4, stride=2, padding=1), nn.ReLU()]
+            layers += [nn.Conv2d(a, b, kernel_size=4, stride=2, padding=1), act()]
         self.convs = nn.Sequential(*layers)
         fh, fw = conv_sizes(h, w, n)[-1]
-        self.head = mlp([chans[-1] * fh * fw, *hidden, out_dim])
+        self.head = mlp([chans[-1] * fh * fw, *hidden, out_dim], act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.view(x.shape[0], *self.sample_shape)  # (B, c, h, w)
@@ -86,10 +87,11 @@ class ConvDecoder(nn.Module):
         return self.convs(x).flatten(1)
 
 
-def build_encoder(arch: str, n_features: int, sample_shape, hidden, channels, out_dim: int) -> nn.Module:
+def build_encoder(arch: str, n_features: int, sample_shape, hidden, channels, out_dim: int,
+                  act=nn.ReLU) -> nn.Module:
     if arch == "conv":
-        return ConvEncoder(sample_shape, channels, hidden, out_dim)
-    return mlp([n_features, *hidden, out_dim])
+        return ConvEncoder(sample_shape, channels, hidden, out_dim, act)
+    return mlp([n_features, *hidden, out_dim], act)
 
 
 def build_decoder(arch: str, n_features: int, sample_shape, hidden, channels, latent_dim: int) -> nn.Module:

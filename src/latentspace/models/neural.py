@@ -93,11 +93,14 @@ class NeuralLatentModel(LatentModel):
             grad_clip=self.grad_clip, seed=seed, device=self.device_,
             checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None, resume=resume,
         )
-        self._trainer = Trainer(self.net_, self._loss, settings)
-        self.history_ = self._trainer.fit(X)
+        self.history_ = self._train(X, settings)
         self._after_fit(X)
         self.net_.eval()
         return self
+
+    def _train(self, X: np.ndarray, settings: TrainSettings) -> list[dict]:
+        """Run the training engine; GANs override this with alternating phases."""
+        return Trainer(self.net_, self._loss, settings).fit(X)
 
     def _check_more(self) -> None:
         """Cross-parameter checks of subclasses."""
@@ -180,12 +183,12 @@ class NeuralLatentModel(LatentModel):
     def _prior_sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.standard_normal((n, self.latent_dim)).astype(np.float32)
 
-    def sample(self, n: int, random_state=None) -> np.ndarray:
-        """Draw ``n`` latents from the prior and decode them: (n, n_features)."""
+    def sample_latent(self, n: int, random_state=None) -> np.ndarray:
+        """Draw ``n`` latents from the prior, shape (n, latent_dim)."""
         if n < 1:
             raise InputError(f"sample: n must be at least 1; got {n}")
         seed = self.random_state if random_state is None else random_state
-        return self.inverse_transform(self._prior_sample(n, np.random.default_rng(seed)))
+        return self._prior_sample(n, np.random.default_rng(seed))
 
     def info(self) -> dict:
         last = self.history_[-1] if self.history_ else {}

@@ -191,15 +191,18 @@ class PCA(LatentModel):
             W = W * np.sqrt(self.explained_variance_).astype(np.float32)[:, None]
         return batched(lambda b: b @ W + self.mean_, Z, self.n_features_in_, task="decoding")
 
-    def sample(self, n: int, random_state=None) -> np.ndarray:
-        """Draw ``n`` items: z ~ N(0, diag(explained_variance_)) in component space, decoded."""
+    def sample_latent(self, n: int, random_state=None) -> np.ndarray:
+        """z ~ N(0, diag(explained_variance_)) in component space (N(0, I) when whitened)."""
         if n < 1:
             raise InputError(f"sample: n must be at least 1; got {n}")
         seed = self.random_state if random_state is None else random_state
         rng = np.random.default_rng(seed)
         scale = 1.0 if self.whiten else np.sqrt(self.explained_variance_)
-        Z = (rng.standard_normal((n, self.latent_dim)) * scale).astype(np.float32)
-        return self.inverse_transform(Z)
+        return (rng.standard_normal((n, self.latent_dim)) * scale).astype(np.float32)
+
+    def denoise(self, X) -> np.ndarray:
+        """Project ``X`` onto the principal subspace: the classic PCA denoiser."""
+        return self.decode(self.encode(X))
 
     def score_samples(self, X) -> np.ndarray:
         """Log-likelihood of each row under probabilistic PCA (Tipping & Bishop 1999), in nats."""

@@ -17,6 +17,7 @@ _MODULES: dict[str, str] = {
     "dae": "latentspace.models.autoencoder",
     "vae": "latentspace.models.vae",
     "beta_vae": "latentspace.models.vae",
+    "gan": "latentspace.models.gan",
 }
 _CLASSES: dict[str, type] = {}
 

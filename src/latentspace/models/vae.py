@@ -64,7 +64,7 @@ class VAE(NeuralLatentModel):
     def _beta(self) -> float:
         return 1.0
 
-    def _loss(self, x, progress, gen, training):
+    def _loss(self, x, progress, gen, training, phase="main"):
         mu, logvar = self._posterior(x)
         std = torch.exp(0.5 * logvar)
         z = mu + std * torch.randn(mu.shape, generator=gen, device=mu.device)

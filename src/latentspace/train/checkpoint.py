@@ -19,7 +19,7 @@ LAST = "last.safetensors"
 _META = "latentspace_checkpoint"
 
 
-def save_checkpoint(directory: Path, module, optimizer, best_state, loop: dict) -> Path:
+def save_checkpoint(directory: Path, module, optimizers: dict, best_state, loop: dict) -> Path:
     from safetensors.torch import save
 
     tensors: dict[str, torch.Tensor] = {}
@@ -27,18 +27,20 @@ def save_checkpoint(directory: Path, module, optimizer, best_state, loop: dict) 
         tensors[f"module.{k}"] = v.detach().cpu().contiguous()
     for k, v in (best_state or {}).items():
         tensors[f"best.{k}"] = v.detach().cpu().contiguous()
-    opt = optimizer.state_dict()
-    for idx, state in opt["state"].items():
-        for key, value in state.items():
-            tensors[f"optim.{idx}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    groups = [{k: v for k, v in g.items()} for g in opt["param_groups"]]
+    groups = {}
+    for name, optimizer in optimizers.items():
+        opt = optimizer.state_dict()
+        for idx, state in opt["state"].items():
+            for key, value in state.items():
+                tensors[f"optim.{name}.{idx}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        groups[name] = opt["param_groups"]
     meta = {"loop": loop, "param_groups": groups}
     directory.mkdir(parents=True, exist_ok=True)
     return atomic_write(directory / LAST, save(tensors, metadata={_META: json.dumps(meta)}))
 
 
-def load_checkpoint(directory: Path, module, optimizer, device) -> tuple[dict | None, dict]:
-    """Restore module and optimizer in place; return ``(best_state, loop)``."""
+def load_checkpoint(directory: Path, module, optimizers: dict, device) -> tuple[dict | None, dict]:
+    """Restore the module and every optimizer in place; return ``(best_state, loop)``."""
     from safetensors import SafetensorError
     from safetensors.torch import load
 
@@ -58,11 +60,12 @@ def load_checkpoint(directory: Path, module, optimizer, device) -> tuple[dict | 
         module.load_state_dict(own)
     except RuntimeError as exc:
         raise InputError(f"{path} was written for another architecture: {exc}") from None
-    state: dict[int, dict] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, idx, key = k.split(".", 2)
-            state.setdefault(int(idx), {})[key] = v
-    groups = meta["param_groups"]
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    for name, optimizer in optimizers.items():
+        state: dict[int, dict] = {}
+        prefix = f"optim.{name}."
+        for k, v in tensors.items():
+            if k.startswith(prefix):
+                idx, key = k[len(prefix) :].split(".", 1)
+                state.setdefault(int(idx), {})[key] = v
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"][name]})
     return best, meta["loop"]

@@ -30,8 +30,19 @@ from .device import epoch_seed, generator
 
 log = logging.getLogger(__name__)
 
-# loss_fn(batch (B, d), progress in epochs (float), generator, training?) -> {"loss": scalar, ...}
-LossFn = Callable[[torch.Tensor, float, torch.Generator, bool], dict[str, torch.Tensor]]
+# loss_fn(batch (B, d), progress in epochs (float), generator, training?, phase name)
+#   -> {"loss": scalar to minimise, other named metrics...}
+LossFn = Callable[[torch.Tensor, float, torch.Generator, bool, str], dict[str, torch.Tensor]]
+
+
+@dataclass
+class Phase:
+    """One optimiser and the parameters it updates. Several phases per step alternate in order
+    (a GAN's discriminator, then its generator); each gets its own AdamW."""
+
+    name: str
+    params: list
+    betas: tuple[float, float] = (0.9, 0.999)
 
 
 class TrainingDiverged(LatentspaceError, FloatingPointError):
@@ -59,10 +70,12 @@ class TrainSettings:
 class Trainer:
     """Fits ``module`` by minimising ``loss_fn`` over the rows of ``X``."""
 
-    def __init__(self, module: torch.nn.Module, loss_fn: LossFn, settings: TrainSettings):
+    def __init__(self, module: torch.nn.Module, loss_fn: LossFn, settings: TrainSettings,
+                 phases: list[Phase] | None = None):
         self.module = module
         self.loss_fn = loss_fn
         self.s = settings
+        self.phases = phases or [Phase("main", [p for p in module.parameters() if p.requires_grad])]
         self._is_main = True
         self.history: list[dict] = []
 
@@ -83,12 +96,15 @@ class Trainer:
         n_val = int(round(s.val_fraction * n)) if n >= 10 else 0
         self._val_index = perm[:n_val].to(s.device)
         self._train_index = perm[n_val:].to(s.device)
-        opt = torch.optim.AdamW(self.module.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        opts = {
+            ph.name: torch.optim.AdamW(ph.params, lr=s.lr, betas=ph.betas, weight_decay=s.weight_decay)
+            for ph in self.phases
+        }
         loop = {"epoch": 0, "best": math.inf, "best_epoch": 0, "bad_epochs": 0, "lr_scale": 1.0,
                 "flat_epochs": 0, "history": []}
         best_state = None
-        if s.resume:
-            best_state, loop = load_checkpoint(s.checkpoint_dir, self.module, opt, s.device)
+        if s.resume and s.checkpoint_dir is not None and (s.checkpoint_dir / LAST).is_file():
+            best_state, loop = load_checkpoint(s.checkpoint_dir, self.module, opts, s.device)
             log.info("resuming after epoch %d from %s", loop["epoch"], s.checkpoint_dir)
         self.history = loop["history"]
         for epoch in range(loop["epoch"], s.epochs):
@@ -96,9 +112,10 @@ class Trainer:
                 break
             t0 = time.perf_counter()
             lr = self._lr(epoch, loop["lr_scale"])
-            for group in opt.param_groups:
-                group["lr"] = lr
-            train = self._train_epoch(data, opt, epoch)
+            for opt in opts.values():
+                for group in opt.param_groups:
+                    group["lr"] = lr
+            train = self._train_epoch(data, opts, epoch)
             val = self._evaluate(data, self._val_index, epoch) if n_val else {}
             monitored = val.get("loss", train["loss"])
             improved = not math.isfinite(loop["best"]) or monitored < loop["best"]
@@ -118,7 +135,7 @@ class Trainer:
             loop["epoch"] = epoch + 1
             loop["history"] = self.history
             if s.checkpoint_dir is not None and self._is_main:
-                save_checkpoint(s.checkpoint_dir, self.module, opt, best_state, loop)
+                save_checkpoint(s.checkpoint_dir, self.module, opts, best_state, loop)
             self._end_of_epoch(epoch + 1)
         if best_state is not None and n_val:
             self.module.load_state_dict(best_state)  # keep the weights of the best validation epoch
@@ -129,7 +146,7 @@ class Trainer:
             return self.s.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / self.s.epochs))
         return self.s.lr * scale
 
-    def _train_epoch(self, data: torch.Tensor, opt, epoch: int) -> dict[str, float]:
+    def _train_epoch(self, data: torch.Tensor, opts: dict, epoch: int) -> dict[str, float]:
         s = self.s
         self.module.train()
         gen = generator(epoch_seed(s.seed, epoch), s.device)
@@ -138,21 +155,24 @@ class Trainer:
         n, bs = len(order), s.batch_size
         steps = math.ceil(n / bs)
         sums: dict[str, float] = {}
-        params = [p for p in self.module.parameters() if p.requires_grad]
+        last = self.phases[-1].name
         for step in range(steps):
             batch = data[order[step * bs : (step + 1) * bs]]
-            out = self.loss_fn(batch, epoch + step / steps, gen, True)
-            loss = out["loss"]
-            value = loss.item()
-            if not math.isfinite(value):
-                self._diverged(epoch, step, value)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if s.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, s.grad_clip)
-            opt.step()
-            for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(batch)
+            for phase in self.phases:
+                out = self.loss_fn(batch, epoch + step / steps, gen, True, phase.name)
+                loss = out["loss"]
+                value = loss.item()
+                if not math.isfinite(value):
+                    self._diverged(epoch, step, value)
+                opt = opts[phase.name]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if s.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(phase.params, s.grad_clip)
+                opt.step()
+                for k, v in out.items():
+                    if k != "loss" or phase.name == last:  # "loss" is the last phase's objective
+                        sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(batch)
             running = sums["loss"] / min((step + 1) * bs, n)
             report("training", step + 1, steps, f"epoch {epoch + 1}/{s.epochs}  loss {running:.4g}")
         sums, count = self._reduce(sums, n)
@@ -166,9 +186,11 @@ class Trainer:
         bs = max(self.s.batch_size, 1024)
         for start in range(0, len(index), bs):
             batch = data[index[start : start + bs]]
-            out = self.loss_fn(batch, float(epoch + 1), gen, False)
-            for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
+            for phase in self.phases:
+                out = self.loss_fn(batch, float(epoch + 1), gen, False, phase.name)
+                for k, v in out.items():
+                    if k != "loss" or phase is self.phases[-1]:
+                        sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
         return {k: v / len(index) for k, v in sums.items()}
 
     def _diverged(self, epoch: int, step: int, value: float) -> None:

@@ -7,13 +7,21 @@ from sklearn.base import clone
 import latentspace as ls
 from latentspace.errors import InputError
 from latentspace.runfolder.folder import _read_safetensors, model_bytes
+from tests.conftest import make_blobs
 
 MODELS = ls.available_models()
 
 
-@pytest.fixture(params=MODELS)
-def fitted(request, blobs):
+@pytest.fixture(params=MODELS, scope="module")
+def fitted(request):
+    """Each registered model fitted once on the same data; tests must not change it."""
+    blobs = make_blobs()
     model = ls.create_model(request.param, latent_dim=3).set_params(random_state=0)
+    params = model.get_params()
+    if "epochs" in params:  # 300 rows: more, smaller steps than the defaults (made for 60k rows)
+        model.set_params(epochs=40, batch_size=32, threads=1)
+    if "encoder_epochs" in params:
+        model.set_params(encoder_epochs=40)
     return model.fit(blobs), blobs
 
 
@@ -46,10 +54,15 @@ def test_shapes_and_aliases(fitted):
     np.testing.assert_array_equal(Xh, model.inverse_transform(Z))
 
 
+# Share of the data's variance a reconstruction may leave. A GAN is not trained to reconstruct:
+# its learned inverse must only beat the mean item.
+RECON_BOUND = {"gan": 0.8}
+
+
 def test_reconstruction_beats_the_mean(fitted):
     model, X = fitted
     err = np.mean((model.decode(model.encode(X)) - X) ** 2)
-    assert err < 0.2 * np.mean((X - X.mean(0)) ** 2)
+    assert err < RECON_BOUND.get(model.model_name, 0.2) * np.mean((X - X.mean(0)) ** 2)
 
 
 def test_sample_is_seeded(fitted):

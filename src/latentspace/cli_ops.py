@@ -48,8 +48,14 @@ class _Ctx:
         from .report.figures import write_figure
 
         lo, hi = float(np.min(self.data.X[:2000])), float(np.max(self.data.X[:2000]))
-        return write_figure(out, items, sample_shape=self.data.sample_shape,
-                            feature_names=self.data.feature_names, value_range=(lo, hi), **kw)
+        return write_figure(
+            out,
+            items,
+            sample_shape=self.data.sample_shape,
+            feature_names=self.data.feature_names,
+            value_range=(lo, hi),
+            **kw,
+        )
 
     def columns(self) -> dict[str, np.ndarray]:
         table = self.run.latents()
@@ -66,8 +72,9 @@ def _grid_shape(n: int) -> tuple[int, int]:
 
 
 @app.command()
-def sample(run: RunArg, out: OutOpt, n: Annotated[int, typer.Option("-n", help="How many.")] = 64,
-           seed: SeedOpt = 0) -> None:
+def sample(
+    run: RunArg, out: OutOpt, n: Annotated[int, typer.Option("-n", help="How many.")] = 64, seed: SeedOpt = 0
+) -> None:
     """Draw new items from the model's prior and save them as a grid."""
     from . import ops
 
@@ -84,29 +91,42 @@ def sample(run: RunArg, out: OutOpt, n: Annotated[int, typer.Option("-n", help="
 
 
 @app.command()
-def reconstruct(run: RunArg, out: OutOpt, n: Annotated[int, typer.Option("-n", help="How many items.")] = 16,
-                split: Annotated[str, typer.Option(help="train | test | all")] = "test",
-                seed: SeedOpt = 0) -> None:
+def reconstruct(
+    run: RunArg,
+    out: OutOpt,
+    n: Annotated[int, typer.Option("-n", help="How many items.")] = 16,
+    split: Annotated[str, typer.Option(help="train | test | all")] = "test",
+    seed: SeedOpt = 0,
+) -> None:
     """Originals (top row) beside their reconstructions (bottom row), from the held-out split."""
     with _stage():
         ctx = _Ctx(run)
         cols = ctx.columns()
-        pool = np.flatnonzero(cols["split"] == split) if split != "all" and "split" in cols else np.arange(ctx.data.n)
+        pool = (
+            np.flatnonzero(cols["split"] == split)
+            if split != "all" and "split" in cols
+            else np.arange(ctx.data.n)
+        )
         if len(pool) == 0:
             raise InputError(f"split {split!r} has no rows; use train, test or all")
         rows = np.sort(np.random.default_rng(seed).choice(pool, size=min(n, len(pool)), replace=False))
         X = np.asarray(ctx.data.X[rows])
         R = ctx.model.decode(ctx.model.encode(X))
         mse = float(np.mean((R - X) ** 2))
-        paths = ctx.figure(out, np.stack([X, R]), title=f"{ctx.run.name}: originals and reconstructions"
-                           f" ({split} items, MSE {mse:.4g})", row_labels=["original", "reconstruction"],
-                           col_labels=[ctx.describe(int(i)) for i in rows])
+        paths = ctx.figure(
+            out,
+            np.stack([X, R]),
+            title=f"{ctx.run.name}: originals and reconstructions ({split} items, MSE {mse:.4g})",
+            row_labels=["original", "reconstruction"],
+            col_labels=[ctx.describe(int(i)) for i in rows],
+        )
     _done(paths)
 
 
 @app.command()
 def interpolate(
-    run: RunArg, out: OutOpt,
+    run: RunArg,
+    out: OutOpt,
     from_: Annotated[int, typer.Option("--from", help="Index of the first item.")],
     to: Annotated[int, typer.Option("--to", help="Index of the last item.")],
     steps: Annotated[int, typer.Option(help="Points on the path, endpoints included.")] = 10,
@@ -119,15 +139,21 @@ def interpolate(
         ctx = _Ctx(run)
         a, b = ctx.item(from_), ctx.item(to)
         path = ops.interpolate(ctx.model, ctx.Z[a], ctx.Z[b], steps, method, space="latent")
-        paths = ctx.figure(out, path.X[None], title=f"{ctx.run.name}: {method} from {ctx.describe(a)}"
-                           f" to {ctx.describe(b)}", col_labels=[f"t={t:.2f}" for t in path.t],
-                           row_labels=[method], col_title="position along the path")
+        paths = ctx.figure(
+            out,
+            path.X[None],
+            title=f"{ctx.run.name}: {method} from {ctx.describe(a)} to {ctx.describe(b)}",
+            col_labels=[f"t={t:.2f}" for t in path.t],
+            row_labels=[method],
+            col_title="position along the path",
+        )
     _done(paths)
 
 
 @app.command()
 def traverse(
-    run: RunArg, out: OutOpt,
+    run: RunArg,
+    out: OutOpt,
     item: Annotated[int, typer.Option(help="Index of the item whose latent is moved.")],
     dims: Annotated[str, typer.Option(help="Dimensions, e.g. 0-7 or 0,3,5 (default: up to 10).")] = "",
     span: Annotated[float, typer.Option(help="How far, in standard deviations of each dimension.")] = 2.0,
@@ -141,9 +167,15 @@ def traverse(
         i = ctx.item(item)
         chosen = dims or f"0-{min(ctx.model.latent_dim, 10) - 1}"
         tr = ops.traverse(ctx.model, ctx.Z[i], chosen, span, steps, reference=ctx.Z)
-        paths = ctx.figure(out, tr.X, title=f"{ctx.run.name}: traversal of {ctx.describe(i)}",
-                           row_labels=[f"z_{d}" for d in tr.dims], col_labels=[f"{o:+.1f}σ" for o in tr.offsets],
-                           row_title="latent dimension", col_title="offset from the item's value")
+        paths = ctx.figure(
+            out,
+            tr.X,
+            title=f"{ctx.run.name}: traversal of {ctx.describe(i)}",
+            row_labels=[f"z_{d}" for d in tr.dims],
+            col_labels=[f"{o:+.1f}σ" for o in tr.offsets],
+            row_title="latent dimension",
+            col_title="offset from the item's value",
+        )
     _done(paths)
 
 
@@ -156,7 +188,9 @@ def parse_alphas(spec: str) -> np.ndarray:
         else:
             alphas = np.array([float(v) for v in spec.split(",")])
     except ValueError:
-        raise InputError(f"--alphas must be START:STOP:COUNT (e.g. -2:2:5) or a list like -1,0,1; got {spec!r}") from None
+        raise InputError(
+            f"--alphas must be START:STOP:COUNT (e.g. -2:2:5) or a list like -1,0,1; got {spec!r}"
+        ) from None
     if len(alphas) < 1 or not np.all(np.isfinite(alphas)):
         raise InputError(f"--alphas gives no usable values: {spec!r}")
     return alphas
@@ -164,12 +198,15 @@ def parse_alphas(spec: str) -> np.ndarray:
 
 @app.command()
 def attribute(
-    run: RunArg, out: OutOpt,
+    run: RunArg,
+    out: OutOpt,
     where: Annotated[str, typer.Option(help='Group A, e.g. "label==3" or "factor_scale>=0.9".')],
     item: Annotated[int, typer.Option(help="Index of the item to edit.")],
     vs: Annotated[str, typer.Option(help="Group B (default: every other row).")] = "",
     alphas: Annotated[str, typer.Option(help="Strengths START:STOP:COUNT or a list.")] = "-2:2:5",
-    method: Annotated[str, typer.Option(help="mean (difference of means) | linear (classifier normal)")] = "mean",
+    method: Annotated[
+        str, typer.Option(help="mean (difference of means) | linear (classifier normal)")
+    ] = "mean",
 ) -> None:
     """Find the latent direction from group B to group A and apply it to an item."""
     from . import ops
@@ -186,8 +223,14 @@ def attribute(
         vector = ops.attribute_vector(ctx.model, None, a, b, method, Z=ctx.Z)
         path = ops.edit(ctx.model, ctx.Z[i], vector, parse_alphas(alphas))
         title = f"{ctx.run.name}: {ctx.describe(i)} moved along ({where}) - ({vs or 'rest'})"
-        paths = ctx.figure(out, path.X[None], title=title, col_labels=[f"α={t:+.2f}" for t in path.t],
-                           row_labels=[method], col_title=f"strength (|vector| = {np.linalg.norm(vector):.3g})")
+        paths = ctx.figure(
+            out,
+            path.X[None],
+            title=title,
+            col_labels=[f"α={t:+.2f}" for t in path.t],
+            row_labels=[method],
+            col_title=f"strength (|vector| = {np.linalg.norm(vector):.3g})",
+        )
     console.print(f"group A: {int(a.sum()):,} rows, group B: {int(b.sum()):,} rows")
     _done(paths)
 
@@ -209,8 +252,13 @@ def neighbours(
         paths = []
         if out is not None:
             items = np.asarray(ctx.data.X[np.r_[i, idx]])[None]
-            paths = ctx.figure(out, items, title=f"{ctx.run.name}: {k} nearest neighbours of {ctx.describe(i)}",
-                               col_labels=["query"] + [f"{ctx.describe(int(j))}\nd={d:.3g}" for j, d in zip(idx, dist, strict=True)])
+            paths = ctx.figure(
+                out,
+                items,
+                title=f"{ctx.run.name}: {k} nearest neighbours of {ctx.describe(i)}",
+                col_labels=["query"]
+                + [f"{ctx.describe(int(j))}\nd={d:.3g}" for j, d in zip(idx, dist, strict=True)],
+            )
     table = Table(title=f"{k} nearest neighbours of {ctx.describe(i)} in latent space")
     for col in ("rank", "item", "distance"):
         table.add_column(col)

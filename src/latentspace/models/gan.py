@@ -9,6 +9,7 @@ resume and NaN guard.
 A GAN has no encoder, so after the GAN an encoder E is trained with the generator frozen, on
 ||G(E(x)) - x||^2 over real data plus ||E(G(z)) - z||^2 over generated data (a learned inversion,
 as in Zhu et al. 2016, "Generative visual manipulation on the natural image manifold").
+Unbounded (Gaussian) data are standardised per feature for the networks and mapped back on decode.
 ``encode(X, refine_steps=k)`` then refines each code by k steps of gradient descent on
 ||G(z) - x||^2. How well it inverts is measured after fitting and shown in ``info``.
 """
@@ -25,8 +26,8 @@ from ..progress import report
 from ..train import Trainer, TrainSettings
 from ..train.engine import Phase
 from .base import BATCH_ROWS
-from .neural import COMMON_RULES, NeuralLatentModel
 from .nets import build_decoder, build_encoder
+from .neural import COMMON_RULES, NeuralLatentModel
 from .params import Int
 from .registry import register
 
@@ -62,10 +63,27 @@ class GAN(NeuralLatentModel):
     _param_rules = {**COMMON_RULES, "encoder_epochs": Int(1), "refine_steps": Int(0)}
 
     def __init__(
-        self, latent_dim=16, *, encoder_epochs=10, refine_steps=0, arch="auto", hidden=(512, 256),
-        channels=(32, 64, 64), likelihood="auto", epochs=30, batch_size=128, lr=2e-4,
-        weight_decay=0.0, val_fraction=0.1, patience=None, lr_schedule="constant", grad_clip=None,
-        device="auto", threads=None, sample_shape=None, random_state=None,
+        self,
+        latent_dim=16,
+        *,
+        encoder_epochs=10,
+        refine_steps=0,
+        arch="auto",
+        hidden=(512, 256),
+        channels=(32, 64, 64),
+        likelihood="auto",
+        epochs=30,
+        batch_size=128,
+        lr=2e-4,
+        weight_decay=0.0,
+        val_fraction=0.1,
+        patience=None,
+        lr_schedule="constant",
+        grad_clip=None,
+        device="auto",
+        threads=None,
+        sample_shape=None,
+        random_state=None,
     ):
         self.latent_dim, self.encoder_epochs, self.refine_steps = latent_dim, encoder_epochs, refine_steps
         self.arch, self.hidden, self.channels, self.likelihood = arch, hidden, channels, likelihood
@@ -82,17 +100,61 @@ class GAN(NeuralLatentModel):
         critic = build_encoder(self.arch_, d, shape, hidden, channels, 1, act=lambda: nn.LeakyReLU(0.2))
         return GANNet(enc, gen, _spectral(critic))
 
+    # --- data scaling: unbounded data is standardised for the networks ---------------------------
+    def _fit_scale(self, X: np.ndarray) -> None:
+        d = X.shape[1]
+        if self.likelihood_ == "bernoulli":  # sigmoid outputs already live in [0, 1]
+            self.scale_mean_, self.scale_std_ = np.zeros(d, np.float32), np.ones(d, np.float32)
+            return
+        total, sq = np.zeros(d), np.zeros(d)
+        for start in range(0, len(X), BATCH_ROWS):
+            block = np.asarray(X[start : start + BATCH_ROWS], dtype=np.float64)
+            total += block.sum(0)
+            sq += (block**2).sum(0)
+        mean = total / len(X)
+        std = np.sqrt(np.maximum(sq / len(X) - mean**2, 0.0))
+        self.scale_mean_ = mean.astype(np.float32)
+        self.scale_std_ = np.where(std > 1e-8, std, 1.0).astype(np.float32)
+
+    def _scale_tensors(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.from_numpy(self.scale_mean_).to(device), torch.from_numpy(self.scale_std_).to(device))
+
+    def _encode_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        m, s = self._scale_tensors(x.device)
+        return self.net_.encoder((x - m) / s)
+
+    def _decode_tensor(self, z: torch.Tensor) -> torch.Tensor:
+        m, s = self._scale_tensors(z.device)
+        return self._mean(self.net_.decoder(z)) * s + m
+
     # --- training: the GAN, then its inverse ----------------------------------------------------
     def _train(self, X: np.ndarray, settings: TrainSettings) -> list[dict]:
+        self._fit_scale(X)
+        if self.likelihood_ != "bernoulli":
+            X = ((np.asarray(X) - self.scale_mean_) / self.scale_std_).astype(np.float32)
         net = self.net_
         root = settings.checkpoint_dir
-        gan = TrainSettings(**{**vars(settings), "val_fraction": 0.0, "patience": None,
-                               "checkpoint_dir": root / "gan" if root else None})
-        phases = [Phase("critic", list(net.critic.parameters()), (0.5, 0.999)),
-                  Phase("generator", list(net.decoder.parameters()), (0.5, 0.999))]
+        gan = TrainSettings(
+            **{
+                **vars(settings),
+                "val_fraction": 0.0,
+                "patience": None,
+                "checkpoint_dir": root / "gan" if root else None,
+            }
+        )
+        phases = [
+            Phase("critic", list(net.critic.parameters()), (0.5, 0.999)),
+            Phase("generator", list(net.decoder.parameters()), (0.5, 0.999)),
+        ]
         history = [dict(h, stage="gan") for h in Trainer(net, self._gan_loss, gan, phases).fit(X)]
-        inv = TrainSettings(**{**vars(settings), "epochs": self.encoder_epochs, "lr": 1e-3,
-                               "checkpoint_dir": root / "encoder" if root else None})
+        inv = TrainSettings(
+            **{
+                **vars(settings),
+                "epochs": self.encoder_epochs,
+                "lr": 1e-3,
+                "checkpoint_dir": root / "encoder" if root else None,
+            }
+        )
         frozen = [p for m in (net.decoder, net.critic) for p in m.parameters()]
         for p in frozen:
             p.requires_grad_(False)
@@ -114,9 +176,12 @@ class GAN(NeuralLatentModel):
                 fake = self._mean(net.decoder(self._z(len(x), gen)))
             real_logit, fake_logit = net.critic(x), net.critic(fake)
             loss = F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
-            return {"loss": loss, "d_loss": loss.detach(),
-                    "d_real": torch.sigmoid(real_logit).mean().detach(),
-                    "d_fake": torch.sigmoid(fake_logit).mean().detach()}
+            return {
+                "loss": loss,
+                "d_loss": loss.detach(),
+                "d_real": torch.sigmoid(real_logit).mean().detach(),
+                "d_fake": torch.sigmoid(fake_logit).mean().detach(),
+            }
         fake = self._mean(net.decoder(self._z(len(x), gen)))
         loss = F.softplus(-net.critic(fake)).mean()
         return {"loss": loss, "g_loss": loss.detach()}
@@ -159,8 +224,7 @@ class GAN(NeuralLatentModel):
 
     def _refine(self, X: np.ndarray, Z: np.ndarray, steps: int) -> np.ndarray:
         out = np.empty_like(Z)
-        gen = self.net_.decoder
-        params = list(gen.parameters())
+        params = list(self.net_.decoder.parameters())
         for p in params:
             p.requires_grad_(False)
         try:
@@ -170,7 +234,7 @@ class GAN(NeuralLatentModel):
                 opt = torch.optim.Adam([z], lr=0.05)
                 for _ in range(steps):
                     opt.zero_grad(set_to_none=True)
-                    loss = ((self._mean(gen(z)) - x) ** 2).sum()
+                    loss = ((self._decode_tensor(z) - x) ** 2).sum()
                     loss.backward()
                     opt.step()
                 out[start : start + len(x)] = z.detach().cpu().numpy()
@@ -187,10 +251,13 @@ class GAN(NeuralLatentModel):
 
     def _get_state(self):
         tensors, meta = super()._get_state()
+        tensors.update({"scale.mean": self.scale_mean_, "scale.std": self.scale_std_})
         meta["inversion"] = self.inversion_
         return tensors, meta
 
     def _set_state(self, tensors, meta):
         super()._set_state(tensors, meta)
         self.inversion_ = dict(meta.get("inversion", {}))
+        self.scale_mean_ = np.asarray(tensors["scale.mean"], dtype=np.float32)
+        self.scale_std_ = np.asarray(tensors["scale.std"], dtype=np.float32)
         return self

@@ -178,7 +178,10 @@ class NeuralLatentModel(LatentModel):
     def inverse_transform(self, Z) -> np.ndarray:
         """Latents -> the decoder's mean in data space, shape (n, n_features)."""
         Z = self._check_latent(Z)
-        return self._map(lambda z: self._mean(self.net_.decoder(z)), Z, self.n_features_in_, "decoding")
+        return self._map(self._decode_tensor, Z, self.n_features_in_, "decoding")
+
+    def _decode_tensor(self, z: torch.Tensor) -> torch.Tensor:
+        return self._mean(self.net_.decoder(z))
 
     def _prior_sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.standard_normal((n, self.latent_dim)).astype(np.float32)

@@ -19,6 +19,19 @@ from .latent import (
 from .neighbours import knn, neighbours
 
 __all__ = [
-    "LatentPath", "Traversal", "apply", "as_latent", "attribute_vector", "denoise", "edit", "interpolate",
-    "lerp", "parse_dims", "sample", "slerp", "traverse", "knn", "neighbours",
+    "LatentPath",
+    "Traversal",
+    "apply",
+    "as_latent",
+    "attribute_vector",
+    "denoise",
+    "edit",
+    "interpolate",
+    "lerp",
+    "parse_dims",
+    "sample",
+    "slerp",
+    "traverse",
+    "knn",
+    "neighbours",
 ]

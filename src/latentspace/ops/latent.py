@@ -202,7 +202,5 @@ def denoise(model, X) -> np.ndarray:
         from ..models.registry import available_models, get_model_class
 
         able = [m for m in available_models() if hasattr(get_model_class(m), "denoise")]
-        raise InputError(
-            f"model {model.model_name!r} cannot denoise; models that can: {', '.join(able)}"
-        )
+        raise InputError(f"model {model.model_name!r} cannot denoise; models that can: {', '.join(able)}")
     return model.denoise(X)

@@ -37,9 +37,9 @@ def mosaic(items: np.ndarray, sample_shape, value_range=None) -> np.ndarray:
     out = np.ones((rows * (h + _PAD) - _PAD, cols * (w + _PAD) - _PAD, c))
     for r in range(rows):
         for k in range(cols):
-            out[r * (h + _PAD) : r * (h + _PAD) + h, k * (w + _PAD) : k * (w + _PAD) + w] = (
-                imgs[r, k].transpose(1, 2, 0)
-            )
+            out[r * (h + _PAD) : r * (h + _PAD) + h, k * (w + _PAD) : k * (w + _PAD) + w] = imgs[
+                r, k
+            ].transpose(1, 2, 0)
     return out[..., 0] if c == 1 else out
 
 
@@ -67,8 +67,9 @@ def grid_figure(
     if items.ndim != 3:
         raise InputError(f"grid items must be (rows, cols, n_features); got {items.shape}")
     if sample_shape is not None and len(sample_shape) == 3:
-        return _image_grid(items, sample_shape, title, row_labels, col_labels, value_range,
-                           row_title, col_title)
+        return _image_grid(
+            items, sample_shape, title, row_labels, col_labels, value_range, row_title, col_title
+        )
     return _vector_grid(items, title, feature_names, row_labels, col_labels, row_title, col_title)
 
 
@@ -78,7 +79,9 @@ def _image_grid(items, shape, title, row_labels, col_labels, value_range, row_ti
     _, h, w = shape
     img = mosaic(items, shape, value_range)
     scale = max(0.45, min(1.2, 10.0 / max(cols, 1))) / max(h, w) * 28
-    fig, ax = plt.subplots(figsize=(max(3.5, cols * w / 28 * scale + 1.5), max(2.0, rows * h / 28 * scale + 1.0)))
+    fig, ax = plt.subplots(
+        figsize=(max(3.5, cols * w / 28 * scale + 1.5), max(2.0, rows * h / 28 * scale + 1.0))
+    )
     ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
     ax.set_title(title, fontsize=11)
     ax.set_xticks([k * (w + _PAD) + w / 2 - 0.5 for k in range(cols)] if col_labels else [])
@@ -127,8 +130,16 @@ def grid_csv(items: np.ndarray, feature_names=None, row_labels=None, col_labels=
     return ("\n".join(lines) + "\n").encode()
 
 
-def write_figure(path: str | Path, items: np.ndarray, *, sample_shape=None, feature_names=None,
-                 row_labels=None, col_labels=None, **kw) -> list[Path]:
+def write_figure(
+    path: str | Path,
+    items: np.ndarray,
+    *,
+    sample_shape=None,
+    feature_names=None,
+    row_labels=None,
+    col_labels=None,
+    **kw,
+) -> list[Path]:
     """Write the PNG (and, for vector data, a CSV of the numbers beside it); return the paths."""
     from ..runfolder.atomic import atomic_write
 
@@ -136,8 +147,14 @@ def write_figure(path: str | Path, items: np.ndarray, *, sample_shape=None, feat
     if path.suffix.lower() != ".png":
         raise InputError(f"figures are written as PNG; --out must end in .png, got {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    png = grid_figure(items, sample_shape=sample_shape, feature_names=feature_names,
-                      row_labels=row_labels, col_labels=col_labels, **kw)
+    png = grid_figure(
+        items,
+        sample_shape=sample_shape,
+        feature_names=feature_names,
+        row_labels=row_labels,
+        col_labels=col_labels,
+        **kw,
+    )
     written = [atomic_write(path, png)]
     if sample_shape is None or len(sample_shape) != 3:
         csv = grid_csv(items, feature_names, row_labels, col_labels)

@@ -1,0 +1,579 @@
+"""VAE training on MNIST: latentspace's training engine against Pythae 0.1.2, side by side in one run.
+
+Usage: .venv/bin/python bench/bench_vae_train.py [--epochs 10] [--threads N] [--target -110] [--quick]
+
+Both libraries train the same model on the same 60,000 MNIST training images (``ls.load_data("mnist")``
+minus its 10,000 test rows): an MLP encoder 784-512-(16 means, 16 log-variances) and decoder
+16-512-784, ReLU, Bernoulli likelihood (BCE summed over the 784 pixels), KL to N(0, I), batch 128,
+learning rate 1e-3, Adam (Pythae: ``torch.optim.Adam``; ours: ``AdamW`` with weight_decay=0, the same
+update), torch's default initialisation. Ours is ``latentspace.models.vae.VAE(arch="mlp")``; Pythae's
+is its default ``VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=16, reconstruction_loss="bce"))``
+(Encoder_VAE_MLP / Decoder_AE_MLP, checked below), trained the way Pythae's users train it:
+``TrainingPipeline`` with a ``BaseTrainerConfig`` (its ``BaseTrainer``, ``DataLoader`` and callbacks).
+
+How it is timed. Each library runs in its own worker process (spawned, torch in its main thread, the
+same ``torch.set_num_threads``); the parent hands a baton between them after every epoch, alternating
+which goes first, so the two never share the CPU and a change of machine load hits both alike. (Two
+Python threads in one process are not an option: torch's OpenMP pool is per thread, and a second
+thread ran the same training ~2x slower.) An epoch's time is the wall clock from the moment a worker
+gets the baton to the end of that library's epoch (ours: the engine's last ``report("training", ...)``
+of the epoch through the public progress hook; Pythae: a ``TrainingCallback.on_epoch_end``), so it
+includes whatever the library does between epochs; epoch 1 also includes all setup (input checks,
+Pythae's data processing and sanity check, building the nets). At the end of every epoch each worker
+evaluates the test-set ELBO outside the timed span, with one shared function and the same posterior
+noise for both. Before any timing each worker does an untimed warm-up fit on 1,024 rows (imports,
+allocator, MKL), and Pythae's tqdm bar is written to os.devnull.
+
+Reported: training throughput (samples/s, median over epochs 2..E; ratio ours / Pythae, higher is
+better); the GFLOP/s our training reaches against torch's own dense float32 matmul rate measured
+in this run; the training time each library needs to first reach a test ELBO target (ratio ours /
+Pythae, lower is better). Exits non-zero if the two workers saw different data, the models differ in
+shape, or a library's own ELBO disagrees with the shared evaluation by more than 1 nat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import hashlib
+import math
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+LATENT, HIDDEN, D = 16, 512, 784
+BATCH, LR = 128, 1e-3
+EVAL_SEED = 1234  # posterior noise of the shared test-ELBO evaluation (the same for both libraries)
+WARMUP_ROWS = 1024
+LIBS = ("ours", "pythae")
+# forward multiply-adds per sample: enc 784x512 + 512x32 (both heads), dec 16x512 + 512x784
+FWD_MACS = D * HIDDEN + HIDDEN * 2 * LATENT + LATENT * HIDDEN + HIDDEN * D
+FWD_FLOPS = 2 * FWD_MACS
+STEP_FLOPS = 3 * FWD_FLOPS  # per sample: forward + backward (~2x forward)
+# the exact count: backward needs every weight gradient but no input gradient for the first layer
+EXACT_STEP_FLOPS = 2 * (2 * FWD_MACS + FWD_MACS - D * HIDDEN)
+
+
+# --- the machine -----------------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as fh:
+            return " ".join(fh.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def cpu_ticks(pid: int | None = None) -> int | None:
+    """Busy clock ticks so far of the whole machine (``pid`` None) or of one process, from /proc."""
+    try:
+        if pid is None:
+            with open("/proc/stat") as fh:
+                f = [int(v) for v in fh.readline().split()[1:9]]
+            return f[0] + f[1] + f[2] + f[5] + f[6] + f[7]  # user nice system irq softirq steal
+        with open(f"/proc/{pid}/stat") as fh:
+            f = fh.read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])  # utime + stime, all threads
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def wait_quiet(max_wait: float, threshold: float = 1.0) -> None:
+    """Wait (up to ``max_wait`` s) until the 1-minute load average is below ``threshold``."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        try:
+            load1 = float(loadavg().split()[0])
+        except ValueError:
+            return
+        if load1 < threshold:
+            return
+        if time.monotonic() >= deadline:
+            print(f"warning  : load average still {load1:.2f} after waiting {max_wait:.0f} s")
+            return
+        time.sleep(10)
+
+
+def matmul_gflops(m: int, k: int, n: int, seconds: float) -> float:
+    """torch.mm rate (GFLOP/s) of an (m, k) x (k, n) float32 product, median of 5 timed rounds."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)
+    t = time.perf_counter()
+    torch.mm(a, b)
+    reps = max(3, int(seconds / 5 / max(time.perf_counter() - t, 1e-6)))
+    for _ in range(3):
+        torch.mm(a, b)
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b)
+        times.append((time.perf_counter() - t) / reps)
+    return 2 * m * k * n / statistics.median(times) / 1e9
+
+
+def step_gemms(b: int) -> list[tuple[int, int, int]]:
+    """The (m, k, n) products of one training step: 4 forward, 3 input gradients, 4 weight gradients."""
+    layers = [(D, HIDDEN), (HIDDEN, 2 * LATENT), (LATENT, HIDDEN), (HIDDEN, D)]  # (in, out)
+    fwd = [(b, i, o) for i, o in layers]
+    dx = [(b, o, i) for i, o in layers[1:]]
+    dw = [(o, b, i) for i, o in layers]
+    return fwd + dx + dw
+
+
+def step_gemm_seconds(b: int, rounds: int) -> float:
+    """Median time of the 11 products of one step, each on its own operands (a GEMM-only floor)."""
+    g = torch.Generator().manual_seed(0)
+    ops = [(torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)) for m, k, n in step_gemms(b)]
+    for _ in range(20):
+        for a, c in ops:
+            torch.mm(a, c)
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(rounds):
+            for a, c in ops:
+                torch.mm(a, c)
+        times.append((time.perf_counter() - t) / rounds)
+    return statistics.median(times)
+
+
+def matmul_rates(quick: bool) -> dict[str, float]:
+    secs = 0.3 if quick else 1.5
+    step_s = step_gemm_seconds(BATCH, 50 if quick else 300)
+    step_flops = 2 * sum(m * k * n for m, k, n in step_gemms(BATCH))
+    return {
+        "same": matmul_gflops(BATCH, D, HIDDEN, secs),
+        "square": matmul_gflops(2048, 2048, 2048, secs),
+        "mix": step_flops / step_s / 1e9,
+        "mix_step_s": step_s,
+    }
+
+
+# --- the shared evaluation -------------------------------------------------------------------------
+@torch.no_grad()
+def test_elbo(posterior, log_px, X: np.ndarray, rows: int = 2000) -> float:
+    """Mean single-sample ELBO (nats per image) = log p(x|z) - KL(q(z|x) || N(0, I)), z ~ q(z|x).
+
+    ``posterior(x) -> (mu, logvar)``; ``log_px(x, z) -> (B,)``. The noise comes from one generator
+    seeded with EVAL_SEED, drawn in the same order, so both libraries see the same eps.
+    """
+    gen = torch.Generator().manual_seed(EVAL_SEED)
+    total = 0.0
+    for start in range(0, len(X), rows):
+        x = torch.from_numpy(np.ascontiguousarray(X[start : start + rows]))
+        mu, logvar = posterior(x)
+        eps = torch.randn(mu.shape, generator=gen)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        kl = 0.5 * (mu**2 + torch.exp(logvar) - 1.0 - logvar).sum(1)
+        total += float((log_px(x, z) - kl).double().sum())
+    return total / len(X)
+
+
+def describe(module: torch.nn.Module) -> str:
+    """The leaf layers in registration order, e.g. 'Linear 784->512, ReLU, Linear 512->32'."""
+    parts = []
+    for _, mod in module.named_modules():
+        if len(list(mod.children())):
+            continue
+        if isinstance(mod, torch.nn.Linear):
+            parts.append(f"Linear {mod.in_features}->{mod.out_features}")
+        else:
+            parts.append(type(mod).__name__)
+    return ", ".join(parts)
+
+
+def n_params(*modules: torch.nn.Module) -> int:
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+# --- the workers -----------------------------------------------------------------------------------
+class Baton:
+    """The worker side of the hand-over: times each epoch and waits for its turn."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.t0 = 0.0
+        self.epoch = 0
+        self.hook_seconds: list[float] = []  # evaluation + waiting, per epoch
+
+    def wait(self) -> None:
+        msg = self.conn.recv()
+        if msg != "go":
+            raise RuntimeError(f"unexpected message {msg!r}")
+        self.t0 = time.perf_counter()
+
+    def end_of_epoch(self, evaluate) -> None:
+        t = time.perf_counter()
+        seconds = t - self.t0
+        self.epoch += 1
+        elbo = evaluate()
+        self.conn.send(("epoch", self.epoch, seconds, elbo, time.perf_counter() - t, torch.get_num_threads()))
+        self.wait()
+        self.hook_seconds.append(time.perf_counter() - t)
+
+
+def load_split(quick: bool):
+    import latentspace as ls
+
+    ds = ls.load_data("mnist")
+    X = np.asarray(ds.X, dtype=np.float32)
+    Xtr, Xte = X[~ds.test_mask], X[ds.test_mask]
+    if quick:
+        Xtr, Xte = Xtr[:10_000], Xte[:2_000]
+    digest = hashlib.sha256(Xtr.tobytes() + Xte.tobytes()).hexdigest()[:16]
+    return np.ascontiguousarray(Xtr), np.ascontiguousarray(Xte), digest
+
+
+def run_ours(baton: Baton, cfg: dict) -> dict:
+    import latentspace as ls
+    from latentspace.models.vae import VAE
+    from latentspace.progress import progress_hook
+
+    Xtr, Xte, digest = load_split(cfg["quick"])
+
+    def make(epochs: int) -> VAE:
+        return VAE(
+            latent_dim=LATENT, arch="mlp", hidden=(HIDDEN,), likelihood="bernoulli", epochs=epochs,
+            batch_size=BATCH, lr=LR, weight_decay=0.0, val_fraction=0.0, random_state=0,
+            threads=cfg["threads"], device="cpu",
+        )
+
+    make(1).fit(Xtr[:WARMUP_ROWS])  # untimed warm-up
+    model = make(cfg["epochs"])
+
+    def posterior(x):
+        h = model.net_.encoder(x)
+        return h[:, :LATENT], h[:, LATENT:]
+
+    def log_px(x, z):  # the decoder returns logits
+        return -F.binary_cross_entropy_with_logits(model.net_.decoder(z), x, reduction="none").sum(1)
+
+    def hook(task, done, total, info=""):
+        if task == "training" and done == total:
+            baton.end_of_epoch(lambda: test_elbo(posterior, log_px, Xte))
+
+    baton.conn.send(("ready", {"digest": digest, "n_train": len(Xtr), "n_test": len(Xte)}))
+    baton.wait()
+    with progress_hook(hook):
+        model.fit(Xtr)
+    net = model.net_
+    return {
+        "version": ls.__version__,
+        "encoder": describe(net.encoder),
+        "decoder": describe(net.decoder) + " (logits; BCE with logits)",
+        "params": n_params(net.encoder, net.decoder),
+        "own_elbo": float(np.mean(model.elbo(Xte, n_samples=1))),
+        "own_elbo_what": "VAE.elbo(X_test, n_samples=1).mean()",
+        "shared_elbo": test_elbo(posterior, log_px, Xte),
+        # the engine's own per-epoch clock, less the time spent in our hook (evaluation, waiting)
+        "engine_seconds": [h["seconds"] - w for h, w in zip(model.history_, baton.hook_seconds, strict=True)],
+    }
+
+
+def run_pythae(baton: Baton, cfg: dict) -> dict:
+    import logging
+
+    import pythae
+    from pythae.models import VAE, VAEConfig
+    from pythae.models.nn import default_architectures
+    from pythae.pipelines import TrainingPipeline
+    from pythae.trainers import BaseTrainerConfig
+    from pythae.trainers.training_callbacks import TrainingCallback
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("pythae"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    torch.set_num_threads(cfg["threads"])
+    Xtr, Xte, digest = load_split(cfg["quick"])
+    out_dir = tempfile.mkdtemp(prefix="bench_pythae_")
+    state = {}
+
+    def posterior(x):
+        out = state["model"].encoder(x)
+        return out.embedding, out.log_covariance
+
+    def log_px(x, z):  # the decoder returns sigmoid probabilities, (B, 1, 28, 28)
+        probs = state["model"].decoder(z)["reconstruction"].reshape(len(x), -1)
+        return -F.binary_cross_entropy(probs, x, reduction="none").sum(1)
+
+    class Timer(TrainingCallback):
+        def on_epoch_end(self, training_config, **kwargs):
+            state["model"] = kwargs["model"]
+            baton.end_of_epoch(lambda: test_elbo(posterior, log_px, Xte))
+
+    def train(X: np.ndarray, epochs: int, callbacks) -> torch.nn.Module:
+        torch.manual_seed(0)
+        model = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce"))
+        config = BaseTrainerConfig(
+            output_dir=out_dir, per_device_train_batch_size=BATCH, learning_rate=LR, num_epochs=epochs,
+            no_cuda=True, seed=0,
+        )
+        with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
+            TrainingPipeline(model=model, training_config=config)(
+                train_data=X.reshape(-1, 1, 28, 28), callbacks=callbacks
+            )
+        return model
+
+    try:
+        train(Xtr[:WARMUP_ROWS], 1, None)  # untimed warm-up
+        baton.conn.send(("ready", {"digest": digest, "n_train": len(Xtr), "n_test": len(Xte)}))
+        baton.wait()
+        model = train(Xtr, cfg["epochs"], [Timer()])
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    state["model"] = model
+    # Pythae's own loss: per row BCE summed over pixels + KL, averaged over the batch = -ELBO per image
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(Xte), 1000):
+            x = torch.from_numpy(Xte[start : start + 1000]).reshape(-1, 1, 28, 28)
+            total += float(model({"data": x}).loss) * len(x)
+    enc, dec = model.encoder, model.decoder
+    return {
+        "version": pythae.__version__ if hasattr(pythae, "__version__") else "0.1.2",
+        "source": default_architectures.__file__,
+        "encoder": f"{type(enc).__name__}: {describe(enc)}",
+        "decoder": f"{type(dec).__name__}: {describe(dec)}",
+        "params": n_params(enc, dec),
+        "own_elbo": -total / len(Xte),
+        "own_elbo_what": "-(VAE.forward loss) on X_test, batch-size weighted",
+        "shared_elbo": test_elbo(posterior, log_px, Xte),
+    }
+
+
+def worker(name: str, conn, cfg: dict) -> None:
+    torch.set_num_threads(cfg["threads"])
+    baton = Baton(conn)
+    try:
+        info = (run_ours if name == "ours" else run_pythae)(baton, cfg)
+        info["threads"] = torch.get_num_threads()
+        conn.send(("done", info))
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+# --- the parent ------------------------------------------------------------------------------------
+def recv(name: str, conn, *kinds: str):
+    msg = conn.recv()
+    if msg[0] == "error":
+        raise RuntimeError(f"{name} worker failed:\n{msg[1]}")
+    if msg[0] not in kinds:
+        raise RuntimeError(f"{name} worker sent {msg[0]!r}, expected one of {kinds}")
+    return msg
+
+
+def first_reach(times: list[float], elbos: list[float], target: float):
+    """(epoch, cumulative training seconds) when the test ELBO first reaches ``target``, else None."""
+    total = 0.0
+    for i, (t, e) in enumerate(zip(times, elbos, strict=True)):
+        total += t
+        if e >= target:
+            return i + 1, total
+    return None
+
+
+def header(threads: int) -> None:
+    import latentspace as ls
+
+    try:
+        from importlib.metadata import version
+
+        pythae_version = version("pythae")
+    except Exception:
+        pythae_version = "unknown"
+    print(f"date     : {datetime.datetime.now().isoformat(timespec='seconds')}")
+    print(f"machine  : {os.cpu_count()} cpus, {cpu_model()} ({platform.machine()}, {platform.system()})")
+    print(f"python   : {platform.python_version()} ({sys.executable})")
+    print(
+        f"versions : latentspace {ls.__version__}, pythae {pythae_version}, torch {torch.__version__},"
+        f" numpy {np.__version__}"
+    )
+    print(f"threads  : torch.set_num_threads({threads}) in both workers; load average {loadavg()}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per library (default 10; quick 3)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    parser.add_argument("--target", type=float, default=-110.0, help="test ELBO target in nats")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 10k/2k rows, 3 epochs")
+    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                        help="first wait up to S seconds for a 1-minute load average below 1.0")
+    args = parser.parse_args(argv)
+    epochs = args.epochs or (3 if args.quick else 10)
+    if epochs < 3:
+        parser.error("--epochs must be at least 3 (epoch 1 is warm-up; at least 2 are measured)")
+    threads = args.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    if args.wait_quiet > 0:
+        wait_quiet(args.wait_quiet)
+
+    header(threads)
+    cfg = {"epochs": epochs, "threads": threads, "quick": args.quick}
+    ctx = mp.get_context("spawn")
+    conns, procs, ready = {}, {}, {}
+    try:
+        for name in LIBS:  # one at a time, so the warm-ups do not share the CPU either
+            parent_end, child_end = ctx.Pipe()
+            procs[name] = ctx.Process(target=worker, args=(name, child_end, cfg), daemon=True)
+            procs[name].start()
+            child_end.close()
+            conns[name] = parent_end
+            ready[name] = recv(name, parent_end, "ready")[1]
+        n_train, n_test = ready["ours"]["n_train"], ready["ours"]["n_test"]
+        print(f"data     : MNIST train {n_train} x {D}, test {n_test} x {D} (float32 in [0, 1));"
+              f" batch {BATCH}, lr {LR}, {epochs} epochs each\n")
+
+        rates = [matmul_rates(args.quick)]
+        times: dict[str, list[float]] = {n: [] for n in LIBS}
+        elbos: dict[str, list[float]] = {n: [] for n in LIBS}
+        seen_threads: dict[str, set] = {n: set() for n in LIBS}
+        others: list[float] = []  # per epoch pair: cores used by other processes (max of the two)
+        tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        print("ELBO: test set, nats/image; others: cores kept busy by other processes during the epoch")
+        print("epoch  first    ours s  pythae s  ours ELBO  pythae ELBO  others")
+        for e in range(epochs):
+            order = LIBS if e % 2 == 0 else LIBS[::-1]
+            busy = 0.0
+            for name in order:
+                m0, w0, t0 = cpu_ticks(), cpu_ticks(procs[name].pid), time.perf_counter()
+                conns[name].send("go")
+                _, _, seconds, elbo, _, nthreads = recv(name, conns[name], "epoch")
+                m1, w1, wall = cpu_ticks(), cpu_ticks(procs[name].pid), time.perf_counter() - t0
+                if None not in (m0, m1, w0, w1):
+                    busy = max(busy, max(0, (m1 - m0) - (w1 - w0)) / tick / wall)
+                times[name].append(seconds)
+                elbos[name].append(elbo)
+                seen_threads[name].add(nthreads)
+            others.append(busy)
+            print(f"{e + 1:5d}  {order[0]:6}  {times['ours'][-1]:8.3f}  {times['pythae'][-1]:8.3f}"
+                  f"  {elbos['ours'][-1]:9.2f}  {elbos['pythae'][-1]:11.2f}  {busy:6.2f}", flush=True)
+        done = {}
+        for name in LIBS:
+            conns[name].send("go")
+            done[name] = recv(name, conns[name], "done")[1]
+            procs[name].join(timeout=60)
+        rates.append(matmul_rates(args.quick))
+    finally:
+        for p in procs.values():
+            if p.is_alive():
+                p.terminate()
+
+    ok = True
+    print("\nmodels (as instantiated; Pythae's nets from " f"{done['pythae']['source']}):")
+    for name in LIBS:
+        d = done[name]
+        print(f"  {name:6} encoder {d['encoder']}")
+        print(f"  {'':6} decoder {d['decoder']}")
+        print(f"  {'':6} {d['params']:,} parameters; threads during training {sorted(seen_threads[name])}")
+    if done["ours"]["params"] != done["pythae"]["params"]:
+        ok = False
+        print("  MISMATCH: the two models have different parameter counts")
+    if ready["ours"]["digest"] != ready["pythae"]["digest"]:
+        ok = False
+        print("  MISMATCH: the workers loaded different data")
+    else:
+        print(f"  data sha256 (train+test) {ready['ours']['digest']}... identical in both workers")
+
+    # 1. throughput
+    med = {n: statistics.median(times[n][1:]) for n in LIBS}
+    sps = {n: n_train / med[n] for n in LIBS}
+    print(f"\n1. training throughput, median over epochs 2..{epochs} ({epochs - 1} epochs each;"
+          f" epoch 1 incl. setup: ours {times['ours'][0]:.2f} s, pythae {times['pythae'][0]:.2f} s)")
+    for n in LIBS:
+        spread = f"{min(times[n][1:]):.3f}-{max(times[n][1:]):.3f}"
+        print(f"   {n:6} {med[n]:7.3f} s/epoch (range {spread})  {sps[n]:9,.0f} samples/s")
+    eng = statistics.median(done["ours"]["engine_seconds"][1:])
+    print(f"   (ours by the engine's own per-epoch clock, less evaluation and waiting: median {eng:.3f} s)")
+    ratio_sps = sps["ours"] / sps["pythae"]
+    print(f"   ratio ours/pythae (samples/s, higher is better): {ratio_sps:.2f}   target >= 1.5:"
+          f" {'met' if ratio_sps >= 1.5 else 'NOT met'}")
+
+    # 2. achieved GFLOP/s
+    same = max(r["same"] for r in rates)
+    square = max(r["square"] for r in rates)
+    mix = max(r["mix"] for r in rates)
+    floor_step = min(r["mix_step_s"] for r in rates)
+    print(f"\n2. achieved GFLOP/s (FLOPs per sample per step counted as 3 x forward = 3 x 2 x {FWD_MACS:,}"
+          f" = {STEP_FLOPS / 1e6:.3f} MFLOP;")
+    print(f"   the exact count, with no input gradient for the first layer, is {EXACT_STEP_FLOPS / 1e6:.3f}"
+          " MFLOP)")
+    print("   torch.mm float32 GFLOP/s in this run (median of 5 rounds; before / after training; best used):")
+    print(f"     (128x784)x(784x512), the dominant shape: {rates[0]['same']:7.1f} / {rates[1]['same']:7.1f}")
+    sq = (rates[0]["square"], rates[1]["square"])
+    print(f"     (2048x2048)x(2048x2048)                : {sq[0]:7.1f} / {sq[1]:7.1f}")
+    print(f"     the 11 products of one batch-128 step   : {rates[0]['mix']:7.1f} / {rates[1]['mix']:7.1f}"
+          f"  (GEMM-only floor {floor_step * 1e3:.2f} ms/step = {BATCH / floor_step:,.0f} samples/s)")
+    achieved = {n: sps[n] * STEP_FLOPS / 1e9 for n in LIBS}
+    for n in LIBS:
+        print(f"   {n:6} {achieved[n]:6.1f} GFLOP/s = {achieved[n] / same:.2f} of the same-shape rate,"
+              f" {achieved[n] / square:.2f} of the 2048^3 rate, {achieved[n] / mix:.2f} of the step-mix rate")
+    ratio_flops = achieved["ours"] / same
+    print(f"   ours / same-shape matmul rate: {ratio_flops:.2f}   target >= 0.75:"
+          f" {'met' if ratio_flops >= 0.75 else 'NOT met'}")
+
+    # 3. time to a test ELBO
+    print("\n3. training time to first reach a test ELBO (cumulative epoch times from epoch 1, setup")
+    print("   included, evaluation excluded; ratio ours/pythae, lower is better)")
+    targets = sorted({args.target, -120.0, -105.0, -100.0})
+    ratio_tt = None
+    for tgt in targets:
+        hit = {n: first_reach(times[n], elbos[n], tgt) for n in LIBS}
+        cells = [
+            f"{n} " + (f"epoch {h[0]:2d} {h[1]:7.2f} s" if h else "not reached      ") for n, h in hit.items()
+        ]
+        line = f"   {tgt:7.1f} nats: " + "   ".join(cells)
+        if all(hit.values()):
+            r = hit["ours"][1] / hit["pythae"][1]
+            line += f"   ratio {r:.2f}"
+            if tgt == args.target:
+                ratio_tt = r
+        print(line + ("   <- target" if tgt == args.target else ""))
+    if ratio_tt is None:
+        print(f"   target {args.target} nats not reached by both within {epochs} epochs")
+    else:
+        print(f"   ratio ours/pythae at {args.target} nats: {ratio_tt:.2f}   target <= 0.5:"
+              f" {'met' if ratio_tt <= 0.5 else 'NOT met'}")
+    print(f"   final test ELBO after {epochs} epochs: ours {elbos['ours'][-1]:.2f},"
+          f" pythae {elbos['pythae'][-1]:.2f}")
+
+    print("\nchecks (shared evaluation vs each library's own ELBO, same weights, different noise):")
+    for n in LIBS:
+        d = done[n]
+        diff = abs(d["own_elbo"] - d["shared_elbo"])
+        flag = "ok" if diff <= 1.0 else "MISMATCH > 1 nat"
+        ok &= diff <= 1.0
+        print(f"  {n:6} shared {d['shared_elbo']:9.3f}  own {d['own_elbo']:9.3f}  ({flag})"
+              f"  [own: {d['own_elbo_what']}]")
+    print(f"load average at the end: {loadavg()}; other processes used at most {max(others):.2f} cores"
+          " during an epoch" + ("  (WARNING: not a quiet machine)" if max(others) > 0.1 else ""))
+    return 0 if ok and math.isfinite(ratio_sps) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -75,11 +75,11 @@ def _tolerance(space: _Space, start: int, rows: int) -> torch.Tensor:
     return space.tol_factor * (space.sq[start : start + rows, None] + space.sq_max)  # (rows, 1)
 
 
-def _exact_sq(space: _Space, i: torch.Tensor, l: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
-    """float64 squared distances of the row pairs (i[p], l[p])."""
+def _exact_sq(space: _Space, i: torch.Tensor, j: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
+    """float64 squared distances of the row pairs (i[p], j[p])."""
     out = torch.empty(len(i), dtype=torch.float64)
     for a in range(0, len(i), chunk):
-        out[a : a + chunk] = ((space.f64[l[a : a + chunk]] - space.f64[i[a : a + chunk]]) ** 2).sum(1)
+        out[a : a + chunk] = ((space.f64[j[a : a + chunk]] - space.f64[i[a : a + chunk]]) ** 2).sum(1)
     return out
 
 
@@ -99,9 +99,9 @@ def _ranks(space: _Space, D: torch.Tensor, start: int, targets: torch.Tensor) ->
         r, j = pr[a : a + step], pj[a : a + step]
         t, w = T[r, j][:, None], tol[r]
         band = (D[r] >= t - w) & (D[r] < t + w)  # (pairs, n), holds the target itself too
-        p, l = torch.nonzero(band, as_tuple=True)
+        p, col = torch.nonzero(band, as_tuple=True)
         i = r[p] + start
-        closer = _exact_sq(space, i, l) < _exact_sq(space, i, targets[r[p], j[p]])
+        closer = _exact_sq(space, i, col) < _exact_sq(space, i, targets[r[p], j[p]])
         ranks.index_put_((r[p], j[p]), closer.long(), accumulate=True)
     return ranks
 

@@ -247,6 +247,33 @@ class Run:
             )
         return ds
 
+    def write_file(self, name: str, data: bytes) -> Path:
+        """Add or replace a derived file (metrics.json, a map, the report) and record its checksum.
+
+        The file is written atomically, then the config with its new checksum. The run is
+        re-verified first, so an altered run is never silently re-signed.
+        """
+        if "/" in name or "\\" in name or name in (CONFIG, MODEL, LATENTS) or name.startswith("."):
+            raise InputError(f"cannot write {name!r} into a run: not a derived file name")
+        self._verify_files()
+        path = atomic_write(self.path / name, data)
+        config = dict(self.config)
+        config["files"] = {**config["files"], name: sha256_file(path)}
+        config["config_sha256"] = _config_digest(config)
+        atomic_write_json(self.path / CONFIG, config)
+        self.config = config
+        return path
+
+    def read_json(self, name: str):
+        """A verified JSON file of the run, or None when the run has none by that name."""
+        if name not in self.config["files"]:
+            return None
+        p = self.path / name
+        data = p.read_bytes()
+        if hashlib.sha256(data).hexdigest() != self.config["files"][name]:
+            raise RunIntegrityError(f"{p} does not match the checksum in {CONFIG}")
+        return json.loads(data)
+
     def files(self) -> dict[str, int]:
         """Every file in the run with its size in bytes."""
         return {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}

@@ -1,0 +1,89 @@
+"""CLI commands for the report card: ``evaluate`` and ``compare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .cli import _stage, app, console
+
+
+def _card_table(title: str, header: list[str], body: list[list], best: list | None = None) -> Table:
+    from .metrics.card import fmt
+
+    table = Table(title=title)
+    for i, h in enumerate(header):
+        table.add_column(h, justify="left" if i < 2 else "right")
+    last = None
+    for r, row in enumerate(body):
+        cells = [row[0] if row[0] != last else "", row[1]]
+        for i, v in enumerate(row[2:]):
+            text = fmt(v)
+            if best is not None and best[r] == i:
+                text = f"[bold green]{text} ★[/]"
+            cells.append(text)
+        table.add_row(*cells)
+        last = row[0]
+    return table
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run folder made by `fit`.")],
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            help="Families, comma-separated (default: all): "
+            "reconstruction, likelihood, neighbourhood, probes, "
+            "disentanglement, smoothness, generation."
+        ),
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="Neighbours for trustworthiness/continuity.")] = 10,
+    force: Annotated[bool, typer.Option(help="Recompute even what metrics.json already has.")] = False,
+) -> None:
+    """Compute the report card of a run (only what is missing) into metrics.json and print it."""
+    from .metrics.card import evaluate as run_evaluate
+    from .metrics.card import parse_metrics, rows
+    from .runfolder import Run
+
+    with _stage():
+        r = Run(run)
+        names = parse_metrics(metrics)
+        card = run_evaluate(r, names, k=k, force=force)
+    body = [[fam, key, value] for fam, key, value in rows(card, names)]
+    console.print(_card_table(f"report card of {r.name}", ["family", "metric", "value"], body))
+    console.print(f"[green]wrote[/] {r.path / 'metrics.json'}")
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("compare.html"),
+    force: Annotated[bool, typer.Option(help="Compare runs fitted on different data or splits.")] = False,
+) -> None:
+    """Line up the report cards of several runs; the best value per row is marked."""
+    from .errors import InputError
+    from .metrics.card import METRICS_FILE, compare_html, compare_table, same_data_check
+    from .runfolder import Run
+    from .runfolder.atomic import atomic_write
+
+    with _stage():
+        if len(runs) < 2:
+            raise InputError("compare needs at least two runs")
+        opened = [Run(p) for p in runs]
+        same_data_check(opened, force)
+        cards = []
+        for r in opened:
+            card = r.read_json(METRICS_FILE)
+            if card is None:
+                raise InputError(
+                    f"{r.path} has no metrics.json yet; run `latentspace evaluate {r.path}` first"
+                )
+            cards.append(card)
+        header, body, best = compare_table(opened, cards)
+        atomic_write(out, compare_html(header, body, best).encode())
+    console.print(_card_table("runs compared", header, body, best))
+    console.print(f"[green]wrote[/] {out}")

@@ -1,0 +1,187 @@
+"""Metrics: reference values (scikit-learn), identities, and the sanity cases of the literature."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.manifold import trustworthiness as sk_trust
+from sklearn.neighbors import KNeighborsClassifier
+
+import latentspace as ls
+from latentspace.errors import InputError
+from latentspace.metrics import NotApplicable
+from latentspace.metrics.disentanglement import disentanglement, mig
+from latentspace.metrics.generation import frechet_distance, kernel_distance
+from latentspace.metrics.likelihood import likelihood
+from latentspace.metrics.neighbourhood import _block_rows, neighbourhood_scores
+from latentspace.metrics.probes import knn_probe
+from latentspace.metrics.reconstruction import reconstruction_errors
+from latentspace.metrics.smoothness import decoder_lipschitz, interpolation_smoothness
+
+
+def embedding_pair(n, d=30, L=4, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    Z = (X[:, :L] + 0.3 * rng.normal(size=(n, L))).astype(np.float32)
+    return X, Z
+
+
+@pytest.mark.parametrize("n, k", [(300, 5), (1500, 10), (1500, 1), (3000, 25)])
+def test_trustworthiness_and_continuity_equal_sklearn(n, k):
+    X, Z = embedding_pair(n)
+    ours = neighbourhood_scores(X, Z, k)
+    X64, Z64 = X.astype(np.float64), Z.astype(np.float64)  # exact distances of the same values
+    assert abs(ours["trustworthiness"] - sk_trust(X64, Z64, n_neighbors=k)) < 1e-9
+    assert abs(ours["continuity"] - sk_trust(Z64, X64, n_neighbors=k)) < 1e-9
+
+
+def test_streamed_blocks_give_the_same_value(monkeypatch):
+    X, Z = embedding_pair(1200)
+    whole = neighbourhood_scores(X, Z, 7)
+    import latentspace.metrics.neighbourhood as nb
+
+    monkeypatch.setattr(nb, "_TARGET_BLOCK_BYTES", 4 * 1200 * 50)  # 50 rows per block
+    assert nb._block_rows(1200, 7) == 50
+    assert neighbourhood_scores(X, Z, 7) == whole
+
+
+def test_block_memory_is_bounded():
+    for n in (10_000, 70_000, 1_000_000):
+        assert _block_rows(n, 10) * n * 4 <= 128 << 20 or _block_rows(n, 10) == 8
+
+
+def test_perfect_and_random_embeddings():
+    X, _ = embedding_pair(800)
+    same = neighbourhood_scores(X, X, 10)
+    assert same["trustworthiness"] == 1.0 and same["continuity"] == 1.0 and same["knn_preservation"] == 1.0
+    noise = np.random.default_rng(1).normal(size=(800, 4)).astype(np.float32)
+    rand = neighbourhood_scores(X, noise, 10)
+    assert 0.4 < rand["trustworthiness"] < 0.6 and rand["knn_preservation"] < 0.05
+
+
+def test_neighbourhood_bad_input():
+    X, Z = embedding_pair(100)
+    with pytest.raises(InputError, match="k must be at least 1 and below n/2 = 50"):
+        neighbourhood_scores(X, Z, 50)
+    with pytest.raises(InputError, match="X has 100 rows but the embedding has 99"):
+        neighbourhood_scores(X, Z[:99], 5)
+    bad = Z.copy()
+    bad[7, 1] = np.nan
+    with pytest.raises(InputError, match="row 7, column 1"):
+        neighbourhood_scores(X, bad, 5)
+
+
+def test_reconstruction_errors_by_hand():
+    X = np.array([[0.0, 1.0], [1.0, 0.5]])
+    R = np.array([[0.1, 0.8], [0.9, 0.5]])
+    out = reconstruction_errors(X, R)
+    assert out["mse"] == pytest.approx(np.mean((X - R) ** 2))
+    assert out["mse_per_item"] == pytest.approx(np.mean(((X - R) ** 2).sum(1)))
+    bce = -(X * np.log(R) + (1 - X) * np.log(1 - R)).sum(1).mean()
+    assert out["bce_per_item"] == pytest.approx(bce)
+    assert "bce_per_item" not in reconstruction_errors(X * 3, R)
+
+
+def test_likelihood_applies_to_vaes_only(digits):
+    with pytest.raises(NotApplicable, match="pca defines no likelihood"):
+        likelihood(ls.PCA(4).fit(digits.X), digits.X)
+    from latentspace.models.vae import VAE
+
+    vae = VAE(4, hidden=(64,), epochs=3, threads=1, random_state=0).fit(digits.X)
+    out = likelihood(vae, digits.X[:200], k=20)
+    assert out["iwae_nats"] >= out["elbo_nats"] - 0.5
+    assert out["iwae_bits_per_dim"] == pytest.approx(-out["iwae_nats"] / (64 * np.log(2)))
+
+
+def test_knn_probe_equals_sklearn(digits):
+    Z = ls.PCA(8).fit(digits.X).encode(digits.X)
+    ours = knn_probe(Z[:1400], digits.y[:1400], Z[1400:], digits.y[1400:], k=5)
+    ref = KNeighborsClassifier(5).fit(Z[:1400], digits.y[:1400]).score(Z[1400:], digits.y[1400:])
+    assert ours == pytest.approx(ref, abs=0.005)  # vote ties may break differently
+
+
+@pytest.fixture(scope="module")
+def factors():
+    return ls.load_data("shapes", n=4000, size=16, seed=0).factors
+
+
+def test_factors_as_latents_score_near_one(factors):
+    out = disentanglement(factors, factors)
+    assert out["mig"] > 0.95 and out["dci_disentanglement"] > 0.95 and out["dci_completeness"] > 0.95
+    assert out["dci_informativeness"] > 0.95 and out["sap"] > 0.4
+
+
+def test_noise_scores_near_zero(factors):
+    noise = np.random.default_rng(0).normal(size=factors.shape)
+    out = disentanglement(noise, factors)
+    assert out["mig"] < 0.02 and out["dci_disentanglement"] < 0.05 and out["sap"] < 0.02
+
+
+def test_duplicated_latent_lowers_mig(factors):
+    dup = np.column_stack([factors, factors[:, 1]])
+    assert mig(dup, factors)["mig"] < mig(factors, factors)["mig"] - 0.15
+    assert mig(dup, factors)["mig_per_factor"][1] < 0.01
+
+
+def test_disentanglement_needs_factors():
+    with pytest.raises(NotApplicable, match="no ground-truth factors"):
+        disentanglement(np.zeros((10, 2)), None)
+
+
+def test_linear_decoder_is_smooth_and_1_lipschitz(digits):
+    pca = ls.PCA(6).fit(digits.X)
+    Z = pca.encode(digits.X)
+    smooth = interpolation_smoothness(pca, Z)
+    assert smooth["path_ratio_median"] == pytest.approx(1.0, abs=1e-4)
+    assert smooth["second_difference_energy_median"] < 1e-8
+    lip = decoder_lipschitz(pca, Z)  # orthonormal components: every direction has gain 1
+    assert lip["lipschitz_median"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_frechet_and_kernel_distance_reference_values():
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(4000, 6)), rng.normal(size=(4000, 6)) + 0.5
+    assert frechet_distance(A, B) == pytest.approx(6 * 0.25, rel=0.05)  # ||mu||^2, same covariance
+    assert frechet_distance(A, A) == pytest.approx(0.0, abs=1e-8)
+    near, _ = kernel_distance(A, rng.normal(size=(4000, 6)))
+    far, _ = kernel_distance(A, B)
+    assert abs(near) < 0.01 < far
+
+
+# --- the card -----------------------------------------------------------------------------------
+@pytest.fixture
+def card_run(tmp_path, digits):
+    return ls.fit(digits, "pca", latent_dim=6, out=tmp_path / "p")
+
+
+def test_evaluate_computes_only_what_is_missing(card_run, monkeypatch):
+    from latentspace.metrics import card as card_mod
+
+    card = card_mod.evaluate(card_run, ["reconstruction", "likelihood", "neighbourhood"], k=5)
+    assert card["results"]["likelihood"]["skipped"].startswith("pca defines no likelihood")
+    assert 0.9 < card["results"]["neighbourhood"]["values"]["trustworthiness"] <= 1.0
+    calls = []
+    fam = dict(card_mod.FAMILIES)
+    fam["neighbourhood"] = (lambda c: calls.append(c.k) or {"k": c.k}, fam["neighbourhood"][1])
+    monkeypatch.setattr(card_mod, "FAMILIES", fam)
+    card_mod.evaluate(ls.open_run(card_run.path), ["reconstruction", "neighbourhood"], k=5)
+    assert calls == []  # nothing missing
+    card_mod.evaluate(ls.open_run(card_run.path), ["neighbourhood"], k=7)
+    assert calls == [7]  # other settings: computed again
+    stored = json.loads((card_run.path / "metrics.json").read_text())
+    assert stored["results"]["neighbourhood"]["params"] == {"k": 7}
+    assert "metrics.json" in ls.open_run(card_run.path).config["files"]  # checksummed
+
+
+def test_compare_refuses_other_data_and_marks_best(tmp_path, digits):
+    from latentspace.metrics.card import compare_table, evaluate, same_data_check
+
+    a = ls.fit(digits, "pca", latent_dim=2, out=tmp_path / "a")
+    b = ls.fit(digits, "pca", latent_dim=12, out=tmp_path / "b")
+    c = ls.fit(ls.load_data("swissroll", n=300), "pca", latent_dim=2, out=tmp_path / "c")
+    with pytest.raises(InputError, match="fitted on different data and different splits"):
+        same_data_check([a, c], force=False)
+    cards = [evaluate(r, ["reconstruction"]) for r in (a, b)]
+    header, body, best = compare_table([a, b], cards)
+    mse_row = [i for i, row in enumerate(body) if row[1] == "mse"][0]
+    assert header[2:] == ["a", "b"] and best[mse_row] == 1  # 12 components reconstruct better

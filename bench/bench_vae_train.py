@@ -24,11 +24,21 @@ evaluates the test-set ELBO outside the timed span, with one shared function and
 noise for both. Before any timing each worker does an untimed warm-up fit on 1,024 rows (imports,
 allocator, MKL), and Pythae's tqdm bar is written to os.devnull.
 
-Reported: training throughput (samples/s, median over epochs 2..E; ratio ours / Pythae, higher is
-better); the GFLOP/s our training reaches against torch's own dense float32 matmul rate measured
-in this run; the training time each library needs to first reach a test ELBO target (ratio ours /
-Pythae, lower is better). Exits non-zero if the two workers saw different data, the models differ in
-shape, or a library's own ELBO disagrees with the shared evaluation by more than 1 nat.
+Other processes: on a small machine one busy neighbour halves torch's speed, so the parent waits (up
+to ``--wait-quiet`` seconds) until other processes use < 0.1 cores before the run, before each
+epoch and before each matmul measurement, and it measures from /proc how much CPU other processes
+took during every epoch: epochs above 0.1 cores are starred, left out of the throughput medians, and
+flagged in the time-to-target rows and in a closing warning (then rerun).
+
+Reported: (1) training throughput, samples/s from the median epoch time over epochs 2..E (epoch 1
+carries the setup; ratio ours / Pythae, higher is better). (2) The GFLOP/s our training reaches,
+counting 3 x the forward FLOPs per sample (2 x 827,392 multiply-adds forward; backward ~2x forward),
+against torch.mm's float32 rate measured in this run, before and after training, for the dominant
+(128x784)x(784x512) product, a 2048^3 product and the 11 products of one batch-128 step. (3) The
+training time to first reach a test ELBO target, at the end of an epoch and linearly interpolated
+between epoch ends (ratio ours / Pythae, lower is better). Exits non-zero if the two workers saw
+different data, the models differ in size, or a library's own ELBO disagrees with the shared
+evaluation by more than 1 nat.
 """
 
 from __future__ import annotations
@@ -262,7 +272,6 @@ def load_split(quick: bool):
 
 
 def run_ours(baton: Baton, cfg: dict) -> dict:
-    import latentspace as ls
     from latentspace.models.vae import VAE
     from latentspace.progress import progress_hook
 
@@ -295,7 +304,6 @@ def run_ours(baton: Baton, cfg: dict) -> dict:
         model.fit(Xtr)
     net = model.net_
     return {
-        "version": ls.__version__,
         "encoder": describe(net.encoder),
         "decoder": describe(net.decoder) + " (logits; BCE with logits)",
         "params": n_params(net.encoder, net.decoder),
@@ -310,7 +318,6 @@ def run_ours(baton: Baton, cfg: dict) -> dict:
 def run_pythae(baton: Baton, cfg: dict) -> dict:
     import logging
 
-    import pythae
     from pythae.models import VAE, VAEConfig
     from pythae.models.nn import default_architectures
     from pythae.pipelines import TrainingPipeline
@@ -368,7 +375,6 @@ def run_pythae(baton: Baton, cfg: dict) -> dict:
             total += float(model({"data": x}).loss) * len(x)
     enc, dec = model.encoder, model.decoder
     return {
-        "version": pythae.__version__ if hasattr(pythae, "__version__") else "0.1.2",
         "source": default_architectures.__file__,
         "encoder": f"{type(enc).__name__}: {describe(enc)}",
         "decoder": f"{type(dec).__name__}: {describe(dec)}",

@@ -1,4 +1,4 @@
-"""Numba kernels for counting-based ranks (compiled once, cached on disk)."""
+"""Numba kernels for the neighbourhood metrics (compiled once, cached on disk)."""
 
 from __future__ import annotations
 
@@ -6,38 +6,54 @@ import numba
 import numpy as np
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
-def count_below(D: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """For each row r and threshold t = thresholds[r, j]: how many D[r, :] are < t.
+@numba.njit(parallel=True, cache=True)
+def scan_rows(D, row0, thresholds, top_k):
+    """One pass over each row of a distance block.
 
-    D: (rows, n) float32; thresholds: (rows, m) float32, any order. Returns (rows, m) int64.
-    One pass over each row: every value is placed among the row's sorted thresholds by binary
-    search and counted in a histogram, whose running sum gives the counts.
+    D: (rows, n) float32, row r of the block is point row0 + r (its own column is skipped).
+    thresholds: (rows, m) float32. Returns
+      counts (rows, m) int64: how many values of the row are < each threshold;
+      top_idx (rows, top_k) int64 and top_val (rows, top_k) float32: the top_k smallest values,
+      ascending, ties to the lower column index.
     """
     rows, n = D.shape
     m = thresholds.shape[1]
-    out = np.empty((rows, m), dtype=np.int64)
+    counts = np.zeros((rows, m), dtype=np.int64)
+    top_idx = np.zeros((rows, top_k), dtype=np.int64)
+    top_val = np.full((rows, top_k), np.inf, dtype=np.float32)
     for r in numba.prange(rows):
+        own = row0 + r
         order = np.argsort(thresholds[r])
         ts = thresholds[r][order]
         hist = np.zeros(m + 1, dtype=np.int64)
-        top = ts[m - 1]
-        row = D[r]
+        highest = ts[m - 1] if m > 0 else -np.inf
+        tv = top_val[r]
+        ti = top_idx[r]
         for c in range(n):
-            v = row[c]
-            if v >= top:  # the common case: farther than every threshold
-                hist[m] += 1
+            if c == own:
                 continue
-            lo, hi = 0, m - 1  # first index with ts[idx] > v (a value equal to a threshold is not below it)
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if ts[mid] <= v:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            hist[lo] += 1
+            v = D[r, c]
+            if v >= highest:
+                hist[m] += 1
+            else:  # binary search: first threshold > v (a value equal to a threshold is not below it)
+                lo, hi = 0, m - 1
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if ts[mid] <= v:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                hist[lo] += 1
+            if top_k > 0 and v < tv[top_k - 1]:  # insert, keeping ascending order
+                p = top_k - 1
+                while p > 0 and tv[p - 1] > v:
+                    tv[p] = tv[p - 1]
+                    ti[p] = ti[p - 1]
+                    p -= 1
+                tv[p] = v
+                ti[p] = c
         running = 0
         for j in range(m):
             running += hist[j]
-            out[r, order[j]] = running
-    return out
+            counts[r, order[j]] = running
+    return counts, top_idx, top_val

@@ -10,9 +10,9 @@ builds the full n x n distance matrix and argsorts it (about 24 n^2 bytes). Here
 space is streamed in blocks of rows: one block of distances (GEMM, float32) at a time gives both
 the block's k nearest neighbours and, by counting, the exact rank of every neighbour in question.
 Counts within float32 rounding of a threshold are re-checked in float64, so ranks equal those of
-exact distances. A tie (two points exactly as far) ranks as 1 + the number of strictly closer
-points; scikit-learn's argsort orders ties arbitrarily, so on data with exact ties the two can
-differ in the last digits.
+exact distances. Exact ties (two points equally far, common in images with few grey levels) are
+broken by row index, as a stable sort would; scikit-learn's argsort is not stable, so on data with
+exact ties the two can differ by a few rank units (about 1e-9 at n = 10,000).
 """
 
 from __future__ import annotations
@@ -48,76 +48,87 @@ _EPS32 = float(np.finfo(np.float32).eps)
 
 
 class _Space:
-    """One space, centred, in float32 for GEMM distances and float64 for the re-checks."""
+    """One space: centred float32 for GEMM distances, the original values for float64 re-checks.
+
+    A block holds d'(i, j) = |x_j|^2 - 2 x_i.x_j, the squared distance less |x_i|^2: a constant per
+    row, so every comparison within a row is unchanged and the block needs one GEMM and nothing else.
+    """
 
     def __init__(self, A: np.ndarray):
-        A64 = np.asarray(A, dtype=np.float64)
-        A64 = A64 - A64.mean(axis=0)  # smaller norms, smaller rounding in ||x||^2 + ||y||^2 - 2 x.y
-        self.f64 = torch.from_numpy(A64)
-        self.f32 = self.f64.float()
-        self.sq = (self.f64**2).sum(1).float()
+        self.original = torch.from_numpy(np.ascontiguousarray(A, dtype=np.float32))
+        n, step = len(self.original), 8192
+        mean = sum(self.original[a : a + step].double().sum(0) for a in range(0, n, step)) / n
+        self.f32 = self.original - mean.float()  # centred: smaller norms, smaller rounding
+        self.sq = torch.cat([(self.f32[a : a + step].double() ** 2).sum(1) for a in range(0, n, step)]).float()
         # |error| of a float32 GEMM distance is about sqrt(d) * eps * (|x|^2 + |y|^2) in practice
-        # (Higham 2002, ch. 3, for random rounding); 8x that decides which counts get a float64 check
-        self.tol_factor = 8.0 * math.sqrt(A64.shape[1]) * _EPS32
+        # (Higham 2002, ch. 3); 8x that decides which comparisons get an exact float64 re-check
+        self.tol_factor = 8.0 * math.sqrt(A.shape[1]) * _EPS32
         self.sq_max = float(self.sq.max()) if len(self.sq) else 0.0
 
     def block(self, start: int, stop: int) -> torch.Tensor:
-        """Squared distances of rows start:stop to every row, (rows, n); self-distance = inf."""
-        d = torch.addmm(self.sq[None, :], self.f32[start:stop], self.f32.T, alpha=-2.0)
-        d += self.sq[start:stop, None]
-        d.clamp_(min=0.0)
-        rows = torch.arange(start, stop)
-        d[rows - start, rows] = math.inf
-        return d
+        return torch.addmm(self.sq[None, :], self.f32[start:stop], self.f32.T, alpha=-2.0)
+
+    def tolerance(self, start: int, rows: int) -> torch.Tensor:
+        return self.tol_factor * (self.sq[start : start + rows, None] + self.sq_max)  # (rows, 1)
+
+    def exact(self, i: torch.Tensor, j: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
+        """float64 squared distances of the original rows i[p] and j[p]."""
+        out = torch.empty(len(i), dtype=torch.float64)
+        for a in range(0, len(i), chunk):
+            diff = self.original[j[a : a + chunk]].double() - self.original[i[a : a + chunk]].double()
+            out[a : a + chunk] = (diff**2).sum(1)
+        return out
 
 
-def _tolerance(space: _Space, start: int, rows: int) -> torch.Tensor:
-    return space.tol_factor * (space.sq[start : start + rows, None] + space.sq_max)  # (rows, 1)
+def _scan(space: _Space, start: int, stop: int, targets: torch.Tensor | None, k: int):
+    """For block rows start:stop: exact ranks of ``targets`` (or None) and the exact k nearest."""
+    from ._kernels import scan_rows
+
+    D = space.block(start, stop)
+    tol = space.tolerance(start, stop - start)
+    if targets is not None:
+        T = D.gather(1, targets)
+        thresholds = torch.cat([T - tol, T + tol], 1)
+    else:
+        T, thresholds = None, torch.empty((stop - start, 0))
+    counts, top_idx, top_val = scan_rows(D.numpy(), start, thresholds.numpy(), k + 1 if k else 0)
+    knn = ranks = None
+    if k:
+        knn = _settle_knn(space, D, start, torch.from_numpy(top_idx), torch.from_numpy(top_val), tol, k)
+    if targets is not None:
+        ranks = _settle_ranks(space, D, start, targets, T, tol, torch.from_numpy(counts))
+    return ranks, knn
 
 
-def _exact_sq(space: _Space, i: torch.Tensor, j: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
-    """float64 squared distances of the row pairs (i[p], j[p])."""
-    out = torch.empty(len(i), dtype=torch.float64)
-    for a in range(0, len(i), chunk):
-        out[a : a + chunk] = ((space.f64[j[a : a + chunk]] - space.f64[i[a : a + chunk]]) ** 2).sum(1)
-    return out
-
-
-def _ranks(space: _Space, D: torch.Tensor, start: int, targets: torch.Tensor) -> torch.Tensor:
-    """Exact ranks (1 = nearest) of ``targets`` (rows, k) among the neighbours of each block row."""
-    from ._kernels import count_below
-
-    T = D.gather(1, targets)  # (rows, k) squared distances to the points in question
-    tol = _tolerance(space, start, len(D))
+def _settle_ranks(space, D, start, targets, T, tol, counts) -> torch.Tensor:
+    """Ranks (1 = nearest) from the counts, with comparisons too close for float32 done in float64."""
     k = T.shape[1]
-    counts = torch.from_numpy(count_below(D.numpy(), torch.cat([T - tol, T + tol], 1).numpy()))
     ranks = counts[:, :k] + 1  # points surely closer, + 1
-    doubtful = counts[:, k:] - counts[:, :k] > 1  # besides the target, a point too close to call
+    doubtful = counts[:, k:] - counts[:, :k] > 1  # besides the target itself, a point too close to call
     pr, pj = torch.nonzero(doubtful, as_tuple=True)
     step = max(1, (64 << 20) // D.shape[1])  # doubtful pairs per (pairs x n) boolean band
-    for a in range(0, len(pr), step):  # settle them with float64 distances, vectorised
+    for a in range(0, len(pr), step):
         r, j = pr[a : a + step], pj[a : a + step]
-        t, w = T[r, j][:, None], tol[r]
-        band = (D[r] >= t - w) & (D[r] < t + w)  # (pairs, n), holds the target itself too
+        band = (D[r] >= (T[r, j][:, None] - tol[r])) & (D[r] < (T[r, j][:, None] + tol[r]))
+        band[torch.arange(len(r)), r + start] = False  # never the point itself
         p, col = torch.nonzero(band, as_tuple=True)
-        i = r[p] + start
-        closer = _exact_sq(space, i, col) < _exact_sq(space, i, targets[r[p], j[p]])
+        i, target = r[p] + start, targets[r[p], j[p]]
+        d_col, d_target = space.exact(i, col), space.exact(i, target)
+        closer = (d_col < d_target) | ((d_col == d_target) & (col < target))  # ties: lower index first
         ranks.index_put_((r[p], j[p]), closer.long(), accumulate=True)
     return ranks
 
 
-def _knn_block(space: _Space, D: torch.Tensor, start: int, k: int) -> torch.Tensor:
-    """The k nearest of each block row, exact as a set: float32 top k+1, and float64 where the
-    k-th and (k+1)-th distances are too close to tell apart in float32."""
-    vals, best = torch.topk(D, k + 1, dim=1, largest=False, sorted=True)
-    tol = _tolerance(space, start, len(D))[:, 0]
-    unsure = torch.nonzero(vals[:, k] - vals[:, k - 1] <= 2 * tol).flatten()
-    for rr in unsure.tolist():  # order the doubtful boundary exactly
+def _settle_knn(space, D, start, idx, val, tol, k) -> torch.Tensor:
+    """The k nearest as a set: exact in float64 where the k-th and (k+1)-th are too close to call."""
+    unsure = torch.nonzero(val[:, k] - val[:, k - 1] <= 2 * tol[:, 0]).flatten()
+    for rr in unsure.tolist():
         i = start + rr
-        close = torch.nonzero(D[rr] < vals[rr, k] + 2 * tol[rr]).flatten()
-        d = _exact_sq(space, torch.full_like(close, i), close)
-        best[rr, :k] = close[torch.argsort(d, stable=True)[:k]]
-    return best[:, :k]
+        close = torch.nonzero(D[rr] < val[rr, k] + 2 * tol[rr, 0]).flatten()
+        close = close[close != i]
+        d = space.exact(torch.full_like(close, i), close)
+        idx[rr, :k] = close[torch.argsort(d, stable=True)[:k]]  # candidates ascend: ties to lower index
+    return idx[:, :k]
 
 
 def neighbourhood_scores(X, Z, k: int = 10, *, knn_Z: np.ndarray | None = None) -> dict:
@@ -134,20 +145,20 @@ def neighbourhood_scores(X, Z, k: int = 10, *, knn_Z: np.ndarray | None = None) 
     if knn_Z is None:
         nn_Z = torch.empty((n, k), dtype=torch.int64)
         for a, b in blocks:
-            nn_Z[a:b] = _knn_block(sz, sz.block(a, b), a, k)
+            nn_Z[a:b] = _scan(sz, a, b, None, k)[1]
             report("latent neighbours", b, n)
     else:
         nn_Z = torch.from_numpy(np.asarray(knn_Z, dtype=np.int64)[:, :k].copy())
     nn_X = torch.empty((n, k), dtype=torch.int64)
     trust = 0
-    for a, b in blocks:  # the one pass over the original space
-        D = sx.block(a, b)
-        nn_X[a:b] = _knn_block(sx, D, a, k)
-        trust += int((_ranks(sx, D, a, nn_Z[a:b]) - k).clamp(min=0).sum())
+    for a, b in blocks:  # the one pass over the original space: its kNN and the latent neighbours' ranks
+        ranks, nn_X[a:b] = _scan(sx, a, b, nn_Z[a:b], k)
+        trust += int((ranks - k).clamp(min=0).sum())
         report("trustworthiness", b, n)
     cont = 0
     for a, b in blocks:
-        cont += int((_ranks(sz, sz.block(a, b), a, nn_X[a:b]) - k).clamp(min=0).sum())
+        ranks, _ = _scan(sz, a, b, nn_X[a:b], 0)
+        cont += int((ranks - k).clamp(min=0).sum())
         report("continuity", b, n)
     norm = 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
     return {

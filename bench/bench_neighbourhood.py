@@ -71,9 +71,14 @@ def main() -> None:
 
     import latentspace
 
-    header("Trustworthiness + continuity: latentspace vs scikit-learn",
-           {"latentspace": latentspace.__version__, "scikit-learn": sklearn.__version__,
-            "torch": torch.__version__ + f" ({torch.get_num_threads()} threads)"})
+    header(
+        "Trustworthiness + continuity: latentspace vs scikit-learn",
+        {
+            "latentspace": latentspace.__version__,
+            "scikit-learn": sklearn.__version__,
+            "torch": torch.__version__ + f" ({torch.get_num_threads()} threads)",
+        },
+    )
     rows = []
     for name, fn in (("latentspace", ours), ("scikit-learn", sklearn_side)):
         _, (seconds, t, c, loaded), _, peak = in_fresh_process(fn, args.n, args.k)
@@ -83,12 +88,17 @@ def main() -> None:
     for name, s, t, c, m in rows:
         print(f"{name:14}{s:10.2f}  {t:16.12f}  {c:14.12f}{m:16.0f}")
     (_, s0, t0, c0, m0), (_, s1, t1, c1, m1) = rows
-    print(f"ratio latentspace / scikit-learn: time {s0 / s1:.3f} (speed-up {s1 / s0:.1f}x),"
-          f" memory {m0 / max(m1, 1):.3f}; |diff| trust {abs(t0 - t1):.1e}, continuity {abs(c0 - c1):.1e}")
+    print(
+        f"ratio latentspace / scikit-learn: time {s0 / s1:.3f} (speed-up {s1 / s0:.1f}x),"
+        f" memory {m0 / max(m1, 1):.3f}; |diff| trust {abs(t0 - t1):.1e}, continuity {abs(c0 - c1):.1e}"
+    )
     if args.full:
         _, (seconds, t, c, loaded), _, peak = in_fresh_process(ours, 70_000, args.k)
-        print(f"\nn = 70,000 (all of MNIST), latentspace only: {seconds:.1f} s, trustworthiness {t:.6f},"
-              f" continuity {c:.6f}, extra peak {(peak - loaded) / MIB:.0f} MiB, total peak {peak / MIB:.0f} MiB")
+        print(
+            f"\nn = 70,000 (all of MNIST), latentspace only: {seconds:.1f} s, trustworthiness {t:.6f},"
+            f" continuity {c:.6f}, extra peak {(peak - loaded) / MIB:.0f} MiB,"
+            f" total peak {peak / MIB:.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ class _Space:
         n, step = len(self.original), 8192
         mean = sum(self.original[a : a + step].double().sum(0) for a in range(0, n, step)) / n
         self.f32 = self.original - mean.float()  # centred: smaller norms, smaller rounding
-        self.sq = torch.cat([(self.f32[a : a + step].double() ** 2).sum(1) for a in range(0, n, step)]).float()
+        blocks = [(self.f32[a : a + step].double() ** 2).sum(1) for a in range(0, n, step)]
+        self.sq = torch.cat(blocks).float()
         # |error| of a float32 GEMM distance is about sqrt(d) * eps * (|x|^2 + |y|^2) in practice
         # (Higham 2002, ch. 3); 8x that decides which comparisons get an exact float64 re-check
         self.tol_factor = 8.0 * math.sqrt(A.shape[1]) * _EPS32

@@ -30,6 +30,12 @@ from .device import epoch_seed, generator
 
 log = logging.getLogger(__name__)
 
+# Adam's moments of parameters whose gradients are exactly zero (MNIST's blank border pixels) decay
+# into subnormal floats, which the CPU handles 10-100x slower: epochs got 20% slower as training
+# went on. Flushing subnormals to zero changes nothing measurable (values below 1e-38) and must be
+# set before torch starts its thread pool, hence at import.
+torch.set_flush_denormal(True)
+
 # loss_fn(batch (B, d), progress in epochs (float), generator, training?, phase name)
 #   -> {"loss": scalar to minimise, other named metrics...}
 LossFn = Callable[[torch.Tensor, float, torch.Generator, bool, str], dict[str, torch.Tensor]]
@@ -67,6 +73,18 @@ class TrainSettings:
     resume: bool = False
 
 
+def _adamw(phase: Phase, s: TrainSettings) -> torch.optim.Optimizer:
+    """AdamW, fused into one kernel where torch has one for the device (3-5x faster than the
+    default per-parameter loop on the CPU for MLP-sized models)."""
+    kwargs = dict(lr=s.lr, betas=phase.betas, weight_decay=s.weight_decay)
+    if s.device.type in ("cpu", "cuda") and all(p.dtype == torch.float32 for p in phase.params):
+        try:
+            return torch.optim.AdamW(phase.params, fused=True, **kwargs)
+        except (RuntimeError, TypeError):  # an older torch or an unsupported device
+            pass
+    return torch.optim.AdamW(phase.params, **kwargs)
+
+
 class Trainer:
     """Fits ``module`` by minimising ``loss_fn`` over the rows of ``X``."""
 
@@ -96,10 +114,7 @@ class Trainer:
         n_val = int(round(s.val_fraction * n)) if n >= 10 else 0
         self._val_index = perm[:n_val].to(s.device)
         self._train_index = perm[n_val:].to(s.device)
-        opts = {
-            ph.name: torch.optim.AdamW(ph.params, lr=s.lr, betas=ph.betas, weight_decay=s.weight_decay)
-            for ph in self.phases
-        }
+        opts = {ph.name: _adamw(ph, s) for ph in self.phases}
         loop = {"epoch": 0, "best": math.inf, "best_epoch": 0, "bad_epochs": 0, "lr_scale": 1.0,
                 "flat_epochs": 0, "history": []}
         best_state = None
@@ -154,8 +169,10 @@ class Trainer:
         order = idx[torch.randperm(len(idx), generator=gen, device=s.device)]
         n, bs = len(order), s.batch_size
         steps = math.ceil(n / bs)
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}  # added up on the device: no sync per metric per step
         last = self.phases[-1].name
+        every = max(1, steps // 100)  # progress reports: about 100 per epoch, always the last step
+        running = 0.0
         for step in range(steps):
             batch = data[order[step * bs : (step + 1) * bs]]
             for phase in self.phases:
@@ -172,11 +189,15 @@ class Trainer:
                 opt.step()
                 for k, v in out.items():
                     if k != "loss" or phase.name == last:  # "loss" is the last phase's objective
-                        sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(batch)
-            running = sums["loss"] / min((step + 1) * bs, n)
-            report("training", step + 1, steps, f"epoch {epoch + 1}/{s.epochs}  loss {running:.4g}")
-        sums, count = self._reduce(sums, n)
-        return {k: v / count for k, v in sums.items()}
+                        weighted = v.detach() * len(batch)
+                        sums[k] = weighted if k not in sums else sums[k] + weighted
+                if phase.name == last:
+                    running += value * len(batch)
+            if (step + 1) % every == 0 or step + 1 == steps:
+                mean = running / min((step + 1) * bs, n)
+                report("training", step + 1, steps, f"epoch {epoch + 1}/{s.epochs}  loss {mean:.4g}")
+        totals, count = self._reduce({k: float(v) for k, v in sums.items()}, n)
+        return {k: v / count for k, v in totals.items()}
 
     @torch.no_grad()
     def _evaluate(self, data: torch.Tensor, index: torch.Tensor, epoch: int) -> dict[str, float]:

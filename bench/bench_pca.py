@@ -21,6 +21,7 @@ import sys
 import time
 import tracemalloc
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import scipy
@@ -30,18 +31,12 @@ from threadpoolctl import threadpool_info
 
 import latentspace as ls
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import cpu_model  # noqa: E402
+
 MIB = 2**20
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def timed(fn) -> float:

@@ -57,6 +57,7 @@ import sys
 import tempfile
 import time
 import traceback
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -64,6 +65,9 @@ from torch.nn import functional as F
 
 LATENT, HIDDEN, D = 16, 512, 784
 BATCH, LR = 128, 1e-3
+sys.path.insert(0, str(Path(__file__).parent))
+from common import cpu_model  # noqa: E402
+
 EVAL_SEED = 1234  # posterior noise of the shared test-ELBO evaluation (the same for both libraries)
 WARMUP_ROWS = 1024
 QUIET = 0.1  # cores other processes may use before an epoch counts as disturbed
@@ -78,15 +82,6 @@ EXACT_STEP_FLOPS = 2 * (2 * FWD_MACS + FWD_MACS - D * HIDDEN)
 
 
 # --- the machine -----------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def loadavg() -> str:

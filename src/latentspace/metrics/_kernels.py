@@ -57,3 +57,21 @@ def scan_rows(D, row0, thresholds, top_k):
             running += hist[j]
             counts[r, order[j]] = running
     return counts, top_idx, top_val
+
+
+@numba.njit(parallel=True, cache=True)
+def band_members(D, pair_rows, lows, highs, skip_cols, offsets, out):
+    """For each pair p: the columns c of row pair_rows[p] (skipping skip_cols[p]) with
+    lows[p] <= D[row, c] < highs[p], written to out[offsets[p]:offsets[p + 1]] (sizes known from
+    scan_rows' counts)."""
+    n = D.shape[1]
+    for p in numba.prange(len(pair_rows)):
+        r, lo, hi, skip = pair_rows[p], lows[p], highs[p], skip_cols[p]
+        w, end = offsets[p], offsets[p + 1]
+        for c in range(n):
+            if w == end:
+                break
+            v = D[r, c]
+            if lo <= v < hi and c != skip:
+                out[w] = c
+                w += 1

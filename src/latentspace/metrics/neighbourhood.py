@@ -106,13 +106,19 @@ def _settle_ranks(space, D, start, targets, T, tol, counts) -> torch.Tensor:
     k = T.shape[1]
     ranks = counts[:, :k] + 1  # points surely closer, + 1
     doubtful = counts[:, k:] - counts[:, :k] > 1  # besides the target itself, a point too close to call
-    pr, pj = torch.nonzero(doubtful, as_tuple=True)
-    step = max(1, (64 << 20) // D.shape[1])  # doubtful pairs per (pairs x n) boolean band
-    for a in range(0, len(pr), step):
-        r, j = pr[a : a + step], pj[a : a + step]
-        band = (D[r] >= (T[r, j][:, None] - tol[r])) & (D[r] < (T[r, j][:, None] + tol[r]))
-        band[torch.arange(len(r)), r + start] = False  # never the point itself
-        p, col = torch.nonzero(band, as_tuple=True)
+    r, j = torch.nonzero(doubtful, as_tuple=True)
+    if len(r):  # list the points inside each doubtful band (their number is known), then re-check
+        from ._kernels import band_members
+
+        t, w = T[r, j], tol[r, 0]
+        sizes = (counts[r, k + j] - counts[r, j]).numpy()  # points with t - w <= d' < t + w
+        offsets = np.zeros(len(r) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        cols = np.empty(int(offsets[-1]), dtype=np.int64)
+        lows, highs = (t - w).numpy(), (t + w).numpy()
+        band_members(D.numpy(), r.numpy(), lows, highs, (r + start).numpy(), offsets, cols)
+        p = torch.from_numpy(np.repeat(np.arange(len(r)), sizes))
+        col = torch.from_numpy(cols)
         i, target = r[p] + start, targets[r[p], j[p]]
         d_col, d_target = space.exact(i, col), space.exact(i, target)
         closer = (d_col < d_target) | ((d_col == d_target) & (col < target))  # ties: lower index first

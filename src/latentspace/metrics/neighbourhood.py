@@ -138,6 +138,25 @@ def _settle_knn(space, D, start, idx, val, tol, k) -> torch.Tensor:
     return idx[:, :k]
 
 
+def _knn_small(space: _Space, k: int) -> torch.Tensor:
+    """Exact k nearest of every row of a low-dimensional space: faiss (float32) for all rows, then
+    float64 for the rows whose k-th and (k+1)-th distances are too close to tell apart."""
+    from ..ops.neighbours import knn
+
+    n = len(space.f32)
+    idx, dist = knn(space.f32.numpy(), space.f32.numpy(), min(k + 2, n))
+    idx, sq = torch.from_numpy(idx), torch.from_numpy(dist).double() ** 2
+    own = idx == torch.arange(n)[:, None]
+    keep = torch.argsort(own.to(torch.int8), dim=1, stable=True)[:, : k + 1]  # drop the row itself
+    idx, sq = idx.gather(1, keep), sq.gather(1, keep)
+    tol = space.tolerance(0, n)[:, 0].double()
+    for i in torch.nonzero(sq[:, k] - sq[:, k - 1] <= 2 * tol).flatten().tolist():
+        d = ((space.original.double() - space.original[i].double()) ** 2).sum(1)
+        d[i] = math.inf
+        idx[i, :k] = torch.argsort(d, stable=True)[:k]  # ties to the lower index
+    return idx[:, :k].contiguous()
+
+
 def neighbourhood_scores(X, Z, k: int = 10, *, knn_Z: np.ndarray | None = None) -> dict:
     """Trustworthiness, continuity and kNN preservation (mean Jaccard) of embedding ``Z`` of ``X``.
 
@@ -150,10 +169,8 @@ def neighbourhood_scores(X, Z, k: int = 10, *, knn_Z: np.ndarray | None = None) 
     rows = _block_rows(n, k)
     blocks = [(a, min(a + rows, n)) for a in range(0, n, rows)]
     if knn_Z is None:
-        nn_Z = torch.empty((n, k), dtype=torch.int64)
-        for a, b in blocks:
-            nn_Z[a:b] = _scan(sz, a, b, None, k)[1]
-            report("latent neighbours", b, n)
+        nn_Z = _knn_small(sz, k)
+        report("latent neighbours", n, n)
     else:
         nn_Z = torch.from_numpy(np.asarray(knn_Z, dtype=np.int64)[:, :k].copy())
     nn_X = torch.empty((n, k), dtype=torch.int64)

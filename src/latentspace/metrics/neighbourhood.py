@@ -81,23 +81,23 @@ class _Space:
         return out
 
 
-def _scan(space: _Space, start: int, stop: int, targets: torch.Tensor | None, k: int):
-    """For block rows start:stop: exact ranks of ``targets`` (or None) and the exact k nearest."""
+def _scan(space: _Space, start: int, stop: int, targets: torch.Tensor, k: int):
+    """For block rows start:stop: exact ranks of ``targets`` (rows, m) and, if ``k``, the exact k
+    nearest (else None), from one GEMM block and one numba pass over it."""
     from ._kernels import scan_rows
 
     D = space.block(start, stop)
     tol = space.tolerance(start, stop - start)
-    if targets is not None:
-        T = D.gather(1, targets)
-        thresholds = torch.cat([T - tol, T + tol], 1)
-    else:
-        T, thresholds = None, torch.empty((stop - start, 0))
-    counts, top_idx, top_val = scan_rows(D.numpy(), start, thresholds.numpy(), k + 1 if k else 0)
-    knn = ranks = None
-    if k:
-        knn = _settle_knn(space, D, start, torch.from_numpy(top_idx), torch.from_numpy(top_val), tol, k)
-    if targets is not None:
-        ranks = _settle_ranks(space, D, start, targets, T, tol, torch.from_numpy(counts))
+    T = D.gather(1, targets)
+    counts, top_idx, top_val = scan_rows(
+        D.numpy(), start, torch.cat([T - tol, T + tol], 1).numpy(), k + 1 if k else 0
+    )
+    ranks = _settle_ranks(space, D, start, targets, T, tol, torch.from_numpy(counts))
+    knn = (
+        _settle_knn(space, D, start, torch.from_numpy(top_idx), torch.from_numpy(top_val), tol, k)
+        if k
+        else None
+    )
     return ranks, knn
 
 

@@ -35,6 +35,18 @@ def test_trustworthiness_and_continuity_equal_sklearn(n, k):
     assert abs(ours["continuity"] - sk_trust(Z64, X64, n_neighbors=k)) < 1e-9
 
 
+def test_near_ties_in_a_low_dimensional_space_are_settled_exactly():
+    """Grid points with a 1e-4 jitter: many distances agree to float32 rounding, so thousands of
+    close calls go to the float64 re-check."""
+    rng = np.random.default_rng(3)
+    Z = (rng.integers(0, 6, size=(1500, 3)) + 1e-4 * rng.normal(size=(1500, 3))).astype(np.float32)
+    X = np.hstack([Z, 0.5 * rng.normal(size=(1500, 5))]).astype(np.float32)
+    ours = neighbourhood_scores(X, Z, 10)
+    X64, Z64 = X.astype(np.float64), Z.astype(np.float64)
+    assert abs(ours["continuity"] - sk_trust(Z64, X64, n_neighbors=10)) < 1e-9
+    assert abs(ours["trustworthiness"] - sk_trust(X64, Z64, n_neighbors=10)) < 1e-9
+
+
 def test_streamed_blocks_give_the_same_value(monkeypatch):
     X, Z = embedding_pair(1200)
     whole = neighbourhood_scores(X, Z, 7)

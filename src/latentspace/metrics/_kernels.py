@@ -5,34 +5,35 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+_CHUNK = 32  # columns whose minimum is checked before any per-element work
 
-@numba.njit(parallel=True, cache=True)
-def scan_rows(D, row0, thresholds, top_k):
-    """One pass over each row of a distance block.
 
-    D: (rows, n) float32, row r of the block is point row0 + r (its own column is skipped).
-    thresholds: (rows, m) float32. Returns
-      counts (rows, m) int64: how many values of the row are < each threshold;
-      top_idx (rows, top_k) int64 and top_val (rows, top_k) float32: the top_k smallest values,
-      ascending, ties to the lower column index.
-    """
-    rows, n = D.shape
-    m = thresholds.shape[1]
-    counts = np.zeros((rows, m), dtype=np.int64)
-    top_idx = np.zeros((rows, top_k), dtype=np.int64)
-    top_val = np.full((rows, top_k), np.inf, dtype=np.float32)
-    for r in numba.prange(rows):
-        own = row0 + r
-        order = np.argsort(thresholds[r])
-        ts = thresholds[r][order]
-        hist = np.zeros(m + 1, dtype=np.int64)
-        highest = ts[m - 1] if m > 0 else -np.inf
-        tv = top_val[r]
-        ti = top_idx[r]
-        for c in range(n):
+@numba.njit(cache=True, inline="always")
+def _scan_row(row, own, ts, hist, tv, ti):
+    """Histogram of ``row`` (skipping column ``own``) over the ascending thresholds ``ts``
+    (hist[j] = values in [ts[j-1], ts[j]), hist[m] = values >= ts[m-1]) and the running
+    top-k smallest (tv ascending, ti their columns, ties to the lower column)."""
+    n = row.shape[0]
+    m = ts.shape[0]
+    top_k = tv.shape[0]
+    highest = ts[m - 1] if m > 0 else -np.inf
+    c0 = 0
+    while c0 < n:
+        c1 = min(c0 + _CHUNK, n)
+        cut = highest
+        if top_k > 0 and tv[top_k - 1] > cut:
+            cut = tv[top_k - 1]
+        low = np.float32(np.inf)
+        for c in range(c0, c1):  # vectorised: most chunks hold nothing below any threshold
+            low = min(low, row[c])
+        if low >= cut and not (c0 <= own < c1):
+            hist[m] += c1 - c0
+            c0 = c1
+            continue
+        for c in range(c0, c1):
             if c == own:
                 continue
-            v = D[r, c]
+            v = row[c]
             if v >= highest:
                 hist[m] += 1
             else:  # binary search: first threshold > v (a value equal to a threshold is not below it)
@@ -52,11 +53,51 @@ def scan_rows(D, row0, thresholds, top_k):
                     p -= 1
                 tv[p] = v
                 ti[p] = c
-        running = 0
-        for j in range(m):
-            running += hist[j]
-            counts[r, order[j]] = running
+        c0 = c1
+
+
+@numba.njit(cache=True, inline="always")
+def _counts(row, own, thresholds, counts_out, tv, ti):
+    m = thresholds.shape[0]
+    order = np.argsort(thresholds)
+    ts = thresholds[order]
+    hist = np.zeros(m + 1, dtype=np.int64)
+    _scan_row(row, own, ts, hist, tv, ti)
+    running = 0
+    for j in range(m):
+        running += hist[j]
+        counts_out[order[j]] = running
+
+
+@numba.njit(parallel=True, cache=True)
+def scan_rows(D, row0, thresholds, top_k):
+    """One pass over each row of a distance block.
+
+    D: (rows, n) float32, row r of the block is point row0 + r (its own column is skipped).
+    thresholds: (rows, m) float32. Returns
+      counts (rows, m) int64: how many values of the row are < each threshold;
+      top_idx (rows, top_k) int64 and top_val (rows, top_k) float32: the top_k smallest values,
+      ascending, ties to the lower column index.
+    """
+    rows = D.shape[0]
+    m = thresholds.shape[1]
+    counts = np.zeros((rows, m), dtype=np.int64)
+    top_idx = np.zeros((rows, top_k), dtype=np.int64)
+    top_val = np.full((rows, top_k), np.inf, dtype=np.float32)
+    for r in numba.prange(rows):
+        _counts(D[r], row0 + r, thresholds[r], counts[r], top_val[r], top_idx[r])
     return counts, top_idx, top_val
+
+
+@numba.njit(cache=True, inline="always")
+def _members(row, lo, hi, skip, out, w, end):
+    for c in range(row.shape[0]):
+        if w == end:
+            break
+        v = row[c]
+        if lo <= v < hi and c != skip:
+            out[w] = c
+            w += 1
 
 
 @numba.njit(parallel=True, cache=True)
@@ -64,14 +105,5 @@ def band_members(D, pair_rows, lows, highs, skip_cols, offsets, out):
     """For each pair p: the columns c of row pair_rows[p] (skipping skip_cols[p]) with
     lows[p] <= D[row, c] < highs[p], written to out[offsets[p]:offsets[p + 1]] (sizes known from
     scan_rows' counts)."""
-    n = D.shape[1]
     for p in numba.prange(len(pair_rows)):
-        r, lo, hi, skip = pair_rows[p], lows[p], highs[p], skip_cols[p]
-        w, end = offsets[p], offsets[p + 1]
-        for c in range(n):
-            if w == end:
-                break
-            v = D[r, c]
-            if lo <= v < hi and c != skip:
-                out[w] = c
-                w += 1
+        _members(D[pair_rows[p]], lows[p], highs[p], skip_cols[p], out, offsets[p], offsets[p + 1])

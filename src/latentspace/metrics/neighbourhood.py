@@ -26,7 +26,8 @@ from ..data.validate import check_array
 from ..errors import InputError
 from ..progress import report
 
-_TARGET_BLOCK_BYTES = 128 << 20  # bytes of the (rows x n) float32 distance block
+_TARGET_BLOCK_BYTES = 128 << 20  # most bytes of the (rows x n) float32 distance block
+_MAX_BLOCK_ROWS = 256  # beyond this the GEMM gains nothing and the block falls out of cache
 
 
 def _check_pair(X, Z, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +42,7 @@ def _check_pair(X, Z, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _block_rows(n: int, k: int) -> int:
-    return max(8, min(2048, _TARGET_BLOCK_BYTES // (4 * n)))
+    return max(8, min(_MAX_BLOCK_ROWS, _TARGET_BLOCK_BYTES // (4 * n)))
 
 
 _EPS32 = float(np.finfo(np.float32).eps)
@@ -65,9 +66,16 @@ class _Space:
         # (Higham 2002, ch. 3); 8x that decides which comparisons get an exact float64 re-check
         self.tol_factor = 8.0 * math.sqrt(A.shape[1]) * _EPS32
         self.sq_max = float(self.sq.max()) if len(self.sq) else 0.0
+        self._buffer = torch.empty(0)  # one block's memory, reused (a fresh one costs page faults)
 
     def block(self, start: int, stop: int) -> torch.Tensor:
-        return torch.addmm(self.sq[None, :], self.f32[start:stop], self.f32.T, alpha=-2.0)
+        """Distances of rows start:stop to every row, in memory shared by all blocks of this space
+        (valid until the next call)."""
+        size = (stop - start) * len(self.f32)
+        if self._buffer.numel() < size:
+            self._buffer = torch.empty(size)
+        out = self._buffer[:size].view(stop - start, len(self.f32))
+        return torch.addmm(self.sq[None, :], self.f32[start:stop], self.f32.T, alpha=-2.0, out=out)
 
     def tolerance(self, start: int, rows: int) -> torch.Tensor:
         return self.tol_factor * (self.sq[start : start + rows, None] + self.sq_max)  # (rows, 1)

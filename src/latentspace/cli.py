@@ -326,4 +326,4 @@ if __name__ == "__main__":
     main()
 
 
-from . import cli_eval, cli_ops  # noqa: E402,F401  (they register their commands on `app`)
+from . import cli_eval, cli_maps, cli_ops  # noqa: E402,F401  (they register their commands on `app`)

@@ -60,9 +60,11 @@ def _likelihood(c: Context) -> dict:
 
 
 def _neighbourhood(c: Context) -> dict:
+    from ..maps.graph import run_graph
     from .neighbourhood import neighbourhood_scores
 
-    return neighbourhood_scores(c.data.X, c.Z, c.k)
+    graph = run_graph(c.run, c.k, Z=c.Z)  # the run's shared kNN graph of the latents
+    return neighbourhood_scores(c.data.X, c.Z, c.k, knn_Z=graph.first(c.k)[0])
 
 
 def _probes(c: Context) -> dict:

@@ -146,45 +146,33 @@ def _settle_knn(space, D, start, idx, val, tol, k) -> torch.Tensor:
     return idx[:, :k]
 
 
-def _knn_small(space: _Space, k: int) -> torch.Tensor:
-    """Exact k nearest of every row of a low-dimensional space: faiss (float32) for all rows, then
-    float64 for the rows whose k-th and (k+1)-th distances are too close to tell apart."""
-    from ..ops.neighbours import knn
-
-    n = len(space.f32)
-    idx, dist = knn(space.f32.numpy(), space.f32.numpy(), min(k + 2, n))
-    idx, sq = torch.from_numpy(idx), torch.from_numpy(dist).double() ** 2
-    own = idx == torch.arange(n)[:, None]
-    keep = torch.argsort(own.to(torch.int8), dim=1, stable=True)[:, : k + 1]  # drop the row itself
-    idx, sq = idx.gather(1, keep), sq.gather(1, keep)
-    tol = space.tolerance(0, n)[:, 0].double()
-    for i in torch.nonzero(sq[:, k] - sq[:, k - 1] <= 2 * tol).flatten().tolist():
-        d = ((space.original.double() - space.original[i].double()) ** 2).sum(1)
-        d[i] = math.inf
-        idx[i, :k] = torch.argsort(d, stable=True)[:k]  # ties to the lower index
-    return idx[:, :k].contiguous()
-
-
-def neighbourhood_scores(X, Z, k: int = 10, *, knn_Z: np.ndarray | None = None) -> dict:
+def neighbourhood_scores(
+    X, Z, k: int = 10, *, knn_Z: np.ndarray | None = None, knn_X: np.ndarray | None = None
+) -> dict:
     """Trustworthiness, continuity and kNN preservation (mean Jaccard) of embedding ``Z`` of ``X``.
 
-    Memory is O(n * k) plus one block of distances. ``knn_Z`` reuses a precomputed exact (n, >=k)
-    neighbour graph of ``Z`` (e.g. the run's shared graph); otherwise it is computed here.
+    Memory is O(n * k) plus one block of distances. ``knn_Z`` / ``knn_X`` reuse precomputed exact
+    (n, >=k) neighbour lists of either space (e.g. the run's shared graph of the latents); what is
+    not given is computed here.
     """
+    from ..maps.graph import exact_knn
+
     X, Z = _check_pair(X, Z, k)
     n, k = len(X), int(k)
     sx, sz = _Space(X), _Space(Z)
     rows = _block_rows(n, k)
     blocks = [(a, min(a + rows, n)) for a in range(0, n, rows)]
-    if knn_Z is None:
-        nn_Z = _knn_small(sz, k)
-        report("latent neighbours", n, n)
-    else:
-        nn_Z = torch.from_numpy(np.asarray(knn_Z, dtype=np.int64)[:, :k].copy())
-    nn_X = torch.empty((n, k), dtype=torch.int64)
+    nn_Z = (
+        torch.from_numpy(exact_knn(Z, k, task="embedding neighbours")[0])
+        if knn_Z is None
+        else _given(knn_Z, n, k, "knn_Z")
+    )
+    nn_X = torch.empty((n, k), dtype=torch.int64) if knn_X is None else _given(knn_X, n, k, "knn_X")
     trust = 0
-    for a, b in blocks:  # the one pass over the original space: its kNN and the latent neighbours' ranks
-        ranks, nn_X[a:b] = _scan(sx, a, b, nn_Z[a:b], k)
+    for a, b in blocks:  # the one pass over the original space: the embedding neighbours' ranks
+        ranks, knn = _scan(sx, a, b, nn_Z[a:b], 0 if knn_X is not None else k)
+        if knn is not None:  # (and the original space's own kNN, unless given)
+            nn_X[a:b] = knn
         trust += int((ranks - k).clamp(min=0).sum())
         report("trustworthiness", b, n)
     cont = 0
@@ -200,6 +188,13 @@ def neighbourhood_scores(X, Z, k: int = 10, *, knn_Z: np.ndarray | None = None) 
         "k": k,
         "n": n,
     }
+
+
+def _given(nn, n: int, k: int, name: str) -> torch.Tensor:
+    nn = np.asarray(nn)
+    if nn.ndim != 2 or nn.shape[0] != n or nn.shape[1] < k:
+        raise InputError(f"{name} must have shape ({n}, >= {k}); got {nn.shape}")
+    return torch.from_numpy(np.ascontiguousarray(nn[:, :k], dtype=np.int64))
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

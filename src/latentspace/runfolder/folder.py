@@ -264,15 +264,21 @@ class Run:
         self.config = config
         return path
 
-    def read_json(self, name: str):
-        """A verified JSON file of the run, or None when the run has none by that name."""
+    def read_file(self, name: str) -> bytes:
+        """The bytes of a file of the run, checked against its recorded checksum."""
         if name not in self.config["files"]:
-            return None
+            raise InputError(f"{self.name} has no {name}")
         p = self.path / name
         data = p.read_bytes()
         if hashlib.sha256(data).hexdigest() != self.config["files"][name]:
             raise RunIntegrityError(f"{p} does not match the checksum in {CONFIG}")
-        return json.loads(data)
+        return data
+
+    def read_json(self, name: str):
+        """A verified JSON file of the run, or None when the run has none by that name."""
+        if name not in self.config["files"]:
+            return None
+        return json.loads(self.read_file(name))
 
     def files(self) -> dict[str, int]:
         """Every file in the run with its size in bytes."""

@@ -1,0 +1,51 @@
+"""CLI commands for maps and the report: ``map`` and ``report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .cli import _parse_params, _stage, app, console
+
+
+@app.command("map")
+def map_cmd(
+    run: Annotated[Path, typer.Argument(help="Run folder made by `fit`.")],
+    method: Annotated[str, typer.Option(help="pca, tsne or umap.")] = "umap",
+    dims: Annotated[int, typer.Option(help="2 or 3.")] = 2,
+    seed: Annotated[int, typer.Option(help="Same seed, same map.")] = 0,
+    perplexity: Annotated[float | None, typer.Option(help="t-SNE perplexity (default 30).")] = None,
+    n_neighbors: Annotated[int | None, typer.Option(help="UMAP neighbours (default 15).")] = None,
+    min_dist: Annotated[float | None, typer.Option(help="UMAP minimum distance (default 0.1).")] = None,
+    metric: Annotated[str | None, typer.Option(help="t-SNE/UMAP latent metric: euclidean or cosine.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="Other method parameters as KEY=VALUE: t-SNE n_iter, early_exaggeration,"
+            " early_exaggeration_iter; UMAP spread, n_epochs, negative_sample_rate.",
+        ),
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="Neighbours for the map's quality figures.")] = 10,
+) -> None:
+    """Map the run's latents to 2-D or 3-D; writes map-<method>.parquet with its quality."""
+    from .maps.store import map_file, map_run
+    from .runfolder import Run
+
+    with _stage():
+        params = _parse_params(param)
+        given = {"perplexity": perplexity, "n_neighbors": n_neighbors, "min_dist": min_dist, "metric": metric}
+        params.update({key: v for key, v in given.items() if v is not None})
+        r = Run(run)
+        m = map_run(r, method, dims, seed, quality_k=k, **params)
+    table = Table(title=f"{method} map of {r.name} ({dims}-D, {len(m.embedding):,} points, {m.seconds:.1f} s)")
+    table.add_column("quality against the latents")
+    table.add_column("value", justify="right")
+    for key, value in m.quality.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    console.print(f"[green]wrote[/] {r.path / map_file(method, dims)}")

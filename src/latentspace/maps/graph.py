@@ -1,0 +1,157 @@
+"""One exact kNN graph of the latents, computed once (faiss) and shared by t-SNE, UMAP and the
+neighbourhood metrics; stored in the run as ``knn-<metric>.safetensors``.
+
+The graph is exact: faiss searches in float32, and every row whose k-th and (k+1)-th distances are
+too close for float32 to order is settled in float64 (ties go to the lower row index, as a stable
+sort would). Distances are recomputed in float64 from the original values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.validate import check_array
+from ..errors import InputError, RunIntegrityError
+from ..progress import report
+
+METRICS = ("euclidean", "cosine")
+_EPS32 = float(np.finfo(np.float32).eps)
+_SEARCH_ROWS = 16384  # queries per faiss call: bounds the (rows, k) temporaries and reports progress
+
+
+def prepare(Z: np.ndarray, metric: str) -> np.ndarray:
+    """The latents as the graph sees them: cosine distance ranks like euclidean on unit vectors."""
+    if metric not in METRICS:
+        raise InputError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+    Z = np.ascontiguousarray(Z, dtype=np.float32)
+    if metric == "cosine":
+        norms = np.linalg.norm(Z.astype(np.float64), axis=1, keepdims=True)
+        if (norms == 0).any():
+            row = int(np.flatnonzero(norms[:, 0] == 0)[0])
+            raise InputError(f"row {row} of the latents is all zeros: it has no cosine distance")
+        Z = (Z / norms).astype(np.float32)
+    return Z
+
+
+def latents_digest(Z: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(Z, dtype=np.float32).tobytes()).hexdigest()
+
+
+def exact_knn(Z: np.ndarray, k: int, *, task: str = "kNN graph") -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of every row of ``Z`` among the other rows (euclidean).
+
+    Returns (indices (n, k) int64, distances (n, k) float32), nearest first.
+    """
+    import faiss
+
+    Z = np.ascontiguousarray(Z, dtype=np.float32)
+    n, d = Z.shape
+    if not 1 <= k < n:
+        raise InputError(f"k must be between 1 and {n - 1} (the number of other rows); got {k}")
+    index = faiss.IndexFlatL2(d)
+    index.add(Z)
+    m = min(k + 2, n)  # the row itself, k neighbours, and one more to check the boundary
+    idx = np.empty((n, m), dtype=np.int64)
+    sq = np.empty((n, m), dtype=np.float64)
+    for a in range(0, n, _SEARCH_ROWS):
+        b = min(a + _SEARCH_ROWS, n)
+        dist, ii = index.search(Z[a:b], m)
+        idx[a:b], sq[a:b] = ii, dist
+        report(task, b, n)
+    own = idx == np.arange(n)[:, None]
+    keep = np.argsort(own, axis=1, kind="stable")[:, : k + 1]  # the row itself moves to the end
+    idx, sq = np.take_along_axis(idx, keep, 1), np.take_along_axis(sq, keep, 1)
+    # float32 error of |x|^2 + |y|^2 - 2 x.y is about sqrt(d) * eps * (|x|^2 + |y|^2); 8x that is
+    # the band inside which float32 cannot be trusted to order two distances
+    norms = (Z.astype(np.float64) ** 2).sum(1)
+    tol = 8.0 * math.sqrt(d) * _EPS32 * (norms + norms.max())
+    Z64 = Z.astype(np.float64)
+    if m == k + 2:  # (when every other row is a neighbour there is no boundary)
+        for i in np.flatnonzero(sq[:, k] - sq[:, k - 1] <= 2 * tol):
+            dd = ((Z64 - Z64[i]) ** 2).sum(1)
+            dd[i] = math.inf
+            idx[i, :k] = np.argsort(dd, kind="stable")[:k]  # ties to the lower index
+    idx = np.ascontiguousarray(idx[:, :k])
+    dist = np.empty((n, k), dtype=np.float32)
+    for a in range(0, n, _SEARCH_ROWS):  # exact distances of the chosen neighbours
+        b = min(a + _SEARCH_ROWS, n)
+        diff = Z64[idx[a:b]] - Z64[a:b, None, :]
+        dist[a:b] = np.sqrt((diff**2).sum(2))
+    order = np.argsort(dist, axis=1, kind="stable")  # nearest first (faiss order may differ by ulps)
+    return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
+
+
+@dataclass
+class KnnGraph:
+    """k nearest neighbours of every latent (the row itself excluded), nearest first."""
+
+    indices: np.ndarray  # (n, k) int64
+    distances: np.ndarray  # (n, k) float32
+    metric: str
+    latents_sha256: str
+
+    @property
+    def k(self) -> int:
+        return int(self.indices.shape[1])
+
+    @property
+    def n(self) -> int:
+        return int(self.indices.shape[0])
+
+    def first(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest of each row."""
+        if k > self.k:
+            raise InputError(f"the graph holds {self.k} neighbours per row; {k} were asked for")
+        return self.indices[:, :k], self.distances[:, :k]
+
+    @classmethod
+    def compute(cls, Z: np.ndarray, k: int, metric: str = "euclidean") -> KnnGraph:
+        Z = check_array(Z, name="latents", min_rows=2)
+        P = prepare(Z, metric)
+        idx, dist = exact_knn(P, int(k))
+        return cls(idx, dist, metric, latents_digest(Z))
+
+    def to_bytes(self) -> bytes:
+        from safetensors.numpy import save
+
+        meta = {"metric": self.metric, "latents_sha256": self.latents_sha256, "k": str(self.k)}
+        return save({"indices": self.indices, "distances": self.distances}, metadata=meta)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str) -> KnnGraph:
+        from safetensors.numpy import load
+
+        try:
+            tensors = load(data)
+            meta = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__", {})
+            g = cls(tensors["indices"], tensors["distances"], meta["metric"], meta["latents_sha256"])
+        except Exception as exc:  # noqa: BLE001 - any decoding failure is the same problem
+            raise RunIntegrityError(f"{where} is not a valid kNN graph: {exc}") from None
+        if g.indices.shape != g.distances.shape or g.indices.ndim != 2:
+            raise RunIntegrityError(f"{where} is not a valid kNN graph: its arrays disagree in shape")
+        return g
+
+
+def graph_file(metric: str) -> str:
+    return f"knn-{metric}.safetensors"
+
+
+def run_graph(run, k: int, metric: str = "euclidean", Z: np.ndarray | None = None) -> KnnGraph:
+    """The run's stored graph if it has at least ``k`` neighbours for these latents, else a new one
+    (with ``k`` neighbours, or more if the stored one had more), saved in the run."""
+    Z = run.latent_matrix() if Z is None else Z
+    digest = latents_digest(Z)
+    name = graph_file(metric)
+    old = None
+    if name in run.config["files"]:
+        old = KnnGraph.from_bytes(run.read_file(name), str(run.path / name))
+        if old.latents_sha256 == digest and old.k >= k:
+            return old
+    graph = KnnGraph.compute(Z, max(k, old.k if old is not None and old.latents_sha256 == digest else 0), metric)
+    run.write_file(name, graph.to_bytes())
+    return graph

@@ -1,0 +1,130 @@
+"""Maps in the run folder: ``map-<method>.parquet`` (``map-<method>-3d.parquet`` for 3-D), one row
+per latent in the order of latents.parquet, with the method, parameters, seed, quality and (for
+PCA) the projection in the file's metadata. Nothing executable is stored: a map is re-opened from
+arrays and JSON, so ``transform`` works the same after loading."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..errors import InputError, RunIntegrityError
+from .graph import KnnGraph, graph_file, latents_digest
+from .methods import METHODS, LatentMap, check_params, graph_k
+
+_META_KEY = b"latentspace.map"
+AXES = ("x", "y", "z")
+
+
+def map_file(method: str, dims: int = 2) -> str:
+    if method not in METHODS:
+        raise InputError(f"map method must be one of {', '.join(METHODS)}; got {method!r}")
+    return f"map-{method}.parquet" if dims == 2 else f"map-{method}-{dims}d.parquet"
+
+
+def map_table(m: LatentMap):
+    import pyarrow as pa
+
+    cols = {"row": pa.array(np.arange(len(m.embedding), dtype=np.int64))}
+    for j in range(m.dims):
+        cols[AXES[j]] = pa.array(m.embedding[:, j].astype(np.float32))
+    meta = {
+        "method": m.method,
+        "dims": m.dims,
+        "params": m.params,
+        "seed": m.seed,
+        "quality": m.quality,
+        "seconds": round(m.seconds, 3),
+        "latents_sha256": latents_digest(m.Z),
+        "state": {k: np.asarray(v).tolist() for k, v in m.state.items() if k in ("mean", "components")},
+    }
+    return pa.table(cols).replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
+
+
+def save_map(run, m: LatentMap) -> str:
+    """Write the map into the run (atomically, checksum recorded); returns the file name."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(map_table(m), buf)
+    name = map_file(m.method, m.dims)
+    run.write_file(name, buf.getvalue())
+    return name
+
+
+def read_map_table(run, method: str, dims: int = 2):
+    """(table, metadata) of a stored map, verified against the run's checksums."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name = map_file(method, dims)
+    if name not in run.config["files"]:
+        raise InputError(
+            f"{run.name} has no {dims}-D {method} map: run `latentspace map {run.path} --method {method}"
+            + ("" if dims == 2 else f" --dims {dims}")
+            + "` first"
+        )
+    table = pq.read_table(pa.BufferReader(run.read_file(name)))
+    raw = (table.schema.metadata or {}).get(_META_KEY)
+    if raw is None:
+        raise RunIntegrityError(f"{run.path / name} is not a latentspace map (no map metadata)")
+    return table, json.loads(raw)
+
+
+def load_map(run, method: str, dims: int = 2) -> LatentMap:
+    """Re-open a stored map with everything ``transform`` and ``inverse`` need."""
+    table, meta = read_map_table(run, method, dims)
+    Z = run.latent_matrix()
+    if meta["latents_sha256"] != latents_digest(Z):
+        raise RunIntegrityError(
+            f"the {method} map of {run.name} was made from other latents; re-run `latentspace map`"
+        )
+    emb = np.column_stack([table[a].to_numpy() for a in AXES[:dims]]).astype(np.float32)
+    params = check_params(method, meta["params"])
+    m = LatentMap(method, dims, params, int(meta["seed"]), emb, Z, quality=meta.get("quality", {}))
+    m.state = {k: np.asarray(v, dtype=np.float32) for k, v in meta.get("state", {}).items()}
+    need = graph_k(method, params, len(Z))
+    if need:
+        name = graph_file(params["metric"])
+        g = None
+        if name in run.config["files"]:
+            g = KnnGraph.from_bytes(run.read_file(name), str(run.path / name))
+        if g is None or g.k < need or g.latents_sha256 != meta["latents_sha256"]:
+            g = KnnGraph.compute(Z, need, params["metric"])
+        m.graph = g
+    return m
+
+
+def stored_maps(run) -> list[tuple[str, int]]:
+    """(method, dims) of every map in the run."""
+    out = []
+    for method in METHODS:
+        for dims in (2, 3):
+            if map_file(method, dims) in run.config["files"]:
+                out.append((method, dims))
+    return out
+
+
+def map_run(run, method: str = "umap", dims: int = 2, seed: int = 0, quality_k: int = 10, **params) -> LatentMap:
+    """Fit a map of the run's latents on its shared kNN graph (computed and stored once), measure
+    its quality against the latents, and save it in the run."""
+    from .graph import run_graph
+    from .methods import fit_map, map_quality
+
+    params = check_params(method, params)
+    Z = run.latent_matrix()
+    n = len(Z)
+    metric = params.get("metric", "euclidean")
+    need = graph_k(method, params, n)
+    graph = run_graph(run, max(need, min(quality_k, n - 1)), metric, Z=Z) if need or metric == "euclidean" else None
+    m = fit_map(Z, method, dims, seed, graph=graph if need else None, **params)
+    if metric == "euclidean" and m.graph is None:
+        m.graph = graph
+    table = run.latents()
+    labels = table["label"].to_numpy() if "label" in table.column_names else None
+    m.quality = map_quality(m, labels, quality_k)
+    save_map(run, m)
+    return m

@@ -42,7 +42,9 @@ def map_cmd(
         params.update({key: v for key, v in given.items() if v is not None})
         r = Run(run)
         m = map_run(r, method, dims, seed, quality_k=k, **params)
-    table = Table(title=f"{method} map of {r.name} ({dims}-D, {len(m.embedding):,} points, {m.seconds:.1f} s)")
+    table = Table(
+        title=f"{method} map of {r.name} ({dims}-D, {len(m.embedding):,} points, {m.seconds:.1f} s)"
+    )
     table.add_column("quality against the latents")
     table.add_column("value", justify="right")
     for key, value in m.quality.items():

@@ -152,6 +152,8 @@ def run_graph(run, k: int, metric: str = "euclidean", Z: np.ndarray | None = Non
         old = KnnGraph.from_bytes(run.read_file(name), str(run.path / name))
         if old.latents_sha256 == digest and old.k >= k:
             return old
-    graph = KnnGraph.compute(Z, max(k, old.k if old is not None and old.latents_sha256 == digest else 0), metric)
+    graph = KnnGraph.compute(
+        Z, max(k, old.k if old is not None and old.latents_sha256 == digest else 0), metric
+    )
     run.write_file(name, graph.to_bytes())
     return graph

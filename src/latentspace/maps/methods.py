@@ -176,7 +176,9 @@ class LatentMap:
         indices, dists = knn(prepare(self.Z, p["metric"]), prepare(Znew, p["metric"]), nn)
         dists = dists.astype(np.float32)
         sigmas, rhos = smooth_knn_dist(dists, float(nn), local_connectivity=0.0)
-        rows, cols, vals, _ = compute_membership_strengths(indices.astype(np.int32), dists, sigmas, rhos, bipartite=True)
+        rows, cols, vals, _ = compute_membership_strengths(
+            indices.astype(np.int32), dists, sigmas, rhos, bipartite=True
+        )
         g = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(len(Znew), len(self.Z)))
         csr = g.tocsr()
         csr.eliminate_zeros()
@@ -226,7 +228,9 @@ class LatentMap:
             from ..ops.neighbours import knn
 
             rng = np.random.default_rng(0)
-            probe = self.embedding[rng.choice(len(self.embedding), min(1000, len(self.embedding)), replace=False)]
+            probe = self.embedding[
+                rng.choice(len(self.embedding), min(1000, len(self.embedding)), replace=False)
+            ]
             _, d = knn(self.embedding, probe, 2)
             self.state["spacing"] = float(np.mean(d[:, 1])) or 1.0
         return self.state["spacing"]
@@ -249,7 +253,9 @@ def fit_map(
     if dims not in (2, 3):
         raise InputError(f"dims must be 2 or 3; got {dims}")
     if method == "pca" and Z.shape[1] < dims:
-        raise InputError(f"a {dims}-D PCA map needs latents of at least {dims} dimensions; these have {Z.shape[1]}")
+        raise InputError(
+            f"a {dims}-D PCA map needs latents of at least {dims} dimensions; these have {Z.shape[1]}"
+        )
     seed = int(seed)
     t0 = time.perf_counter()
     need = graph_k(method, params, len(Z))

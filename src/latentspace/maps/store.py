@@ -108,7 +108,9 @@ def stored_maps(run) -> list[tuple[str, int]]:
     return out
 
 
-def map_run(run, method: str = "umap", dims: int = 2, seed: int = 0, quality_k: int = 10, **params) -> LatentMap:
+def map_run(
+    run, method: str = "umap", dims: int = 2, seed: int = 0, quality_k: int = 10, **params
+) -> LatentMap:
     """Fit a map of the run's latents on its shared kNN graph (computed and stored once), measure
     its quality against the latents, and save it in the run."""
     from .graph import run_graph
@@ -119,7 +121,11 @@ def map_run(run, method: str = "umap", dims: int = 2, seed: int = 0, quality_k: 
     n = len(Z)
     metric = params.get("metric", "euclidean")
     need = graph_k(method, params, n)
-    graph = run_graph(run, max(need, min(quality_k, n - 1)), metric, Z=Z) if need or metric == "euclidean" else None
+    graph = (
+        run_graph(run, max(need, min(quality_k, n - 1)), metric, Z=Z)
+        if need or metric == "euclidean"
+        else None
+    )
     m = fit_map(Z, method, dims, seed, graph=graph if need else None, **params)
     if metric == "euclidean" and m.graph is None:
         m.graph = graph

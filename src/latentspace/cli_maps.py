@@ -51,3 +51,21 @@ def map_cmd(
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
     console.print(f"[green]wrote[/] {r.path / map_file(method, dims)}")
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder made by `fit`.")],
+    points: Annotated[int, typer.Option(help="Points on the interactive map (a random subset).")] = 5000,
+    seed: Annotated[int, typer.Option(help="Seed of the subset and the example items.")] = 0,
+) -> None:
+    """Write report.html into the run: one self-contained page, readable offline."""
+    from .errors import InputError
+    from .report.html import write_report
+    from .runfolder import Run
+
+    with _stage():
+        if points < 1:
+            raise InputError(f"--points must be at least 1; got {points}")
+        path = write_report(Run(run), max_points=points, seed=seed)
+    console.print(f"[green]wrote[/] {path}")

@@ -1,0 +1,278 @@
+/* latentspace scatter: a map of many points, WebGL when available (Canvas 2D otherwise), with pan
+ * (drag), zoom (wheel, around the pointer), hover and click (nearest point through a grid index),
+ * lasso selection (shift-drag), highlighted points, extra points and paths drawn on an overlay.
+ * No dependencies; used by the self-contained report and by the explorer. */
+(function (global) {
+  "use strict";
+
+  function LatentScatter(container, opts) {
+    this.container = container;
+    this.x = opts.x; this.y = opts.y; this.n = opts.x.length;
+    this.pointSize = opts.pointSize || (this.n > 50000 ? 2.5 : this.n > 5000 ? 3.5 : 5);
+    this.colors = opts.colors || new Uint8Array(this.n * 3).fill(90);
+    this.onHover = null; this.onClick = null; this.onLasso = null; this.onView = null;
+    this.highlight = []; this.extra = []; this.paths = []; this.selected = -1;
+    container.style.position = container.style.position || "relative";
+    this.base = document.createElement("canvas");
+    this.overlay = document.createElement("canvas");
+    for (const c of [this.base, this.overlay]) {
+      c.style.position = "absolute"; c.style.left = "0"; c.style.top = "0";
+      c.style.width = "100%"; c.style.height = "100%";
+      container.appendChild(c);
+    }
+    this.overlay.style.cursor = "crosshair";
+    this.overlay.setAttribute("data-role", "map-overlay");
+    this._bounds(); this._grid(); this._initGL(); this._events();
+    this.resize();
+    if (global.ResizeObserver) new ResizeObserver(() => this.resize()).observe(container);
+  }
+
+  LatentScatter.prototype._bounds = function () {
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (let i = 0; i < this.n; i++) {
+      const a = this.x[i], b = this.y[i];
+      if (a < x0) x0 = a; if (a > x1) x1 = a; if (b < y0) y0 = b; if (b > y1) y1 = b;
+    }
+    if (!(x1 > x0)) { x0 -= 1; x1 += 1; }
+    if (!(y1 > y0)) { y0 -= 1; y1 += 1; }
+    const px = 0.04 * (x1 - x0), py = 0.04 * (y1 - y0);
+    this.data = { x0: x0 - px, x1: x1 + px, y0: y0 - py, y1: y1 + py };
+    this.view = Object.assign({}, this.data);
+  };
+
+  // uniform grid over the data bounds: cell -> point ids (CSR), for hover and click
+  LatentScatter.prototype._grid = function () {
+    const G = Math.max(8, Math.min(512, Math.round(Math.sqrt(this.n / 4))));
+    const d = this.data, n = this.n, cell = new Int32Array(n), counts = new Int32Array(G * G + 1);
+    for (let i = 0; i < n; i++) {
+      const cx = Math.min(G - 1, Math.max(0, Math.floor((this.x[i] - d.x0) / (d.x1 - d.x0) * G)));
+      const cy = Math.min(G - 1, Math.max(0, Math.floor((this.y[i] - d.y0) / (d.y1 - d.y0) * G)));
+      cell[i] = cy * G + cx; counts[cell[i] + 1]++;
+    }
+    for (let c = 0; c < G * G; c++) counts[c + 1] += counts[c];
+    const fill = counts.slice(0, G * G), ids = new Int32Array(n);
+    for (let i = 0; i < n; i++) ids[fill[cell[i]]++] = i;
+    this.G = G; this.cellStart = counts; this.cellIds = ids;
+  };
+
+  LatentScatter.prototype._initGL = function () {
+    let gl = null;
+    try {
+      gl = this.base.getContext("webgl", { antialias: false, preserveDrawingBuffer: true });
+    } catch (e) { gl = null; }
+    this.gl = gl;
+    if (!gl) { this.ctx2d = this.base.getContext("2d"); this.mode = "canvas2d"; return; }
+    this.mode = "webgl";
+    const vs = "attribute vec2 p; attribute vec3 c; uniform vec4 t; uniform float s; varying vec3 v;" +
+      "void main(){ gl_Position = vec4((p.x - t.x) * t.z * 2.0 - 1.0, (p.y - t.y) * t.w * 2.0 - 1.0, 0.0, 1.0);" +
+      " gl_PointSize = s; v = c; }";
+    const fs = "precision mediump float; varying vec3 v; void main(){ vec2 q = gl_PointCoord - 0.5;" +
+      " if (dot(q, q) > 0.25) discard; gl_FragColor = vec4(v, 0.85); }";
+    const sh = (type, src) => { const o = gl.createShader(type); gl.shaderSource(o, src); gl.compileShader(o); return o; };
+    const prog = gl.createProgram();
+    gl.attachShader(prog, sh(gl.VERTEX_SHADER, vs)); gl.attachShader(prog, sh(gl.FRAGMENT_SHADER, fs));
+    gl.linkProgram(prog); gl.useProgram(prog);
+    this.prog = prog;
+    const pos = new Float32Array(this.n * 2);
+    for (let i = 0; i < this.n; i++) { pos[2 * i] = this.x[i]; pos[2 * i + 1] = this.y[i]; }
+    this.posBuf = gl.createBuffer(); gl.bindBuffer(gl.ARRAY_BUFFER, this.posBuf);
+    gl.bufferData(gl.ARRAY_BUFFER, pos, gl.STATIC_DRAW);
+    const lp = gl.getAttribLocation(prog, "p"); gl.enableVertexAttribArray(lp);
+    gl.vertexAttribPointer(lp, 2, gl.FLOAT, false, 0, 0);
+    this.colBuf = gl.createBuffer();
+    this.lc = gl.getAttribLocation(prog, "c"); gl.enableVertexAttribArray(this.lc);
+    this.setColors(this.colors);
+    gl.enable(gl.BLEND); gl.blendFunc(gl.SRC_ALPHA, gl.ONE_MINUS_SRC_ALPHA);
+  };
+
+  LatentScatter.prototype.setColors = function (rgb) {
+    this.colors = rgb;
+    if (this.gl) {
+      const gl = this.gl;
+      gl.bindBuffer(gl.ARRAY_BUFFER, this.colBuf);
+      gl.bufferData(gl.ARRAY_BUFFER, rgb, gl.STATIC_DRAW);
+      gl.vertexAttribPointer(this.lc, 3, gl.UNSIGNED_BYTE, true, 0, 0);
+    } else {
+      const groups = new Map();
+      for (let i = 0; i < this.n; i++) {
+        const key = (rgb[3 * i] << 16) | (rgb[3 * i + 1] << 8) | rgb[3 * i + 2];
+        if (!groups.has(key)) groups.set(key, []);
+        groups.get(key).push(i);
+      }
+      this.groups = groups;
+    }
+    this.draw();
+  };
+
+  LatentScatter.prototype.resize = function () {
+    const r = this.container.getBoundingClientRect(), dpr = global.devicePixelRatio || 1;
+    this.w = Math.max(1, r.width); this.h = Math.max(1, r.height); this.dpr = dpr;
+    for (const c of [this.base, this.overlay]) { c.width = Math.round(this.w * dpr); c.height = Math.round(this.h * dpr); }
+    // keep the aspect ratio of the data: widen the view along the short side
+    const v = this.view, cx = (v.x0 + v.x1) / 2, cy = (v.y0 + v.y1) / 2;
+    let sx = (v.x1 - v.x0) / this.w, sy = (v.y1 - v.y0) / this.h, s = Math.max(sx, sy);
+    this.view = { x0: cx - s * this.w / 2, x1: cx + s * this.w / 2, y0: cy - s * this.h / 2, y1: cy + s * this.h / 2 };
+    this.draw();
+  };
+
+  LatentScatter.prototype.toScreen = function (x, y) {
+    const v = this.view;
+    return [(x - v.x0) / (v.x1 - v.x0) * this.w, (1 - (y - v.y0) / (v.y1 - v.y0)) * this.h];
+  };
+  LatentScatter.prototype.toData = function (px, py) {
+    const v = this.view;
+    return [v.x0 + px / this.w * (v.x1 - v.x0), v.y0 + (1 - py / this.h) * (v.y1 - v.y0)];
+  };
+
+  LatentScatter.prototype.draw = function () {
+    if (!this.w) return;
+    const t0 = performance.now();
+    if (this.gl) {
+      const gl = this.gl, v = this.view;
+      gl.viewport(0, 0, this.base.width, this.base.height);
+      gl.clearColor(1, 1, 1, 1); gl.clear(gl.COLOR_BUFFER_BIT);
+      gl.uniform4f(gl.getUniformLocation(this.prog, "t"), v.x0, v.y0, 1 / (v.x1 - v.x0), 1 / (v.y1 - v.y0));
+      gl.uniform1f(gl.getUniformLocation(this.prog, "s"), this.pointSize * this.dpr);
+      gl.drawArrays(gl.POINTS, 0, this.n);
+    } else {
+      const c = this.ctx2d, s = this.pointSize * this.dpr, v = this.view;
+      const ax = this.base.width / (v.x1 - v.x0), ay = this.base.height / (v.y1 - v.y0);
+      c.fillStyle = "#fff"; c.fillRect(0, 0, this.base.width, this.base.height);
+      c.globalAlpha = 0.85;
+      for (const [key, ids] of this.groups) {
+        c.fillStyle = "rgb(" + (key >> 16) + "," + ((key >> 8) & 255) + "," + (key & 255) + ")";
+        for (let j = 0; j < ids.length; j++) {
+          const i = ids[j];
+          c.fillRect((this.x[i] - v.x0) * ax - s / 2, this.base.height - (this.y[i] - v.y0) * ay - s / 2, s, s);
+        }
+      }
+      c.globalAlpha = 1;
+    }
+    this.lastDrawMs = performance.now() - t0;
+    this.drawOverlay();
+    if (this.onView) this.onView(this.view);
+  };
+
+  LatentScatter.prototype.drawOverlay = function () {
+    const c = this.overlay.getContext("2d"), dpr = this.dpr;
+    c.setTransform(dpr, 0, 0, dpr, 0, 0);
+    c.clearRect(0, 0, this.w, this.h);
+    for (const p of this.paths) {
+      c.strokeStyle = p.color || "#d62728"; c.lineWidth = p.width || 2; c.beginPath();
+      p.points.forEach((q, k) => { const s = this.toScreen(q[0], q[1]); k ? c.lineTo(s[0], s[1]) : c.moveTo(s[0], s[1]); });
+      c.stroke();
+      for (const q of p.points) { const s = this.toScreen(q[0], q[1]); c.fillStyle = p.color || "#d62728"; c.fillRect(s[0] - 2, s[1] - 2, 4, 4); }
+    }
+    c.lineWidth = 1.5;
+    for (const i of this.highlight) {
+      const s = this.toScreen(this.x[i], this.y[i]);
+      c.strokeStyle = "#000"; c.beginPath(); c.arc(s[0], s[1], 5, 0, 2 * Math.PI); c.stroke();
+    }
+    for (const e of this.extra) {
+      const s = this.toScreen(e.x, e.y);
+      c.fillStyle = e.color || "#ff7f0e"; c.strokeStyle = "#000";
+      c.beginPath(); c.moveTo(s[0], s[1] - 6); c.lineTo(s[0] + 5, s[1] + 4); c.lineTo(s[0] - 5, s[1] + 4); c.closePath();
+      c.fill(); c.stroke();
+    }
+    if (this.selected >= 0) {
+      const s = this.toScreen(this.x[this.selected], this.y[this.selected]);
+      c.strokeStyle = "#d62728"; c.lineWidth = 2.5; c.beginPath(); c.arc(s[0], s[1], 8, 0, 2 * Math.PI); c.stroke();
+    }
+    if (this.hoverIdx >= 0) {
+      const s = this.toScreen(this.x[this.hoverIdx], this.y[this.hoverIdx]);
+      c.strokeStyle = "#333"; c.lineWidth = 1; c.beginPath(); c.arc(s[0], s[1], 6, 0, 2 * Math.PI); c.stroke();
+    }
+    if (this.lasso && this.lasso.length > 1) {
+      c.strokeStyle = "#1f77b4"; c.setLineDash([4, 3]); c.beginPath();
+      this.lasso.forEach((q, k) => k ? c.lineTo(q[0], q[1]) : c.moveTo(q[0], q[1]));
+      c.closePath(); c.stroke(); c.setLineDash([]);
+    }
+  };
+
+  // nearest point within `radius` screen pixels of (px, py), or -1
+  LatentScatter.prototype.pick = function (px, py, radius) {
+    radius = radius || 8;
+    const d = this.data, G = this.G, q = this.toData(px, py);
+    const r = this.toData(px + radius, py)[0] - q[0];
+    const cx0 = Math.max(0, Math.floor((q[0] - r - d.x0) / (d.x1 - d.x0) * G));
+    const cx1 = Math.min(G - 1, Math.floor((q[0] + r - d.x0) / (d.x1 - d.x0) * G));
+    const cy0 = Math.max(0, Math.floor((q[1] - r - d.y0) / (d.y1 - d.y0) * G));
+    const cy1 = Math.min(G - 1, Math.floor((q[1] + r - d.y0) / (d.y1 - d.y0) * G));
+    let best = -1, bd = r * r;
+    for (let cy = cy0; cy <= cy1; cy++) for (let cx = cx0; cx <= cx1; cx++) {
+      const c = cy * G + cx;
+      for (let k = this.cellStart[c]; k < this.cellStart[c + 1]; k++) {
+        const i = this.cellIds[k], dx = this.x[i] - q[0], dy = this.y[i] - q[1], dd = dx * dx + dy * dy;
+        if (dd <= bd) { bd = dd; best = i; }
+      }
+    }
+    return best;
+  };
+
+  LatentScatter.prototype.inPolygon = function (poly) {
+    const out = [];
+    const pts = poly.map((p) => this.toData(p[0], p[1]));
+    for (let i = 0; i < this.n; i++) {
+      const x = this.x[i], y = this.y[i];
+      let inside = false;
+      for (let a = 0, b = pts.length - 1; a < pts.length; b = a++) {
+        if ((pts[a][1] > y) !== (pts[b][1] > y) &&
+            x < (pts[b][0] - pts[a][0]) * (y - pts[a][1]) / (pts[b][1] - pts[a][1]) + pts[a][0]) inside = !inside;
+      }
+      if (inside) out.push(i);
+    }
+    return out;
+  };
+
+  LatentScatter.prototype._events = function () {
+    const el = this.overlay;
+    let drag = null;
+    this.hoverIdx = -1;
+    const local = (e) => { const r = el.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+    el.addEventListener("mousedown", (e) => {
+      const p = local(e);
+      drag = { p: p, view: Object.assign({}, this.view), moved: false, lasso: e.shiftKey || this.lassoMode };
+      if (drag.lasso) this.lasso = [p];
+    });
+    global.addEventListener("mousemove", (e) => {
+      if (!drag) {
+        if (e.target !== el) return;
+        const p = local(e), i = this.pick(p[0], p[1]);
+        if (i !== this.hoverIdx) { this.hoverIdx = i; this.drawOverlay(); }
+        if (this.onHover) this.onHover(i, e);
+        return;
+      }
+      const p = local(e), dx = p[0] - drag.p[0], dy = p[1] - drag.p[1];
+      if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
+      if (drag.lasso) { this.lasso.push(p); this.drawOverlay(); return; }
+      const v = drag.view, sx = (v.x1 - v.x0) / this.w, sy = (v.y1 - v.y0) / this.h;
+      this.view = { x0: v.x0 - dx * sx, x1: v.x1 - dx * sx, y0: v.y0 + dy * sy, y1: v.y1 + dy * sy };
+      this.draw();
+    });
+    global.addEventListener("mouseup", (e) => {
+      if (!drag) return;
+      const d = drag; drag = null;
+      if (d.lasso) {
+        const poly = this.lasso; this.lasso = null; this.drawOverlay();
+        if (d.moved && poly.length > 2 && this.onLasso) this.onLasso(this.inPolygon(poly));
+        return;
+      }
+      if (!d.moved && this.onClick) {
+        const p = local(e), i = this.pick(p[0], p[1]), q = this.toData(p[0], p[1]);
+        this.onClick(i, q[0], q[1]);
+      }
+    });
+    el.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const p = local(e), q = this.toData(p[0], p[1]), f = Math.exp(e.deltaY * 0.0015), v = this.view;
+      this.view = { x0: q[0] + (v.x0 - q[0]) * f, x1: q[0] + (v.x1 - q[0]) * f,
+                    y0: q[1] + (v.y0 - q[1]) * f, y1: q[1] + (v.y1 - q[1]) * f };
+      this.draw();
+    }, { passive: false });
+    el.addEventListener("mouseleave", () => { if (this.hoverIdx >= 0) { this.hoverIdx = -1; this.drawOverlay(); } if (this.onHover) this.onHover(-1, null); });
+  };
+
+  LatentScatter.prototype.reset = function () { this.view = Object.assign({}, this.data); this.resize(); };
+
+  global.LatentScatter = LatentScatter;
+})(typeof window !== "undefined" ? window : this);

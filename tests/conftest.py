@@ -34,3 +34,41 @@ def make_blobs(seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def blobs():
     return make_blobs()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (installed by `make test`; see DEVELOPERS.md)."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class PageLog:
+    """A page that records console errors, page errors and every request it makes."""
+
+    def __init__(self, browser, **kw):
+        self.page = browser.new_page(viewport={"width": 1200, "height": 900}, **kw)
+        self.errors, self.requests = [], []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+
+    def external(self, *allowed_prefixes) -> list[str]:
+        ok = ("data:", "blob:", "about:", *allowed_prefixes)
+        return [u for u in self.requests if not u.startswith(ok)]
+
+    def shot(self, name: str, locator=None) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        (locator or self.page).screenshot(path=str(ARTIFACTS / name))

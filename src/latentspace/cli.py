@@ -166,12 +166,8 @@ def models() -> None:
 @app.command()
 def fit(
     data: DataOpt,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Run folder to create, e.g. runs/pca16.")
-    ],
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Registry name (see `models`).")
-    ] = "pca",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create, e.g. runs/pca16.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Registry name (see `models`).")] = "pca",
     latent_dim: Annotated[int, typer.Option("--latent-dim", "-k", help="Size of the latent.")] = 16,
     seed: Annotated[int, typer.Option(help="Seed for the split and the model.")] = 0,
     test_fraction: Annotated[
@@ -200,15 +196,27 @@ def fit(
         if not resume:
             check_destination(out, overwrite)
         params = _parse_params(param)
-        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
-                           ("device", device), ("threads", threads)):
+        for key, value in (
+            ("epochs", epochs),
+            ("batch_size", batch_size),
+            ("lr", lr),
+            ("device", device),
+            ("threads", threads),
+        ):
             if value is not None:
                 params[key] = value
         ds = _load(data, label_col, data_arg)
         t0 = time.perf_counter()
         run = pipeline.fit(
-            ds, model, latent_dim=latent_dim, out=out, seed=seed, test_fraction=test_fraction,
-            overwrite=overwrite, resume=resume, **params,
+            ds,
+            model,
+            latent_dim=latent_dim,
+            out=out,
+            seed=seed,
+            test_fraction=test_fraction,
+            overwrite=overwrite,
+            resume=resume,
+            **params,
         )
         elapsed = time.perf_counter() - t0
     split = run.config["split"]
@@ -289,31 +297,58 @@ def info(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo runs.")] = Path("runs"),
-    no_serve: Annotated[
-        bool, typer.Option("--no-serve", help="Stop before serving the explorer.")
-    ] = False,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop before serving the explorer.")] = False,
+    epochs: Annotated[int, typer.Option(help="VAE training epochs.")] = 10,
+    port: Annotated[int, typer.Option(help="Explorer port.")] = 8765,
 ) -> None:
-    """The main job on built-in data: fit PCA on MNIST (digits if MNIST is missing), write the run."""
+    """The main job on built-in data: fit PCA and a VAE on MNIST (digits if MNIST is missing),
+    evaluate both, map the VAE with UMAP, write both reports and a comparison, then serve the
+    explorer."""
     from . import pipeline
     from .data.builtin import BUILTINS
+    from .maps.store import map_run
+    from .metrics.card import compare_html, compare_table, evaluate
+    from .report.html import write_report
+    from .runfolder.atomic import atomic_write
 
     data = "mnist"
     if not BUILTINS["mnist"].available():
-        err_console.print(
-            f"[yellow]MNIST is not installed ({BUILTINS['mnist'].missing_hint}); using digits."
-        )
+        err_console.print(f"[yellow]MNIST is not installed ({BUILTINS['mnist'].missing_hint}); using digits.")
         data = "digits"
     k = 16 if data == "mnist" else 8
+    t_start = time.perf_counter()
+    runs = []
     with _stage():
         ds = _load(data, None, None)
+        for name, params in (("pca", {}), ("vae", {"arch": "mlp", "epochs": epochs})):
+            t0 = time.perf_counter()
+            run = pipeline.fit(ds, name, latent_dim=k, out=out / f"{data}-{name}", overwrite=True, **params)
+            console.print(
+                f"[green]{name}[/] on {data} (latent {k}) fitted in {time.perf_counter() - t0:.1f} s"
+                f" -> [bold]{run.path}[/]"
+            )
+            _print_info_summary(run.config["info"])
+            runs.append(run)
+        for run in runs:
+            t0 = time.perf_counter()
+            evaluate(run)
+            console.print(f"[green]evaluated[/] {run.name} in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
-        run = pipeline.fit(ds, "pca", latent_dim=k, out=out / f"{data}-pca", overwrite=True)
+        m = map_run(runs[1], "umap")
+        q = m.quality
+        console.print(
+            f"[green]UMAP map[/] of {runs[1].name} in {time.perf_counter() - t0:.1f} s: trustworthiness"
+            f" {q['trustworthiness']:.3f}"
+            + (f", kNN accuracy {q['knn_accuracy_map']:.3f}" if "knn_accuracy_map" in q else "")
+        )
+        for run in runs:
+            console.print(f"[green]wrote[/] {write_report(run)}")
+        cards = [r.read_json("metrics.json") for r in runs]
+        compare_path = atomic_write(out / "compare.html", compare_html(*compare_table(runs, cards)).encode())
+    console.print(f"[green]wrote[/] {compare_path}")
     console.print(
-        f"[green]PCA[/] on {data} (latent {k}) in {time.perf_counter() - t0:.1f} s"
-        f" -> [bold]{run.path}[/]"
+        f"demo done in {time.perf_counter() - t_start:.0f} s; next: latentspace explore {runs[1].path}"
     )
-    _print_info_summary(run.config["info"])
-    console.print(f"next: latentspace info {run.path}")
     if not no_serve:
         console.print("(the explorer is not built yet: nothing to serve)")
 

@@ -21,6 +21,7 @@ from ..progress import report
 
 METRICS = ("euclidean", "cosine")
 _EPS32 = float(np.finfo(np.float32).eps)
+_TREE_MAX_DIM = 4  # maps: a float64 k-d tree (float32 GEMM distances cancel badly in 2-D / 3-D)
 _SEARCH_ROWS = 16384  # queries per faiss call: bounds the (rows, k) temporaries and reports progress
 
 
@@ -53,6 +54,8 @@ def exact_knn(Z: np.ndarray, k: int, *, task: str = "kNN graph") -> tuple[np.nda
     n, d = Z.shape
     if not 1 <= k < n:
         raise InputError(f"k must be between 1 and {n - 1} (the number of other rows); got {k}")
+    if d <= _TREE_MAX_DIM:
+        return _tree_knn(Z, k, task)
     index = faiss.IndexFlatL2(d)
     index.add(Z)
     m = min(k + 2, n)  # the row itself, k neighbours, and one more to check the boundary
@@ -84,6 +87,33 @@ def exact_knn(Z: np.ndarray, k: int, *, task: str = "kNN graph") -> tuple[np.nda
         dist[a:b] = np.sqrt((diff**2).sum(2))
     order = np.argsort(dist, axis=1, kind="stable")  # nearest first (faiss order may differ by ulps)
     return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
+
+
+def _tree_knn(Z: np.ndarray, k: int, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Exact kNN of a low-dimensional space with scipy's k-d tree in float64; rows where the k-th
+    and (k+1)-th distances tie exactly are settled by row index (the stable-sort rule)."""
+    from scipy.spatial import cKDTree
+
+    Z64 = Z.astype(np.float64)
+    n = len(Z64)
+    m = min(k + 2, n)
+    dist, idx = cKDTree(Z64).query(Z64, m, workers=-1)
+    report(task, n, n)
+    own = idx == np.arange(n)[:, None]
+    keep = np.argsort(own, axis=1, kind="stable")[:, : k + 1]
+    idx, dist = np.take_along_axis(idx, keep, 1), np.take_along_axis(dist, keep, 1)
+    # rows with an exact tie at the boundary (or whose own row fell outside the m found)
+    redo = np.flatnonzero((dist[:, k] == dist[:, k - 1]) | ~own.any(1)) if m == k + 2 else []
+    for i in redo:
+        dd = ((Z64 - Z64[i]) ** 2).sum(1)
+        dd[i] = math.inf
+        idx[i, :k] = np.argsort(dd, kind="stable")[:k]
+        dist[i, :k] = np.sqrt(dd[idx[i, :k]])
+    idx, dist = idx[:, :k], dist[:, :k]
+    order = np.argsort(dist, axis=1, kind="stable")
+    return np.ascontiguousarray(np.take_along_axis(idx, order, 1)), np.take_along_axis(dist, order, 1).astype(
+        np.float32
+    )
 
 
 @dataclass

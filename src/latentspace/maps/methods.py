@@ -155,8 +155,10 @@ class LatentMap:
             n_jobs=_threads(),
             negative_gradient_method="auto" if self.dims <= 2 else "bh",
         )
+        # openTSNE's transform first centres the reference (in place, on its copy): undo that shift
+        shift = (self.embedding.max(0).astype(np.float64) + self.embedding.min(0)) / 2
         out = ref.transform(prepare(Znew, self.params["metric"]))
-        return np.asarray(out, dtype=np.float32)
+        return (np.asarray(out, dtype=np.float64) + shift).astype(np.float32)
 
     def _umap_transform(self, Znew):
         import scipy.sparse

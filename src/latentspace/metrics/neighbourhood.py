@@ -46,6 +46,7 @@ def _block_rows(n: int, k: int) -> int:
 
 
 _EPS32 = float(np.finfo(np.float32).eps)
+_DIRECT_MAX_DIM = 4
 
 
 class _Space:
@@ -67,6 +68,11 @@ class _Space:
         self.tol_factor = 8.0 * math.sqrt(A.shape[1]) * _EPS32
         self.sq_max = float(self.sq.max()) if len(self.sq) else 0.0
         self._buffer = torch.empty(0)  # one block's memory, reused (a fresh one costs page faults)
+        # a 2-D or 3-D map: |x|^2 + |y|^2 - 2 x.y cancels badly (near points of a dense cluster are
+        # far closer than the coordinates are large), so such spaces sum squared differences of the
+        # original values instead: error at most (d + 3) u times the distance itself
+        self.direct = A.shape[1] <= _DIRECT_MAX_DIM
+        self.rel_factor = 4.0 * (A.shape[1] + 3) * _EPS32
 
     def block(self, start: int, stop: int) -> torch.Tensor:
         """Distances of rows start:stop to every row, in memory shared by all blocks of this space
@@ -75,9 +81,19 @@ class _Space:
         if self._buffer.numel() < size:
             self._buffer = torch.empty(size)
         out = self._buffer[:size].view(stop - start, len(self.f32))
-        return torch.addmm(self.sq[None, :], self.f32[start:stop], self.f32.T, alpha=-2.0, out=out)
+        if not self.direct:
+            return torch.addmm(self.sq[None, :], self.f32[start:stop], self.f32.T, alpha=-2.0, out=out)
+        A, rows = self.original, self.original[start:stop]
+        out.copy_(rows[:, :1] - A[None, :, 0]).square_()
+        for j in range(1, A.shape[1]):
+            out.add_((rows[:, j : j + 1] - A[None, :, j]).square_())
+        return out
 
-    def tolerance(self, start: int, rows: int) -> torch.Tensor:
+    def tolerance(self, start: int, rows: int, values: torch.Tensor) -> torch.Tensor:
+        """How far a block value may be from exact, for rows start:start+rows holding ``values``
+        (rows, m): broadcastable to ``values``."""
+        if self.direct:  # relative; the tiny floor keeps exact ties (0 included) inside the band
+            return self.rel_factor * values.abs() + 1e-30
         return self.tol_factor * (self.sq[start : start + rows, None] + self.sq_max)  # (rows, 1)
 
     def exact(self, i: torch.Tensor, j: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
@@ -95,8 +111,8 @@ def _scan(space: _Space, start: int, stop: int, targets: torch.Tensor, k: int):
     from ._kernels import scan_rows
 
     D = space.block(start, stop)
-    tol = space.tolerance(start, stop - start)
     T = D.gather(1, targets)
+    tol = space.tolerance(start, stop - start, T)
     counts, top_idx, top_val = scan_rows(
         D.numpy(), start, torch.cat([T - tol, T + tol], 1).numpy(), k + 1 if k else 0
     )
@@ -118,7 +134,7 @@ def _settle_ranks(space, D, start, targets, T, tol, counts) -> torch.Tensor:
     if len(r):  # list the points inside each doubtful band (their number is known), then re-check
         from ._kernels import band_members
 
-        t, w = T[r, j], tol[r, 0]
+        t, w = T[r, j], tol.expand_as(T)[r, j]
         sizes = (counts[r, k + j] - counts[r, j]).numpy()  # points with t - w <= d' < t + w
         offsets = np.zeros(len(r) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
@@ -136,10 +152,11 @@ def _settle_ranks(space, D, start, targets, T, tol, counts) -> torch.Tensor:
 
 def _settle_knn(space, D, start, idx, val, tol, k) -> torch.Tensor:
     """The k nearest as a set: exact in float64 where the k-th and (k+1)-th are too close to call."""
-    unsure = torch.nonzero(val[:, k] - val[:, k - 1] <= 2 * tol[:, 0]).flatten()
+    tol = space.tolerance(start, len(val), val[:, k : k + 1])[:, 0]
+    unsure = torch.nonzero(val[:, k] - val[:, k - 1] <= 2 * tol).flatten()
     for rr in unsure.tolist():
         i = start + rr
-        close = torch.nonzero(D[rr] < val[rr, k] + 2 * tol[rr, 0]).flatten()
+        close = torch.nonzero(D[rr] < val[rr, k] + 2 * tol[rr]).flatten()
         close = close[close != i]
         d = space.exact(torch.full_like(close, i), close)
         idx[rr, :k] = close[torch.argsort(d, stable=True)[:k]]  # candidates ascend: ties to lower index

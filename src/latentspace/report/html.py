@@ -324,7 +324,8 @@ def build_report(run, *, max_points: int = MAX_MAP_POINTS, seed: int = 0) -> str
     sections.append(
         _figure(
             "Configuration",
-            "Everything needed to reproduce the run: model parameters, data and its checksum, split and seed, versions.",
+            "Everything needed to reproduce the run: model parameters, data and its checksum, "
+            "split and seed, versions.",
             f"<pre>{html.escape(json.dumps(config, indent=1, default=str))}</pre>",
         )
     )
@@ -347,7 +348,7 @@ def _map_section(run, lm, note, data, model, items, rng, max_points) -> str:
         legend = [
             (
                 str(names[v] if names else v),
-                "#%02x%02x%02x" % tuple(label_colors(y)[np.flatnonzero(y == v)[0]]),
+                "#" + bytes(label_colors(y)[np.flatnonzero(y == v)[0]]).hex(),
             )
             for v in np.unique(y)
         ][:30]
@@ -388,8 +389,10 @@ def _map_section(run, lm, note, data, model, items, rng, max_points) -> str:
     )
     body = (
         "<div class='mapbar'>colour by <select id='colorby'>" + options + "</select>"
-        " <button id='resetview'>reset view</button> <span class='hint'>drag to pan, wheel to zoom, hover a point</span></div>"
-        "<div class='mapwrap'><div id='map' data-ready='0'></div><div id='tip'></div><div id='legend'></div></div>"
+        " <button id='resetview'>reset view</button>"
+        " <span class='hint'>drag to pan, wheel to zoom, hover a point</span></div>"
+        "<div class='mapwrap'><div id='map' data-ready='0'></div>"
+        "<div id='tip'></div><div id='legend'></div></div>"
         f"<noscript>{_img(fallback, 'static map')}</noscript>"
         f"<div id='mapfallback' style='display:none'>{_img(fallback, 'static map')}</div>"
         "<script type='application/json' id='map-data'>"
@@ -399,66 +402,16 @@ def _map_section(run, lm, note, data, model, items, rng, max_points) -> str:
     caption = (
         f"Each point is one item placed by {note}; {len(sub):,} of {n:,} points shown "
         "(a random subset; the static image shows all). Items the model finds alike sit together: "
-        "look for clusters that match the labels, and for bright (high-error) regions the model reconstructs badly."
-        + (f" Map quality against the latents: {quality}." if quality else "")
+        "look for clusters that match the labels, and for bright (high-error) regions the model "
+        "reconstructs badly." + (f" Map quality against the latents: {quality}." if quality else "")
     )
     return _figure("Map of the latent space", caption, body, "map-section")
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{margin-bottom:.2em} .sub{color:#555;margin-top:0} section.fig{margin:2.2em 0}
-h2{border-bottom:1px solid #ddd;padding-bottom:.2em} img{max-width:100%} .caption{color:#444;font-size:.95em}
-.mapwrap{position:relative} #map{width:100%;height:620px;border:1px solid #ccc;background:#fff}
-#tip{position:absolute;display:none;pointer-events:none;background:#fff;border:1px solid #888;padding:4px 6px;font-size:12px;box-shadow:0 1px 4px #0003}
-#tip canvas{image-rendering:pixelated;display:block}
-#legend{position:absolute;top:8px;right:8px;background:#fffd;font-size:12px;padding:4px 6px;border:1px solid #ddd}
-#legend span{display:inline-block;width:10px;height:10px;margin-right:4px}
-.mapbar{margin-bottom:.4em} .hint{color:#777;font-size:.9em}
-table.card{border-collapse:collapse} table.card td,table.card th{padding:2px 10px;border-bottom:1px solid #eee;text-align:left}
-td.num{text-align:right;font-variant-numeric:tabular-nums} pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}
-"""
-
-_MAP_JS = """
-(function(){
-  var el = document.getElementById('map-data'); if (!el) return;
-  var d = JSON.parse(el.textContent), n = d.x.length;
-  function bytes(b64){ var s = atob(b64), a = new Uint8Array(s.length); for (var i=0;i<s.length;i++) a[i]=s.charCodeAt(i); return a; }
-  var sc = new LatentScatter(document.getElementById('map'), {x: Float32Array.from(d.x), y: Float32Array.from(d.y)});
-  var sel = document.getElementById('colorby'), legend = document.getElementById('legend');
-  function recolor(){
-    sc.setColors(bytes(d.colors[sel.value]));
-    legend.style.display = (sel.value === 'label' && d.legend.length) ? 'block' : 'none';
-  }
-  legend.innerHTML = d.legend.map(function(l){ return '<div><span style="background:'+l[1]+'"></span>'+l[0].replace(/[<>&]/g,'')+'</div>'; }).join('');
-  sel.addEventListener('change', recolor); recolor();
-  document.getElementById('resetview').addEventListener('click', function(){ sc.reset(); });
-  var tip = document.getElementById('tip'), sprite = null;
-  if (d.sprite) { sprite = new Image(); sprite.src = d.sprite.src; }
-  sc.onHover = function(i, e){
-    if (i < 0 || !e) { tip.style.display = 'none'; return; }
-    var html = '<b>#' + d.rows[i] + '</b>' + (d.labels ? ' label ' + d.labels[i] : '') + '<br>error ' + d.error[i].toPrecision(3);
-    tip.innerHTML = html;
-    if (d.sprite) {
-      var s = d.sprite, c = document.createElement('canvas'), k = 3;
-      c.width = s.w * k; c.height = s.h * k; var g = c.getContext('2d'); g.imageSmoothingEnabled = false;
-      g.drawImage(sprite, (i % s.cols) * s.w, Math.floor(i / s.cols) * s.h, s.w, s.h, 0, 0, s.w * k, s.h * k);
-      tip.appendChild(c);
-    } else if (d.features) {
-      tip.innerHTML += '<br>' + d.features.names.map(function(nm, j){ return nm + ' ' + d.features.values[i][j]; }).join('<br>');
-    }
-    var r = document.getElementById('map').getBoundingClientRect();
-    tip.style.left = (e.clientX - r.left + 14) + 'px'; tip.style.top = (e.clientY - r.top + 14) + 'px'; tip.style.display = 'block';
-  };
-  document.getElementById('map').setAttribute('data-ready', '1');
-  document.getElementById('map').setAttribute('data-mode', sc.mode);
-  window.latentMap = sc;
-})();
-"""
-
-
 def _page(run, model, data, Z, sections) -> str:
-    js = resources.files("latentspace.web").joinpath("static/scatter.js").read_text()
+    static = resources.files("latentspace.web").joinpath("static")
+    js = static.joinpath("scatter.js").read_text() + static.joinpath("report.js").read_text()
+    css = static.joinpath("report.css").read_text()
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = (
         f"{html.escape(run.model_name)} on {html.escape(str(data.name))}: {len(Z):,} items, "
@@ -467,10 +420,10 @@ def _page(run, model, data, Z, sections) -> str:
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>latentspace report: {html.escape(run.name)}</title><style>{_CSS}</style></head><body>"
+        f"<title>latentspace report: {html.escape(run.name)}</title><style>{css}</style></head><body>"
         f"<h1>{html.escape(run.name)}</h1><p class='sub'>{head}</p>"
         + "".join(sections)
-        + f"<script>{js}</script><script>{_MAP_JS}</script>"
+        + f"<script>{js}</script>"
         "<script>if(!window.LatentScatter){document.getElementById('mapfallback').style.display='block';}</script>"
         "</body></html>"
     )

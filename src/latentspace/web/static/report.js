@@ -1,0 +1,60 @@
+/* The report's map: reads the JSON payload, draws it with LatentScatter, tooltips built with DOM
+ * text nodes (labels come from user data and are never parsed as HTML). */
+(function () {
+  "use strict";
+  var el = document.getElementById("map-data");
+  if (!el || !window.LatentScatter) return;
+  var d = JSON.parse(el.textContent);
+  function bytes(b64) {
+    var s = atob(b64), a = new Uint8Array(s.length);
+    for (var i = 0; i < s.length; i++) a[i] = s.charCodeAt(i);
+    return a;
+  }
+  function line(parent, text, bold) {
+    var e = document.createElement(bold ? "b" : "div");
+    e.textContent = text;
+    parent.appendChild(e);
+  }
+  var mapEl = document.getElementById("map");
+  var sc = new LatentScatter(mapEl, { x: Float32Array.from(d.x), y: Float32Array.from(d.y) });
+  var sel = document.getElementById("colorby"), legend = document.getElementById("legend");
+  d.legend.forEach(function (l) {
+    var row = document.createElement("div"), sw = document.createElement("span");
+    sw.style.background = l[1];
+    row.appendChild(sw);
+    row.appendChild(document.createTextNode(l[0]));
+    legend.appendChild(row);
+  });
+  function recolor() {
+    sc.setColors(bytes(d.colors[sel.value]));
+    legend.style.display = sel.value === "label" && d.legend.length ? "block" : "none";
+  }
+  sel.addEventListener("change", recolor);
+  recolor();
+  document.getElementById("resetview").addEventListener("click", function () { sc.reset(); });
+  var tip = document.getElementById("tip"), sprite = null;
+  if (d.sprite) { sprite = new Image(); sprite.src = d.sprite.src; }
+  sc.onHover = function (i, e) {
+    if (i < 0 || !e) { tip.style.display = "none"; return; }
+    tip.textContent = "";
+    line(tip, "#" + d.rows[i] + (d.labels ? "  label " + d.labels[i] : ""), true);
+    line(tip, "reconstruction error " + d.error[i].toPrecision(3));
+    if (d.sprite) {
+      var s = d.sprite, c = document.createElement("canvas"), k = 3;
+      c.width = s.w * k; c.height = s.h * k;
+      var g = c.getContext("2d");
+      g.imageSmoothingEnabled = false;
+      g.drawImage(sprite, (i % s.cols) * s.w, Math.floor(i / s.cols) * s.h, s.w, s.h, 0, 0, s.w * k, s.h * k);
+      tip.appendChild(c);
+    } else if (d.features) {
+      d.features.names.forEach(function (nm, j) { line(tip, nm + " " + d.features.values[i][j]); });
+    }
+    var r = mapEl.getBoundingClientRect();
+    tip.style.left = (e.clientX - r.left + 14) + "px";
+    tip.style.top = (e.clientY - r.top + 14) + "px";
+    tip.style.display = "block";
+  };
+  mapEl.setAttribute("data-mode", sc.mode);
+  mapEl.setAttribute("data-ready", "1");
+  window.latentMap = sc;
+})();

@@ -1,0 +1,180 @@
+"""Maps: the shared exact kNN graph, PCA / t-SNE / UMAP quality, reproducibility, transform,
+inverse, storage in the run, bad input."""
+
+import numpy as np
+import pytest
+from sklearn.neighbors import NearestNeighbors
+
+import latentspace as ls
+from latentspace.errors import InputError, RunIntegrityError
+from latentspace.maps import KnnGraph, exact_knn, fit_map, load_map, map_quality, run_graph
+from latentspace.maps.store import map_file, map_run
+from latentspace.metrics.neighbourhood import neighbourhood_scores
+from latentspace.pipeline import fit
+from latentspace.runfolder import Run
+
+
+@pytest.fixture(scope="module")
+def latents(digits):
+    """PCA-8 latents of the 1,797 digits and their labels."""
+    Z = ls.PCA(8, random_state=0).fit(digits.X).encode(digits.X)
+    return Z, digits.y
+
+
+@pytest.fixture(scope="module")
+def maps(latents):
+    Z, _ = latents
+    graph = KnnGraph.compute(Z, 90)
+    return {m: fit_map(Z, m, 2, seed=0, graph=graph) for m in ("pca", "tsne", "umap")}
+
+
+def test_graph_is_exact_on_near_ties():
+    rng = np.random.default_rng(0)
+    Z = (rng.integers(0, 4, size=(600, 3)) + 1e-5 * rng.normal(size=(600, 3))).astype(np.float32)
+    idx, dist = exact_knn(Z, 7)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=8).fit(Z.astype(np.float64)).kneighbors(Z.astype(np.float64))
+    # the sets agree wherever the 7th and 8th distance differ (elsewhere either choice is exact)
+    for i in range(600):
+        d7, d8 = ref_d[i, 7], ref_d[i, 7] if ref_d.shape[1] == 8 else None
+        exact = np.sort(np.linalg.norm(Z.astype(np.float64) - Z[i], axis=1))
+        assert np.allclose(np.sort(dist[i]), exact[1:8], rtol=1e-6, atol=1e-9)
+    assert (np.diff(dist, axis=1) >= 0).all() and (idx != np.arange(600)[:, None]).all()
+
+
+def test_graph_reused_from_the_run(tmp_path, digits, monkeypatch):
+    fit(digits, "pca", latent_dim=4, out=tmp_path / "r")
+    run = Run(tmp_path / "r")
+    g = run_graph(run, 15)
+    assert g.k == 15 and "knn-euclidean.safetensors" in run.config["files"]
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed")
+
+    monkeypatch.setattr(KnnGraph, "compute", boom)
+    again = run_graph(Run(tmp_path / "r"), 10)  # fewer neighbours: the stored graph serves
+    assert np.array_equal(again.indices, g.indices)
+
+
+def test_given_neighbour_lists_change_nothing(latents, maps):
+    Z, _ = latents
+    m = maps["umap"]
+    assert neighbourhood_scores(Z, m.embedding, 10, knn_X=m.graph.first(10)[0]) == neighbourhood_scores(Z, m.embedding, 10)
+
+
+def test_map_quality(latents, maps):
+    """openTSNE's and umap-learn's maps of PCA-8 digit latents keep neighbourhoods: trustworthiness
+    against the latents above 0.97 and at least 0.08 above the linear 2-D PCA map of the same latents
+    (0.85 here), and the classes stay apart: 10-NN label accuracy on the map above 0.93, within 0.03
+    of the accuracy in the 8-d latent space itself (0.96)."""
+    _, y = latents
+    q = {m: map_quality(maps[m], y) for m in maps}
+    for m in ("tsne", "umap"):
+        assert q[m]["trustworthiness"] > 0.97, (m, q[m])
+        assert q[m]["trustworthiness"] > q["pca"]["trustworthiness"] + 0.08
+        assert q[m]["knn_accuracy_map"] > 0.93
+        assert q[m]["knn_accuracy_map"] > q[m]["knn_accuracy_latent"] - 0.03
+
+
+@pytest.mark.parametrize("method", ["tsne", "umap"])
+def test_same_seed_same_map(latents, maps, method):
+    Z, _ = latents
+    again = fit_map(Z, method, 2, seed=0, graph=maps[method].graph)
+    assert np.array_equal(again.embedding, maps[method].embedding)
+    other = fit_map(Z, method, 2, seed=1, graph=maps[method].graph)
+    assert not np.allclose(other.embedding, maps[method].embedding)
+
+
+@pytest.mark.parametrize("method", ["tsne", "umap"])
+def test_transform_puts_training_points_near_their_place(latents, maps, method):
+    """Training latents passed through transform land among the 10 map points nearest their fitted
+    position (openTSNE and umap-learn place by neighbours, so not exactly on it) for >= 80% of them."""
+    Z, _ = latents
+    m = maps[method]
+    rows = np.arange(0, len(Z), 9)
+    P = m.transform(Z[rows])
+    nn = NearestNeighbors(n_neighbors=10).fit(m.embedding)
+    _, near = nn.kneighbors(P)
+    hit = np.mean([r in near[j] for j, r in enumerate(rows)])
+    assert hit >= 0.8, hit
+    spread = np.ptp(m.embedding, axis=0).max()
+    assert np.median(np.linalg.norm(P - m.embedding[rows], axis=1)) < 0.05 * spread
+
+
+def test_pca_map_transform_and_inverse_are_exact(latents, maps):
+    Z, _ = latents
+    m = maps["pca"]
+    assert np.allclose(m.transform(Z[:20]), m.embedding[:20], atol=1e-5)
+    back = m.inverse(m.embedding[:20])
+    # the inverse is the projection of the latent onto the map's plane
+    C = m.state["components"]
+    proj = (Z[:20] - m.state["mean"]) @ C.T @ C + m.state["mean"]
+    assert np.allclose(back, proj, atol=1e-4)
+
+
+def test_inverse_of_a_point_is_near_its_latent(latents, maps):
+    Z, _ = latents
+    m = maps["umap"]
+    rows = np.arange(0, len(Z), 50)
+    near = m.inverse(m.embedding[rows] + 1e-3)
+    to_own = np.linalg.norm(near - Z[rows], axis=1)
+    to_mean = np.linalg.norm(Z[rows] - Z.mean(0), axis=1)
+    assert np.median(to_own) < 0.25 * np.median(to_mean)
+    # between two clusters the latent is a blend of both sides, not one item's copy
+    mid = m.inverse(((m.embedding[0] + m.embedding[1000]) / 2)[None])
+    assert mid.shape == (1, Z.shape[1]) and np.isfinite(mid).all()
+
+
+def test_map_run_saves_and_loads(tmp_path, digits):
+    fit(digits, "pca", latent_dim=6, out=tmp_path / "r")
+    run = Run(tmp_path / "r")
+    m = map_run(run, "umap", n_neighbors=10)
+    assert 0.9 < m.quality["trustworthiness"] <= 1.0
+    loaded = load_map(Run(tmp_path / "r"), "umap")
+    assert np.array_equal(loaded.embedding, m.embedding) and loaded.params == m.params
+    Z = run.latent_matrix()
+    assert np.allclose(loaded.transform(Z[:30]), m.transform(Z[:30]))
+    map_run(run, "pca", dims=3)
+    assert map_file("pca", 3) in Run(tmp_path / "r").config["files"]
+    assert load_map(run, "pca", 3).embedding.shape == (len(Z), 3)
+    with open(tmp_path / "r" / "map-umap.parquet", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x01")
+    with pytest.raises(RunIntegrityError, match="map-umap.parquet"):
+        load_map(Run.__new__(Run) if False else run, "umap")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "isomap"}, "map method must be one of pca, tsne, umap"),
+        ({"method": "umap", "dims": 4}, "dims must be 2 or 3"),
+        ({"method": "tsne", "perplexity": 0.5}, "perplexity must be a finite number in"),
+        ({"method": "umap", "n_neighbors": 1}, "n_neighbors must be an int in"),
+        ({"method": "umap", "metric": "manhattan"}, "metric must be one of 'euclidean', 'cosine'"),
+        ({"method": "umap", "foo": 1}, "umap maps take no parameter 'foo'"),
+    ],
+)
+def test_bad_map_input(latents, kwargs, message):
+    Z, _ = latents
+    with pytest.raises(InputError, match=message):
+        fit_map(Z[:100], **kwargs)
+
+
+def test_nan_latents_refused(latents):
+    Z = latents[0][:100].copy()
+    Z[7, 2] = np.nan
+    with pytest.raises(InputError, match="row 7"):
+        fit_map(Z, "umap")
+
+
+def test_cli_map(tmp_path, digits):
+    from typer.testing import CliRunner
+
+    from latentspace.cli import app
+
+    fit(digits, "pca", latent_dim=5, out=tmp_path / "r")
+    res = CliRunner().invoke(app, ["map", str(tmp_path / "r"), "--method", "tsne", "--perplexity", "20", "-p", "n_iter=200"])
+    assert res.exit_code == 0, res.output
+    assert "trustworthiness" in res.output and (tmp_path / "r" / "map-tsne.parquet").is_file()
+    res = CliRunner().invoke(app, ["map", str(tmp_path / "r"), "--method", "umap", "--min-dist", "-1"])
+    assert res.exit_code == 2 and "min_dist must be a finite number in [0.0, 10.0]" in res.output

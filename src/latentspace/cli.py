@@ -350,7 +350,9 @@ def demo(
         f"demo done in {time.perf_counter() - t_start:.0f} s; next: latentspace explore {runs[1].path}"
     )
     if not no_serve:
-        console.print("(the explorer is not built yet: nothing to serve)")
+        from .cli_explore import serve
+
+        serve([runs[1].path, runs[0].path], port=port)
 
 
 def main() -> None:
@@ -361,4 +363,4 @@ if __name__ == "__main__":
     main()
 
 
-from . import cli_eval, cli_maps, cli_ops  # noqa: E402,F401  (they register their commands on `app`)
+from . import cli_eval, cli_explore, cli_maps, cli_ops  # noqa: E402,F401  (they register their commands on `app`)

@@ -76,9 +76,7 @@ def exact_knn(Z: np.ndarray, k: int, *, task: str = "kNN graph") -> tuple[np.nda
     Z64 = Z.astype(np.float64)
     if m == k + 2:  # (when every other row is a neighbour there is no boundary)
         for i in np.flatnonzero(sq[:, k] - sq[:, k - 1] <= 2 * tol):
-            dd = ((Z64 - Z64[i]) ** 2).sum(1)
-            dd[i] = math.inf
-            idx[i, :k] = np.argsort(dd, kind="stable")[:k]  # ties to the lower index
+            idx[i, :k] = _nearest_exact(Z64, i, k)[0]
     idx = np.ascontiguousarray(idx[:, :k])
     dist = np.empty((n, k), dtype=np.float32)
     for a in range(0, n, _SEARCH_ROWS):  # exact distances of the chosen neighbours
@@ -87,6 +85,16 @@ def exact_knn(Z: np.ndarray, k: int, *, task: str = "kNN graph") -> tuple[np.nda
         dist[a:b] = np.sqrt((diff**2).sum(2))
     order = np.argsort(dist, axis=1, kind="stable")  # nearest first (faiss order may differ by ulps)
     return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
+
+
+def _nearest_exact(Z64: np.ndarray, i: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k rows nearest row i in float64 (itself excluded), ties to the lower index, and their
+    squared distances: a partition, then a sort of the few candidates only."""
+    dd = ((Z64 - Z64[i]) ** 2).sum(1)
+    dd[i] = math.inf
+    cand = np.flatnonzero(dd <= np.partition(dd, k - 1)[k - 1])  # every row tied at the k-th too
+    best = cand[np.lexsort((cand, dd[cand]))[:k]]
+    return best, dd[best]
 
 
 def _tree_knn(Z: np.ndarray, k: int, task: str) -> tuple[np.ndarray, np.ndarray]:
@@ -105,10 +113,8 @@ def _tree_knn(Z: np.ndarray, k: int, task: str) -> tuple[np.ndarray, np.ndarray]
     # rows with an exact tie at the boundary (or whose own row fell outside the m found)
     redo = np.flatnonzero((dist[:, k] == dist[:, k - 1]) | ~own.any(1)) if m == k + 2 else []
     for i in redo:
-        dd = ((Z64 - Z64[i]) ** 2).sum(1)
-        dd[i] = math.inf
-        idx[i, :k] = np.argsort(dd, kind="stable")[:k]
-        dist[i, :k] = np.sqrt(dd[idx[i, :k]])
+        idx[i, :k], d2 = _nearest_exact(Z64, i, k)
+        dist[i, :k] = np.sqrt(d2)
     idx, dist = idx[:, :k], dist[:, :k]
     order = np.argsort(dist, axis=1, kind="stable")
     return np.ascontiguousarray(np.take_along_axis(idx, order, 1)), np.take_along_axis(dist, order, 1).astype(

@@ -47,6 +47,7 @@ def _block_rows(n: int, k: int) -> int:
 
 _EPS32 = float(np.finfo(np.float32).eps)
 _DIRECT_MAX_DIM = 4
+_MAX_COUNT_PASSES = 64  # up to this many thresholds per row, count with one vectorised pass each
 
 
 class _Space:
@@ -73,6 +74,7 @@ class _Space:
         # original values instead: error at most (d + 3) u times the distance itself
         self.direct = A.shape[1] <= _DIRECT_MAX_DIM
         self.rel_factor = 4.0 * (A.shape[1] + 3) * _EPS32
+        self._AT = None
 
     def block(self, start: int, stop: int) -> torch.Tensor:
         """Distances of rows start:stop to every row, in memory shared by all blocks of this space
@@ -83,10 +85,11 @@ class _Space:
         out = self._buffer[:size].view(stop - start, len(self.f32))
         if not self.direct:
             return torch.addmm(self.sq[None, :], self.f32[start:stop], self.f32.T, alpha=-2.0, out=out)
-        A, rows = self.original, self.original[start:stop]
-        out.copy_(rows[:, :1] - A[None, :, 0]).square_()
-        for j in range(1, A.shape[1]):
-            out.add_((rows[:, j : j + 1] - A[None, :, j]).square_())
+        from ._kernels import direct_block
+
+        if self._AT is None:
+            self._AT = self.original.T.contiguous().numpy()
+        direct_block(self.original.numpy(), self._AT, start, out.numpy())
         return out
 
     def tolerance(self, start: int, rows: int, values: torch.Tensor) -> torch.Tensor:
@@ -108,14 +111,16 @@ class _Space:
 def _scan(space: _Space, start: int, stop: int, targets: torch.Tensor, k: int):
     """For block rows start:stop: exact ranks of ``targets`` (rows, m) and, if ``k``, the exact k
     nearest (else None), from one GEMM block and one numba pass over it."""
-    from ._kernels import scan_rows
+    from ._kernels import count_below, scan_rows
 
     D = space.block(start, stop)
     T = D.gather(1, targets)
     tol = space.tolerance(start, stop - start, T)
-    counts, top_idx, top_val = scan_rows(
-        D.numpy(), start, torch.cat([T - tol, T + tol], 1).numpy(), k + 1 if k else 0
-    )
+    thresholds = torch.cat([T - tol.expand_as(T), T + tol.expand_as(T)], 1).numpy()
+    if not k and thresholds.shape[1] <= _MAX_COUNT_PASSES:
+        counts, top_idx, top_val = count_below(D.numpy(), start, thresholds), None, None
+    else:
+        counts, top_idx, top_val = scan_rows(D.numpy(), start, thresholds, k + 1 if k else 0)
     ranks = _settle_ranks(space, D, start, targets, T, tol, torch.from_numpy(counts))
     knn = (
         _settle_knn(space, D, start, torch.from_numpy(top_idx), torch.from_numpy(top_val), tol, k)

@@ -30,10 +30,20 @@ def report_run(tmp_path_factory, digits):
 
 def test_report_is_self_contained(report_run):
     page = (report_run.path / "report.html").read_text()
-    assert not re.search(r"(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", page.replace("http://www.w3.org", "")), "external URL"
+    assert not re.search(r"(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", page.replace("http://www.w3.org", "")), (
+        "external URL"
+    )
     assert not re.search(r"(?i)<(script|link|img|iframe)[^>]+(src|href)=['\"](?!data:)", page)
-    for title in ("Map of the latent space", "Originals and reconstructions", "Samples", "Latent traversal",
-                  "Interpolation", "Report card", "Training curves", "Configuration"):
+    for title in (
+        "Map of the latent space",
+        "Originals and reconstructions",
+        "Samples",
+        "Latent traversal",
+        "Interpolation",
+        "Report card",
+        "Training curves",
+        "Configuration",
+    ):
         assert f"<h2>{title}</h2>" in page
     assert page.count("class='caption'") >= 8  # every figure has its sentence
     assert "trustworthiness" in page and "probe_latent" in page  # the card is in it

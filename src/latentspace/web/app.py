@@ -100,10 +100,10 @@ class RunState:
         if not isinstance(z, list) or len(z) != k:
             got = len(z) if isinstance(z, list) else type(z).__name__
             raise Invalid(f"{name} must be a list of {k} numbers (the latent size); got {got}")
-        try:
-            v = np.array(z, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise Invalid(f"{name} must hold numbers only") from None
+        for j, x in enumerate(z):
+            if isinstance(x, bool) or not isinstance(x, int | float):
+                raise Invalid(f"{name} must hold numbers only; {name}[{j}] is {x!r}")
+        v = np.array(z, dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(v))
         if len(bad):
             raise Invalid(f"{name}[{bad[0]}] is not a finite number")
@@ -255,25 +255,31 @@ class Guard:
                 return await _plain(send, 400, "bad content-length")
             if too_big:
                 return await _plain(send, 413, f"body over {self.max_body} bytes")
-        seen = 0
+        seen, rejected = 0, False
 
         async def limited():
-            nonlocal seen
+            nonlocal seen, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
-                if seen > self.max_body:
-                    raise _TooBig()
+                if seen > self.max_body:  # answer now; the app sees the client gone
+                    rejected = True
+                    await _plain(send, 413, f"body over {self.max_body} bytes")
+                    return {"type": "http.disconnect"}
             return msg
 
+        async def guarded_send(msg):
+            if not rejected:
+                await send(msg)
+
         try:
-            return await self.app(scope, limited, send)
-        except _TooBig:
-            return await _plain(send, 413, f"body over {self.max_body} bytes")
-
-
-class _TooBig(Exception):
-    pass
+            return await self.app(scope, limited, guarded_send)
+        except Exception:
+            if rejected:  # the app failed on the cut-off body: the 413 is already sent
+                return None
+            raise
 
 
 def _query_token(qs: bytes) -> str | None:

@@ -64,8 +64,9 @@ def test_item_neighbours_and_decode(client, states):
     assert set(r["neighbours"]) == set(np.argsort(d)[:5].tolist())
     dec = client.post("/api/runs/0/decode", json={"z": r["z"], "png": True}, headers=H)
     assert dec.status_code == 200 and dec.content[:4] == b"\x89PNG"
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     img = np.asarray(Image.open(io.BytesIO(dec.content)), dtype=np.float32)
     lo, hi = s.value_range
@@ -307,14 +308,14 @@ def _raw(server, head: bytes, body_parts, timeout=10.0) -> bytes:
 def test_413_arrives_before_the_body_is_read(server):
     # announced too big: answered on the headers alone, with none of the 5 MB sent
     head = (
-        "POST /api/runs/0/decode HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Token: %s\r\n"
-        "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (TOKEN, 5 << 20)
+        f"POST /api/runs/0/decode HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Token: {TOKEN}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {5 << 20}\r\n\r\n"
     ).encode()
     assert _raw(server, head, []).startswith(b"HTTP/1.1 413")
     # chunked without a length: cut off once the limit is passed
     head = (
-        "POST /api/runs/0/decode HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Token: %s\r\n"
-        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" % TOKEN
+        f"POST /api/runs/0/decode HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Token: {TOKEN}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     ).encode()
     chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
     assert _raw(server, head, [chunk] * 20).startswith(b"HTTP/1.1 413")

@@ -1,0 +1,164 @@
+"""The explorer under load: decode round trips (slider move -> image bytes) with 16 concurrent
+clients on loopback, and the first paint of a 100,000-point map in headless Chromium.
+
+Usage: .venv/bin/python bench/bench_explorer.py [--clients 16] [--requests 200]
+
+(1) A VAE (MLP 784-512-16, 2 epochs: the weights do not matter for speed) on MNIST is served by
+    uvicorn in its own process; the load generator (httpx, one keep-alive connection per client,
+    in this process) makes each client move one slider at a time and POST the latent, asking for
+    the PNG. Latency is measured per request from send to the last byte. Target: p95 < 30 ms.
+(2) A PCA run of the 100,000-point swiss roll is served; Chromium opens the page and the explorer
+    records performance.now() when the first frame of the map has been drawn (everything from
+    navigation start: HTML, scripts, the 100,000 positions, colours, WebGL upload). Target < 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import header  # noqa: E402
+
+TOKEN = "bench-token"
+
+
+def _serve(paths, port):
+    import logging
+
+    import uvicorn
+
+    from latentspace.web.app import create_app, load_state
+
+    logging.disable(logging.WARNING)
+    states = [load_state(i, p) for i, p in enumerate(paths)]
+    uvicorn.run(create_app(states, TOKEN), host="127.0.0.1", port=port, log_level="error")
+
+
+def _port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def _start(paths):
+    import multiprocessing as mp
+
+    import httpx
+
+    port = _port()
+    proc = mp.get_context("spawn").Process(target=_serve, args=([str(p) for p in paths], port), daemon=True)
+    proc.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(url + "/api/runs", headers={"X-Token": TOKEN}).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("the server did not start")
+
+
+async def _load(url, info, clients: int, requests: int):
+    import httpx
+    import numpy as np
+
+    mean, std = np.array(info["mean"]), np.array(info["std"])
+    lat = []
+
+    async def client(c):
+        rng = np.random.default_rng(c)
+        z = mean + std * rng.normal(size=len(mean))
+        async with httpx.AsyncClient(base_url=url, headers={"X-Token": TOKEN}) as http:
+            for _ in range(requests):
+                j = rng.integers(len(z))
+                z[j] = mean[j] + std[j] * rng.uniform(-3, 3)
+                t0 = time.perf_counter()
+                r = await http.post("/api/runs/0/decode", json={"z": z.tolist(), "png": True})
+                _ = r.content
+                lat.append(time.perf_counter() - t0)
+                assert r.status_code == 200 and r.content[:4] == b"\x89PNG", r.text
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    return np.array(lat), time.perf_counter() - t0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--points", type=int, default=100_000)
+    a = p.parse_args()
+    from importlib.metadata import version
+
+    import httpx
+    import numpy as np
+
+    import latentspace as ls
+    from latentspace.pipeline import fit
+
+    header(
+        "Explorer: decode round trips under load, first paint of a large map",
+        {k: version(k) for k in ("latentspace", "fastapi", "uvicorn", "httpx", "torch")},
+    )
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        fit(ls.load_data("mnist"), "vae", latent_dim=16, out=Path(tmp) / "vae", epochs=2, arch="mlp")
+        proc, url = _start([Path(tmp) / "vae"])
+        info = httpx.get(url + "/api/runs", headers={"X-Token": TOKEN}).json()["runs"][0]
+        asyncio.run(_load(url, info, a.clients, 10))  # warm up
+        lat, wall = asyncio.run(_load(url, info, a.clients, a.requests))
+        proc.terminate()
+        ms = lat * 1e3
+        p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+        print(
+            f"decode round trip, {a.clients} clients x {a.requests} requests (MNIST VAE, PNG): "
+            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, max {ms.max():.1f} ms, "
+            f"{len(lat) / wall:.0f} requests/s  (target p95 < 30 ms: {'met' if p95 < 30 else 'NOT met'})"
+        )
+        ok &= p95 < 30
+
+        from latentspace.data.builtin import load_builtin
+
+        fit(load_builtin("swissroll", n=a.points), "pca", latent_dim=2, out=Path(tmp) / "roll")
+        proc, url = _start([Path(tmp) / "roll"])
+        paint = _first_paint(url)
+        proc.terminate()
+        print(
+            f"first paint of a {a.points:,}-point map in headless Chromium: "
+            + ", ".join(f"{x:.0f} ms" for x in paint)
+            + f"  (median {np.median(paint):.0f} ms; target < 2000 ms: {'met' if max(paint) < 2000 else 'NOT met'})"
+        )
+        ok &= max(paint) < 2000
+    return 0 if ok else 1
+
+
+def _first_paint(url, rounds: int = 3) -> list[float]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from playwright.sync_api import sync_playwright
+    from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    out = []
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for _ in range(rounds):
+            pg = b.new_page(viewport={"width": 1400, "height": 900})
+            pg.goto(f"{url}/?token={TOKEN}")
+            pg.wait_for_selector("#maps[data-ready='1']", timeout=60000)
+            out.append(pg.evaluate("window.__firstPaintMs"))
+            pg.close()
+        b.close()
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,7 +22,8 @@ from ..progress import report
 METRICS = ("euclidean", "cosine")
 _EPS32 = float(np.finfo(np.float32).eps)
 _TREE_MAX_DIM = 4  # maps: a float64 k-d tree (float32 GEMM distances cancel badly in 2-D / 3-D)
-_SEARCH_ROWS = 16384  # queries per faiss call: bounds the (rows, k) temporaries and reports progress
+_SEARCH_ROWS = 16384
+_SPARE = 8  # candidates beyond k per row, enough to settle almost every boundary at once  # queries per faiss call: bounds the (rows, k) temporaries and reports progress
 
 
 def prepare(Z: np.ndarray, metric: str) -> np.ndarray:
@@ -58,33 +59,37 @@ def exact_knn(Z: np.ndarray, k: int, *, task: str = "kNN graph") -> tuple[np.nda
         return _tree_knn(Z, k, task)
     index = faiss.IndexFlatL2(d)
     index.add(Z)
-    m = min(k + 2, n)  # the row itself, k neighbours, and one more to check the boundary
+    m = min(k + 1 + _SPARE, n)  # the row itself, k neighbours, and spare candidates for the boundary
     idx = np.empty((n, m), dtype=np.int64)
-    sq = np.empty((n, m), dtype=np.float64)
+    sq = np.empty((n, m), dtype=np.float32)
     for a in range(0, n, _SEARCH_ROWS):
         b = min(a + _SEARCH_ROWS, n)
         dist, ii = index.search(Z[a:b], m)
         idx[a:b], sq[a:b] = ii, dist
         report(task, b, n)
-    own = idx == np.arange(n)[:, None]
-    keep = np.argsort(own, axis=1, kind="stable")[:, : k + 1]  # the row itself moves to the end
-    idx, sq = np.take_along_axis(idx, keep, 1), np.take_along_axis(sq, keep, 1)
-    # float32 error of |x|^2 + |y|^2 - 2 x.y is about sqrt(d) * eps * (|x|^2 + |y|^2); 8x that is
-    # the band inside which float32 cannot be trusted to order two distances
-    norms = (Z.astype(np.float64) ** 2).sum(1)
-    tol = 8.0 * math.sqrt(d) * _EPS32 * (norms + norms.max())
+    # Every row not returned is at float32 distance >= the last one returned, so at true distance
+    # >= that minus the float32 error bound (about sqrt(d) eps (|x|^2 + |y|^2), 8x for safety).
+    # Candidates are ranked by exact float64 distance, ties by index; a row is settled when its k-th
+    # is below that bound, else (rare: exact ties, crowds at the boundary) it is searched in full.
     Z64 = Z.astype(np.float64)
-    if m == k + 2:  # (when every other row is a neighbour there is no boundary)
-        for i in np.flatnonzero(sq[:, k] - sq[:, k - 1] <= 2 * tol):
-            idx[i, :k] = _nearest_exact(Z64, i, k)[0]
-    idx = np.ascontiguousarray(idx[:, :k])
-    dist = np.empty((n, k), dtype=np.float32)
-    for a in range(0, n, _SEARCH_ROWS):  # exact distances of the chosen neighbours
+    norms = (Z64**2).sum(1)
+    bound = sq[:, -1].astype(np.float64) - 8.0 * math.sqrt(d) * _EPS32 * (norms + norms.max())
+    out_i = np.empty((n, k), dtype=np.int64)
+    out_d = np.empty((n, k), dtype=np.float64)
+    unsettled = []
+    for a in range(0, n, _SEARCH_ROWS):
         b = min(a + _SEARCH_ROWS, n)
-        diff = Z64[idx[a:b]] - Z64[a:b, None, :]
-        dist[a:b] = np.sqrt((diff**2).sum(2))
-    order = np.argsort(dist, axis=1, kind="stable")  # nearest first (faiss order may differ by ulps)
-    return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
+        ii = idx[a:b]
+        d2 = ((Z64[ii] - Z64[a:b, None, :]) ** 2).sum(2)
+        d2[ii == np.arange(a, b)[:, None]] = math.inf  # the row itself
+        order = np.lexsort((ii, d2), axis=1)[:, :k]
+        out_i[a:b] = np.take_along_axis(ii, order, 1)
+        out_d[a:b] = np.take_along_axis(d2, order, 1)
+        if m < n:
+            unsettled.extend((a + np.flatnonzero(~(out_d[a:b, -1] < bound[a:b]))).tolist())
+    for i in unsettled:
+        out_i[i], out_d[i] = _nearest_exact(Z64, i, k)
+    return out_i, np.sqrt(out_d).astype(np.float32)
 
 
 def _nearest_exact(Z64: np.ndarray, i: int, k: int) -> tuple[np.ndarray, np.ndarray]:

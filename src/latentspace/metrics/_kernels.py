@@ -89,24 +89,43 @@ def scan_rows(D, row0, thresholds, top_k):
     return counts, top_idx, top_val
 
 
-@numba.njit(cache=True, inline="always")
-def _members(row, lo, hi, skip, out, w, end):
-    for c in range(row.shape[0]):
-        if w == end:
-            break
-        v = row[c]
-        if lo <= v < hi and c != skip:
-            out[w] = c
-            w += 1
-
-
 @numba.njit(parallel=True, cache=True)
 def band_members(D, pair_rows, lows, highs, skip_cols, offsets, out):
     """For each pair p: the columns c of row pair_rows[p] (skipping skip_cols[p]) with
     lows[p] <= D[row, c] < highs[p], written to out[offsets[p]:offsets[p + 1]] (sizes known from
-    scan_rows' counts)."""
-    for p in numba.prange(len(pair_rows)):
-        _members(D[pair_rows[p]], lows[p], highs[p], skip_cols[p], out, offsets[p], offsets[p + 1])
+    the counts). ``pair_rows`` is sorted: the pairs of one row share a single pass over it."""
+    n_pairs = len(pair_rows)
+    firsts = [0]
+    for p in range(1, n_pairs):
+        if pair_rows[p] != pair_rows[p - 1]:
+            firsts.append(p)
+    firsts.append(n_pairs)
+    bounds = np.array(firsts, dtype=np.int64)
+    for g in numba.prange(len(bounds) - 1):
+        a, b = bounds[g], bounds[g + 1]
+        row = D[pair_rows[a]]
+        skip = skip_cols[a]
+        lo_min, hi_max = lows[a], highs[a]
+        for p in range(a + 1, b):
+            lo_min = min(lo_min, lows[p])
+            hi_max = max(hi_max, highs[p])
+        w = offsets[a:b].copy()
+        n = row.shape[0]
+        for c0 in range(0, n, _CHUNK):
+            c1 = min(c0 + _CHUNK, n)
+            hits = np.int32(0)
+            for c in range(c0, c1):  # vectorised: most chunks hold no band member
+                v = row[c]
+                hits += np.int32(v >= lo_min) & np.int32(v < hi_max)
+            if hits == 0:
+                continue
+            for c in range(c0, c1):
+                v = row[c]
+                if lo_min <= v < hi_max and c != skip:
+                    for p in range(a, b):
+                        if lows[p] <= v < highs[p]:
+                            out[w[p - a]] = c
+                            w[p - a] += 1
 
 
 @numba.njit(parallel=True, cache=True)

@@ -22,8 +22,8 @@ from ..progress import report
 METRICS = ("euclidean", "cosine")
 _EPS32 = float(np.finfo(np.float32).eps)
 _TREE_MAX_DIM = 4  # maps: a float64 k-d tree (float32 GEMM distances cancel badly in 2-D / 3-D)
-_SEARCH_ROWS = 16384
-_SPARE = 8  # candidates beyond k per row, enough to settle almost every boundary at once  # queries per faiss call: bounds the (rows, k) temporaries and reports progress
+_SEARCH_ROWS = 16384  # queries per faiss call: bounds the (rows, k) temporaries and reports progress
+_SPARE = 8  # candidates beyond k per row, enough to settle almost every boundary at once
 
 
 def prepare(Z: np.ndarray, metric: str) -> np.ndarray:

@@ -120,10 +120,37 @@ def test_existing_out_needs_overwrite(tmp_path):
     assert Run(tmp_path / "r").config["latent_dim"] == 3
 
 
-def test_demo_writes_a_run(tmp_path, mnist):
+@pytest.mark.slow
+def test_demo_on_mnist(tmp_path, mnist):
+    """The whole `make demo` job on MNIST (about 3 minutes on 2 cores)."""
     result = invoke("demo", "--out", tmp_path, "--no-serve")
     assert result.exit_code == 0, result.output
     run = Run(tmp_path / "mnist-pca")
     assert run.config["latent_dim"] == 16 and run.config["split"]["n_train"] == 60_000
     # 16 components of MNIST explain about 59% of the pixel variance
     assert 0.55 < run.config["info"]["explained_variance_total"] < 0.65
+    vae = Run(tmp_path / "mnist-vae")
+    assert {"metrics.json", "map-umap.parquet", "report.html"} <= set(vae.config["files"])
+    assert (tmp_path / "compare.html").is_file()
+
+
+def test_demo_on_digits(tmp_path, monkeypatch):
+    """The demo's steps end to end on digits (what it falls back to without MNIST)."""
+    from latentspace.data.builtin import BUILTINS
+
+    import dataclasses
+
+    monkeypatch.setitem(BUILTINS, "mnist", dataclasses.replace(BUILTINS["mnist"], available=lambda: False))
+    result = invoke("demo", "--out", tmp_path, "--no-serve", "--epochs", "3")
+    assert result.exit_code == 0, result.output
+    assert "MNIST is not installed" in result.output
+    pca, vae = Run(tmp_path / "digits-pca"), Run(tmp_path / "digits-vae")
+    assert pca.config["latent_dim"] == 8 and vae.config["info"]["epochs_run"] == 3
+    for run in (pca, vae):
+        card = run.read_json("metrics.json")["results"]
+        assert 0.9 < card["neighbourhood"]["values"]["trustworthiness"] <= 1.0
+        assert "report.html" in run.config["files"]
+    assert vae.read_json("metrics.json")["results"]["likelihood"]["values"]["elbo_nats"] < 0
+    assert "map-umap.parquet" in vae.config["files"]
+    page = (tmp_path / "compare.html").read_text()
+    assert "digits-pca" in page and "digits-vae" in page

@@ -136,9 +136,9 @@ def test_demo_on_mnist(tmp_path, mnist):
 
 def test_demo_on_digits(tmp_path, monkeypatch):
     """The demo's steps end to end on digits (what it falls back to without MNIST)."""
-    from latentspace.data.builtin import BUILTINS
-
     import dataclasses
+
+    from latentspace.data.builtin import BUILTINS
 
     monkeypatch.setitem(BUILTINS, "mnist", dataclasses.replace(BUILTINS["mnist"], available=lambda: False))
     result = invoke("demo", "--out", tmp_path, "--no-serve", "--epochs", "3")

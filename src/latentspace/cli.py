@@ -219,6 +219,8 @@ def fit(
             **params,
         )
         elapsed = time.perf_counter() - t0
+    if run is None:  # a rank other than 0 of `torchrun ... -m latentspace fit`: rank 0 reports
+        return
     split = run.config["split"]
     console.print(
         f"[green]fitted[/] {model} (latent {latent_dim}) on {split['n_train']:,} rows of"

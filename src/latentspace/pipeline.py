@@ -89,6 +89,10 @@ def fit(
         estimator.fit(train)
     if out is None:
         return estimator
+    from .train.device import is_main_process
+
+    if not is_main_process():  # under torchrun only rank 0 writes the run
+        return None
     Z = estimator.encode(ds.X)
     extra = {}
     if getattr(estimator, "history_", None) is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from ..errors import InputError
@@ -10,7 +12,10 @@ from ..errors import InputError
 def resolve_device(device: str) -> torch.device:
     """``"auto"``: CUDA when present, else CPU. ``"cuda"`` without a GPU is an error, not a fallback."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        local = os.environ.get("LOCAL_RANK")  # under torchrun: one GPU per process
+        return torch.device(f"cuda:{int(local) % torch.cuda.device_count()}" if local else "cuda")
     try:
         dev = torch.device(device)
     except RuntimeError:
@@ -37,3 +42,22 @@ def generator(seed: int, device: torch.device) -> torch.Generator:
 def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of one epoch: an interrupted run resumed at ``epoch`` draws exactly what it would have."""
     return (int(seed) * 1_000_003 + 7919 * (epoch + 1)) % (2**63)
+
+
+def distributed_context(device: torch.device) -> tuple[int, int]:
+    """(world size, rank): under ``torchrun`` (WORLD_SIZE > 1) the process group is started here,
+    NCCL on GPUs and gloo on CPUs; otherwise (1, 0)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 1, 0
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_world_size(), dist.get_rank()
+
+
+def is_main_process() -> bool:
+    """False on every rank but 0 of a distributed run (those write nothing)."""
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0

@@ -26,7 +26,7 @@ import torch
 from ..errors import LatentspaceError
 from ..progress import report
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
-from .device import epoch_seed, generator
+from .device import distributed_context, epoch_seed, generator
 
 log = logging.getLogger(__name__)
 
@@ -85,21 +85,57 @@ def _adamw(phase: Phase, s: TrainSettings) -> torch.optim.Optimizer:
     return torch.optim.AdamW(phase.params, **kwargs)
 
 
+class _Objective(torch.nn.Module):
+    """The loss as a module over the model, the form DistributedDataParallel wraps."""
+
+    def __init__(self, module: torch.nn.Module, loss_fn: LossFn):
+        super().__init__()
+        self.module = module
+        self.loss_fn = loss_fn
+
+    def forward(self, batch, progress, gen, training, phase):
+        return self.loss_fn(batch, progress, gen, training, phase)
+
+
 class Trainer:
     """Fits ``module`` by minimising ``loss_fn`` over the rows of ``X``."""
 
-    def __init__(self, module: torch.nn.Module, loss_fn: LossFn, settings: TrainSettings,
-                 phases: list[Phase] | None = None):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        loss_fn: LossFn,
+        settings: TrainSettings,
+        phases: list[Phase] | None = None,
+    ):
         self.module = module
         self.loss_fn = loss_fn
         self.s = settings
         self.phases = phases or [Phase("main", [p for p in module.parameters() if p.requires_grad])]
-        self._is_main = True
+        self.world, self.rank = distributed_context(settings.device)
+        self._is_main = self.rank == 0
+        self._objective = loss_fn
+        if self.world > 1:  # DistributedDataParallel over the loss, so gradients are averaged
+            from torch.nn.parallel import DistributedDataParallel
+
+            dev = settings.device
+            self._objective = DistributedDataParallel(
+                _Objective(module, loss_fn),
+                device_ids=[dev.index or 0] if dev.type == "cuda" else None,
+                find_unused_parameters=True,  # a GAN phase, or an unused likelihood scale, leaves some idle
+            )
         self.history: list[dict] = []
 
     # --- hooks for data parallelism and tests ---------------------------------------------------
     def _reduce(self, sums: dict[str, float], count: int) -> tuple[dict[str, float], int]:
-        return sums, count
+        """Metric sums and row counts added up over the ranks of a distributed run."""
+        if self.world == 1:
+            return sums, count
+        import torch.distributed as dist
+
+        keys = sorted(sums)
+        t = torch.tensor([sums[k] for k in keys] + [float(count)], dtype=torch.float64, device=self.s.device)
+        dist.all_reduce(t)
+        return {k: float(v) for k, v in zip(keys, t[:-1].tolist(), strict=True)}, int(t[-1].item())
 
     def _end_of_epoch(self, epoch: int) -> None:
         """Called after each epoch's checkpoint (tests interrupt training here)."""
@@ -115,8 +151,15 @@ class Trainer:
         self._val_index = perm[:n_val].to(s.device)
         self._train_index = perm[n_val:].to(s.device)
         opts = {ph.name: _adamw(ph, s) for ph in self.phases}
-        loop = {"epoch": 0, "best": math.inf, "best_epoch": 0, "bad_epochs": 0, "lr_scale": 1.0,
-                "flat_epochs": 0, "history": []}
+        loop = {
+            "epoch": 0,
+            "best": math.inf,
+            "best_epoch": 0,
+            "bad_epochs": 0,
+            "lr_scale": 1.0,
+            "flat_epochs": 0,
+            "history": [],
+        }
         best_state = None
         if s.resume and s.checkpoint_dir is not None and (s.checkpoint_dir / LAST).is_file():
             best_state, loop = load_checkpoint(s.checkpoint_dir, self.module, opts, s.device)
@@ -173,17 +216,27 @@ class Trainer:
         last = self.phases[-1].name
         every = max(1, steps // 100)  # progress reports: about 100 per epoch, always the last step
         running = 0.0
+        seen = 0
         for step in range(steps):
-            batch = data[order[step * bs : (step + 1) * bs]]
+            whole = order[step * bs : (step + 1) * bs]
+            if self.world > 1:
+                if len(whole) < self.world:  # a tail smaller than the ranks: skipped on every rank
+                    continue
+                part = whole[self.rank :: self.world]  # this rank's share of the global batch
+                share = len(part) * self.world / len(whole)  # DDP averages: weight by share of rows
+            else:
+                part, share = whole, 1.0
+            batch = data[part]
+            seen += len(batch)
             for phase in self.phases:
-                out = self.loss_fn(batch, epoch + step / steps, gen, True, phase.name)
+                out = self._objective(batch, epoch + step / steps, gen, True, phase.name)
                 loss = out["loss"]
                 value = loss.item()
                 if not math.isfinite(value):
                     self._diverged(epoch, step, value)
                 opt = opts[phase.name]
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * share if share != 1.0 else loss).backward()
                 if s.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(phase.params, s.grad_clip)
                 opt.step()
@@ -193,10 +246,10 @@ class Trainer:
                         sums[k] = weighted if k not in sums else sums[k] + weighted
                 if phase.name == last:
                     running += value * len(batch)
-            if (step + 1) % every == 0 or step + 1 == steps:
-                mean = running / min((step + 1) * bs, n)
+            if self._is_main and ((step + 1) % every == 0 or step + 1 == steps):
+                mean = running / max(seen, 1)
                 report("training", step + 1, steps, f"epoch {epoch + 1}/{s.epochs}  loss {mean:.4g}")
-        totals, count = self._reduce({k: float(v) for k, v in sums.items()}, n)
+        totals, count = self._reduce({k: float(v) for k, v in sums.items()}, seen)
         return {k: v / count for k, v in totals.items()}
 
     @torch.no_grad()

@@ -175,6 +175,22 @@ def test_changed_data_file_is_detected(tmp_path, blobs):
         r.load_dataset()
 
 
+def test_encode_streams_row_groups(digits, tmp_path, monkeypatch):
+    """Encoding in pieces writes one row group per piece and the same table as one piece."""
+    import latentspace.pipeline as pl
+
+    r = ls.fit(digits, "pca", latent_dim=3, out=tmp_path / "r")
+    whole = pq.read_table(ls.encode(r, digits, tmp_path / "whole.parquet"))
+    monkeypatch.setattr(pl, "ENCODE_ROWS", 500)
+    out = ls.encode(r, digits, tmp_path / "parts.parquet")
+    assert pq.ParquetFile(out).metadata.num_row_groups == 4  # 1,797 rows in pieces of 500
+    parts = pq.read_table(out)
+    assert parts.schema == whole.schema and parts["row"].to_pylist() == list(range(1797))
+    for j in range(3):  # the same numbers, to BLAS blocking of 500 rows vs 1,797
+        np.testing.assert_allclose(parts[f"z_{j}"].to_numpy(), whole[f"z_{j}"].to_numpy(), atol=1e-5)
+    assert parts["label"].to_pylist() == digits.y.tolist()
+
+
 def test_encode_writes_parquet(run, digits, tmp_path):
     out = ls.encode(run, digits, tmp_path / "z.parquet")
     t = pq.read_table(out)

@@ -79,8 +79,13 @@ def fit(
     ckpt = None
     if getattr(estimator, "trains_in_epochs", False) and out is not None:
         ckpt = checkpoint_dir(out)
-        fingerprint = {"model": model, "params": json.loads(json.dumps(estimator.get_params())),
-                       "data": ds.fingerprint(), "seed": seed, "split": split}
+        fingerprint = {
+            "model": model,
+            "params": json.loads(json.dumps(estimator.get_params())),
+            "data": ds.fingerprint(),
+            "seed": seed,
+            "split": split,
+        }
         _resume_guard(ckpt, fingerprint, resume)
         estimator.fit(train, checkpoint_dir=ckpt / "train", resume=resume)
     elif resume:
@@ -98,22 +103,53 @@ def fit(
     if getattr(estimator, "history_", None) is not None:
         extra["history.json"] = (json.dumps(estimator.history_, indent=1) + "\n").encode()
     return save_run(
-        out, estimator, ds, seed=seed, split=split, test_mask=test_mask, Z=Z, overwrite=overwrite,
-        extra_files=extra, checkpoints=ckpt,
+        out,
+        estimator,
+        ds,
+        seed=seed,
+        split=split,
+        test_mask=test_mask,
+        Z=Z,
+        overwrite=overwrite,
+        extra_files=extra,
+        checkpoints=ckpt,
     )
 
 
+ENCODE_ROWS = 65536  # rows per encoded piece (and per Parquet row group)
+
+
 def encode(run: Run | str | Path, data: Dataset | str, out: str | Path | None = None):
-    """Encode ``data`` with the model of ``run``; write Parquet to ``out`` or return Z."""
-    from .runfolder.atomic import atomic_write_parquet
+    """Encode ``data`` with the model of ``run``; write Parquet to ``out`` or return Z.
+
+    With ``out``, the data are encoded ``ENCODE_ROWS`` rows at a time and each piece is written as
+    a row group as it comes (memory-mapped ``.npy`` data are never loaded whole); the file appears
+    only when complete."""
+    import pyarrow.parquet as pq
+
+    from .progress import report
+    from .runfolder.atomic import atomic_path
     from .runfolder.folder import latents_table
 
     run = run if isinstance(run, Run) else Run(run)
     ds = load(data) if isinstance(data, str | Path) else data
-    Z = run.load_model().encode(ds.X)
+    model = run.load_model()
     if out is None:
-        return Z
+        return model.encode(ds.X)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_parquet(out, latents_table(np.asarray(Z), ds, None))
+    n = ds.n
+    with atomic_path(out) as tmp:
+        writer = None
+        try:
+            for a in range(0, n, ENCODE_ROWS):
+                b = min(a + ENCODE_ROWS, n)
+                table = latents_table(np.asarray(model.encode(np.asarray(ds.X[a:b]))), ds, None, start=a)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                report("encoding", b, n)
+        finally:
+            if writer is not None:
+                writer.close()
     return out

@@ -85,26 +85,37 @@ def _read_safetensors(data: bytes, where: Path) -> tuple[dict[str, np.ndarray], 
     return tensors, meta
 
 
-def latents_table(Z: np.ndarray, dataset, test_mask: np.ndarray | None):
-    """Arrow table of latents with row id, split, label and factors."""
+def latents_table(Z: np.ndarray, dataset, test_mask: np.ndarray | None, start: int = 0):
+    """Arrow table of latents with row id, split, label and factors; ``Z`` holds rows
+    ``start:start + len(Z)`` of the dataset (so a large set can be written in pieces)."""
     import pyarrow as pa
 
-    cols = {"row": pa.array(np.arange(len(Z), dtype=np.int64))}
+    stop = start + len(Z)
+    cols = {"row": pa.array(np.arange(start, stop, dtype=np.int64))}
     for j in range(Z.shape[1]):
         cols[f"z_{j}"] = pa.array(Z[:, j])
     if test_mask is not None:
-        cols["split"] = pa.array(np.where(test_mask, "test", "train"))
+        cols["split"] = pa.array(np.where(test_mask[start:stop], "test", "train"))
     if dataset.y is not None:
-        cols["label"] = pa.array(dataset.y)
+        cols["label"] = pa.array(dataset.y[start:stop])
     if dataset.factors is not None:
         for j, name in enumerate(dataset.factor_names):
-            cols[f"factor_{name}"] = pa.array(dataset.factors[:, j])
+            cols[f"factor_{name}"] = pa.array(dataset.factors[start:stop, j])
     return pa.table(cols)
 
 
 def save_run(
-    out, model, dataset, *, seed: int, split: dict, test_mask, Z, overwrite=False,
-    extra_files: dict[str, bytes] | None = None, checkpoints: Path | None = None,
+    out,
+    model,
+    dataset,
+    *,
+    seed: int,
+    split: dict,
+    test_mask,
+    Z,
+    overwrite=False,
+    extra_files: dict[str, bytes] | None = None,
+    checkpoints: Path | None = None,
 ) -> Run:
     """Write a complete run folder for a fitted ``model`` atomically and return it, verified.
 
@@ -173,9 +184,7 @@ class Run:
         try:
             config = json.loads(cfg.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RunIntegrityError(
-                f"{cfg} is not valid JSON (truncated or edited?): {exc}"
-            ) from None
+            raise RunIntegrityError(f"{cfg} is not valid JSON (truncated or edited?): {exc}") from None
         if not isinstance(config, dict) or "schema_version" not in config:
             raise RunIntegrityError(f"{cfg} has no schema_version: not a latentspace run config")
         if config["schema_version"] != SCHEMA_VERSION:

@@ -119,16 +119,10 @@ def map_run(
     params = check_params(method, params)
     Z = run.latent_matrix()
     n = len(Z)
-    metric = params.get("metric", "euclidean")
+    # one graph serves the method (t-SNE, UMAP) and the quality figures, stored in the run
     need = graph_k(method, params, n)
-    graph = (
-        run_graph(run, max(need, min(quality_k, n - 1)), metric, Z=Z)
-        if need or metric == "euclidean"
-        else None
-    )
-    m = fit_map(Z, method, dims, seed, graph=graph if need else None, **params)
-    if metric == "euclidean" and m.graph is None:
-        m.graph = graph
+    graph = run_graph(run, max(need, min(quality_k, n - 1)), params.get("metric", "euclidean"), Z=Z)
+    m = fit_map(Z, method, dims, seed, graph=graph, **params)
     table = run.latents()
     labels = table["label"].to_numpy() if "label" in table.column_names else None
     m.quality = map_quality(m, labels, quality_k)

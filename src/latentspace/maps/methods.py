@@ -12,6 +12,7 @@ of the latents of the nearest map points.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass, field
@@ -81,35 +82,33 @@ def _threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-class _GraphIndex:
-    """openTSNE's KNNIndex over the shared graph (build) and faiss (queries of new points)."""
-
-    def __new__(cls, *args, **kwargs):  # subclass openTSNE's base lazily (import cost)
-        from openTSNE.nearest_neighbors import KNNIndex
-
-        klass = type("GraphIndex", (KNNIndex,), {"VALID_METRICS": ["euclidean"], **_GRAPH_INDEX})
-        return klass(*args, **kwargs)
-
-
-def _build(self):
-    idx, dist = self.graph.first(self.k)
-    return idx, dist.astype(np.float64)
-
-
-def _query(self, query, k):
-    from ..ops.neighbours import knn
-
-    return knn(self.data, query, k)
-
-
-def _init(self, data, graph, k):
+@functools.cache
+def _graph_index_class():
+    """openTSNE's KNNIndex over the shared graph (``build``) and faiss (``query``, for new points);
+    defined on first use so that importing this module does not import openTSNE."""
     from openTSNE.nearest_neighbors import KNNIndex
 
-    KNNIndex.__init__(self, data, k)
-    self.graph = graph
+    from ..ops.neighbours import knn
+
+    class GraphIndex(KNNIndex):
+        VALID_METRICS = ["euclidean"]
+
+        def __init__(self, data, graph, k):
+            super().__init__(data, k)
+            self.graph = graph
+
+        def build(self):
+            idx, dist = self.graph.first(self.k)
+            return idx, dist.astype(np.float64)
+
+        def query(self, query, k):
+            return knn(self.data, query, k)
+
+    return GraphIndex
 
 
-_GRAPH_INDEX = {"__init__": _init, "build": _build, "query": _query}
+def _GraphIndex(data, graph, k):  # noqa: N802 - reads like the class it makes
+    return _graph_index_class()(data, graph, k)
 
 
 @dataclass

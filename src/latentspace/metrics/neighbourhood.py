@@ -123,7 +123,7 @@ def _scan(space: _Space, start: int, stop: int, targets: torch.Tensor, k: int):
         counts, top_idx, top_val = scan_rows(D.numpy(), start, thresholds, k + 1 if k else 0)
     ranks = _settle_ranks(space, D, start, targets, T, tol, torch.from_numpy(counts))
     knn = (
-        _settle_knn(space, D, start, torch.from_numpy(top_idx), torch.from_numpy(top_val), tol, k)
+        _settle_knn(space, D, start, torch.from_numpy(top_idx), torch.from_numpy(top_val), k)
         if k
         else None
     )
@@ -155,7 +155,7 @@ def _settle_ranks(space, D, start, targets, T, tol, counts) -> torch.Tensor:
     return ranks
 
 
-def _settle_knn(space, D, start, idx, val, tol, k) -> torch.Tensor:
+def _settle_knn(space, D, start, idx, val, k) -> torch.Tensor:
     """The k nearest as a set: exact in float64 where the k-th and (k+1)-th are too close to call."""
     tol = space.tolerance(start, len(val), val[:, k : k + 1])[:, 0]
     unsure = torch.nonzero(val[:, k] - val[:, k - 1] <= 2 * tol).flatten()

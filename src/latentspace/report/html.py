@@ -164,8 +164,8 @@ def _card_html(card: dict | None) -> str:
 class _Items:
     """Figures of decoded items as PNG, with the data's value range."""
 
-    def __init__(self, data, model):
-        self.data, self.model = data, model
+    def __init__(self, data):
+        self.data = data
         head = np.asarray(data.X[: min(len(data.X), 2000)])
         self.range = (float(head.min()), float(head.max()))
 
@@ -202,7 +202,7 @@ def build_report(run, *, max_points: int = MAX_MAP_POINTS, seed: int = 0) -> str
     )
     pool = np.flatnonzero(test) if test.any() else np.arange(len(Z))
     rng = np.random.default_rng(seed)
-    items = _Items(data, model)
+    items = _Items(data)
     report("report", 0, 6)
     sections = []
 

@@ -41,19 +41,17 @@ class _Ctx:
         return i
 
     def describe(self, i: int) -> str:
-        y, names = self.data.y, self.data.label_names
-        return f"#{i}" + (f" ({names[y[i]] if names else y[i]})" if y is not None else "")
+        return self.data.item_name(i)
 
     def figure(self, out: Path, items: np.ndarray, **kw) -> list[Path]:
         from .report.figures import write_figure
 
-        lo, hi = float(np.min(self.data.X[:2000])), float(np.max(self.data.X[:2000]))
         return write_figure(
             out,
             items,
             sample_shape=self.data.sample_shape,
             feature_names=self.data.feature_names,
-            value_range=(lo, hi),
+            value_range=self.data.value_range(),
             **kw,
         )
 

@@ -52,9 +52,7 @@ class Dataset:
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.X = check_array(
-            self.X, name=f"dataset {self.name!r}", feature_names=self.feature_names
-        )
+        self.X = check_array(self.X, name=f"dataset {self.name!r}", feature_names=self.feature_names)
         n, d = self.X.shape
         if self.y is not None:
             self.y = np.asarray(self.y)
@@ -95,6 +93,20 @@ class Dataset:
     @property
     def is_image(self) -> bool:
         return self.sample_shape is not None and len(self.sample_shape) == 3
+
+    def label_name(self, value) -> str:
+        """The display name of a label value (its entry in ``label_names`` when there are names)."""
+        return str(self.label_names[value] if self.label_names else value)
+
+    def item_name(self, i: int) -> str:
+        """``#i (label)`` for figures and tooltips."""
+        return f"#{i}" + (f" ({self.label_name(self.y[i])})" if self.y is not None else "")
+
+    def value_range(self, rows: int = 2000) -> tuple[float, float]:
+        """(min, max) of the first ``rows`` items: the grey scale for drawing items (cheap on a
+        memory-mapped file)."""
+        head = np.asarray(self.X[: min(self.n, rows)])
+        return float(head.min()), float(head.max())
 
     def images(self) -> np.ndarray:
         """The data as an array of shape (n, c, h, w); only for image data."""

@@ -166,8 +166,7 @@ class _Items:
 
     def __init__(self, data):
         self.data = data
-        head = np.asarray(data.X[: min(len(data.X), 2000)])
-        self.range = (float(head.min()), float(head.max()))
+        self.range = data.value_range()
 
     def grid(self, items, **kw) -> bytes:
         from .figures import grid_figure
@@ -181,8 +180,7 @@ class _Items:
         )
 
     def name(self, i: int) -> str:
-        y, names = self.data.y, self.data.label_names
-        return f"#{i}" + (f" ({names[y[i]] if names else y[i]})" if y is not None else "")
+        return self.data.item_name(i)
 
 
 def build_report(run, *, max_points: int = MAX_MAP_POINTS, seed: int = 0) -> str:
@@ -342,15 +340,12 @@ def _map_section(run, lm, note, data, model, items, rng, max_points) -> str:
     err = np.mean((model.decode(model.encode(X)) - X) ** 2, axis=1)
     colorings = {}
     y = data.y
-    if y is not None:
-        names = data.label_names
-        colorings["label"] = label_colors(y[sub])
+    if y is not None:  # colours from all labels, so a class missing from the subset shifts none
+        every = label_colors(y)
+        colorings["label"] = every[sub]
+        values, first = np.unique(y, return_index=True)
         legend = [
-            (
-                str(names[v] if names else v),
-                "#" + bytes(label_colors(y)[np.flatnonzero(y == v)[0]]).hex(),
-            )
-            for v in np.unique(y)
+            (data.label_name(v), "#" + bytes(every[i]).hex()) for v, i in zip(values, first, strict=True)
         ][:30]
     else:
         legend = []
@@ -361,9 +356,7 @@ def _map_section(run, lm, note, data, model, items, rng, max_points) -> str:
         "x": np.round(lm.embedding[sub, 0], 4).tolist(),
         "y": np.round(lm.embedding[sub, 1], 4).tolist(),
         "rows": sub.tolist(),
-        "labels": [str(data.label_names[v] if data.label_names else v) for v in y[sub]]
-        if y is not None
-        else None,
+        "labels": [data.label_name(v) for v in y[sub]] if y is not None else None,
         "error": np.round(err, 6).tolist(),
         "colors": {k: _b64(v.tobytes()) for k, v in colorings.items()},
         "legend": legend,

@@ -67,7 +67,7 @@ class RunState:
         d = self.data
         labels = None
         if d.y is not None:
-            labels = [str(d.label_names[v] if d.label_names else v) for v in np.unique(d.y)]
+            labels = [d.label_name(v) for v in np.unique(d.y)]
         order = np.argsort(-self.std)  # sliders for the dimensions that vary most
         return {
             "id": self.rid,
@@ -172,7 +172,6 @@ def load_state(rid: int, path, map_method: str | None = None) -> RunState:
         err[a : a + 8192] = np.mean((model.decode(Z[a : a + 8192]) - xb) ** 2, axis=1)
     std = Z.std(0).astype(np.float64)
     std[std == 0] = 1.0
-    head = np.asarray(X[: min(len(X), 2000)])
     return RunState(
         rid,
         run,
@@ -183,7 +182,7 @@ def load_state(rid: int, path, map_method: str | None = None) -> RunState:
         err,
         Z.mean(0).astype(np.float64),
         std,
-        value_range=(float(head.min()), float(head.max())),
+        value_range=data.value_range(),
     )
 
 
@@ -387,14 +386,14 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
         y = s.data.y
         return {
             "item": i,
-            "label": None if y is None else str(s.data.label_names[y[i]] if s.data.label_names else y[i]),
+            "label": None if y is None else s.data.label_name(y[i]),
             "error": float(s.error[i]),
             "z": s.Z[i].astype(np.float64).tolist(),
             "original": s.item_bytes(x)[0],
             "reconstruction": s.item_bytes(recon[None])[0],
             "neighbours": nbrs.tolist(),
             "distances": nd.astype(np.float64).tolist(),
-            "neighbour_items": s.item_bytes(np.stack([np.asarray(s.data.X[j]) for j in nbrs])),
+            "neighbour_items": s.item_bytes(np.asarray(s.data.X[nbrs])),
         }
 
     @api.get("/api/runs/{rid}/items/{i}/thumb")

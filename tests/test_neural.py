@@ -58,22 +58,32 @@ def test_resume_ends_where_an_uninterrupted_run_ends(digits, tmp_path, monkeypat
     )
 
 
-def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(digits, tmp_path, monkeypatch):
+@pytest.mark.parametrize("path", ["autograd", "fused"])
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(digits, tmp_path, monkeypatch, path):
+    from latentspace.models.fused import FusedStep
+
     calls = {"n": 0}
-    original = VAE._loss
     steps_per_epoch = int(np.ceil(round(0.9 * digits.n) / 64))
 
-    def poisoned(self, x, progress, gen, training, phase="main"):
-        out = original(self, x, progress, gen, training, phase)
-        if training:
-            calls["n"] += 1
-            if calls["n"] == steps_per_epoch + 3:  # epoch 2, step 3
-                out["loss"] = out["loss"] * float("nan")
-        return out
+    def poison(original):
+        def poisoned(self, x, progress, gen, *rest):
+            out = original(self, x, progress, gen, *rest)
+            if not rest or rest[0]:  # training (the fused step only ever trains)
+                calls["n"] += 1
+                if calls["n"] == steps_per_epoch + 3:  # epoch 2, step 3
+                    out["loss"] = out["loss"] * float("nan")
+            return out
 
-    monkeypatch.setattr(VAE, "_loss", poisoned)
+        return poisoned
+
+    if path == "autograd":
+        monkeypatch.setenv("LATENTSPACE_FUSED", "0")
+        monkeypatch.setattr(VAE, "_loss", poison(VAE._loss))
+    else:
+        monkeypatch.setattr(FusedStep, "__call__", poison(FusedStep.__call__))
     with pytest.raises(TrainingDiverged, match=r"became nan at epoch 2, step 3; the last good checkpoint \(end of epoch 1\)"):
         VAE(latent_dim=3, random_state=0, **SMALL).fit(digits.X, checkpoint_dir=tmp_path)
+    assert calls["n"] == steps_per_epoch + 3
     monkeypatch.undo()
     # the last good checkpoint loads, and training resumes from it to the end
     model = VAE(latent_dim=3, random_state=0, **SMALL).fit(digits.X, checkpoint_dir=tmp_path, resume=True)

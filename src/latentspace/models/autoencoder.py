@@ -47,6 +47,8 @@ class Autoencoder(NeuralLatentModel):
         Seed for initial weights, shuffling, noise and sampling; the same seed gives the same weights.
     """
 
+    fused_objective = "autoencoder"
+
     def __init__(
         self, latent_dim=16, *, arch="auto", hidden=(512,), channels=(32, 64, 64), likelihood="auto",
         epochs=30, batch_size=128, lr=1e-3, weight_decay=0.0, val_fraction=0.1, patience=None,

@@ -22,6 +22,7 @@ from ..progress import report
 from ..train import Trainer, TrainSettings, resolve_device
 from ..train.device import set_threads
 from .base import BATCH_ROWS, LatentModel
+from .fused import fused_step
 from .nets import build_decoder, build_encoder, usable_conv_layers
 from .params import Int, IntTuple, OneOf, Real
 
@@ -64,6 +65,8 @@ class NeuralLatentModel(LatentModel):
     latent_param = "latent_dim"
     trains_in_epochs: ClassVar[bool] = True  # checkpoints and --resume apply
     encoder_outputs: ClassVar[int] = 1  # 2 for a Gaussian posterior (mean, log-variance)
+    # which hand-written step of models/fused.py computes this model's _loss (None: autograd only)
+    fused_objective: ClassVar[str | None] = None
     _param_rules = COMMON_RULES
 
     # --- fitting --------------------------------------------------------------------------------
@@ -100,7 +103,7 @@ class NeuralLatentModel(LatentModel):
 
     def _train(self, X: np.ndarray, settings: TrainSettings) -> list[dict]:
         """Run the training engine; GANs override this with alternating phases."""
-        return Trainer(self.net_, self._loss, settings).fit(X)
+        return Trainer(self.net_, self._loss, settings, fast_step=fused_step(self)).fit(X)
 
     def _check_more(self) -> None:
         """Cross-parameter checks of subclasses."""

@@ -33,6 +33,7 @@ class VAE(NeuralLatentModel):
     """
 
     encoder_outputs = 2
+    fused_objective = "gaussian_posterior"
     _param_rules = {**COMMON_RULES, "kl_warmup": Real(0)}
 
     def __init__(
@@ -58,8 +59,12 @@ class VAE(NeuralLatentModel):
 
     def _kl_term(self, kl: torch.Tensor, progress: float) -> torch.Tensor:
         """The weighted KL in the loss (beta_vae overrides it with the capacity schedule)."""
+        return self._kl_scale(progress) * kl
+
+    def _kl_scale(self, progress: float) -> float | None:
+        """The KL term's weight when the term is linear in the KL (warm-up x beta), else None."""
         warm = 1.0 if self.kl_warmup <= 0 else min(1.0, progress / self.kl_warmup)
-        return warm * self._beta() * kl
+        return warm * self._beta()
 
     def _beta(self) -> float:
         return 1.0
@@ -162,6 +167,9 @@ class BetaVAE(VAE):
 
     def _beta(self) -> float:
         return float(self.beta)
+
+    def _kl_scale(self, progress):
+        return super()._kl_scale(progress) if self.capacity_max is None else None
 
     def _kl_term(self, kl, progress):
         if self.capacity_max is None:

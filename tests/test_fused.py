@@ -34,8 +34,18 @@ def _data(likelihood: str) -> np.ndarray:
 
 
 def _model(name, params, likelihood, hidden, epochs=1):
-    model = ls.create_model(name, latent_dim=3, hidden=hidden, likelihood=likelihood, epochs=epochs,
-                          batch_size=32, val_fraction=0.0, random_state=3, device="cpu", **params)
+    model = ls.create_model(
+        name,
+        latent_dim=3,
+        hidden=hidden,
+        likelihood=likelihood,
+        epochs=epochs,
+        batch_size=32,
+        val_fraction=0.0,
+        random_state=3,
+        device="cpu",
+        **params,
+    )
     return model.fit(_data(likelihood))
 
 
@@ -59,7 +69,9 @@ def _both(model, x, progress):
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 @pytest.mark.parametrize("hidden", [(24,), (32, 16)])
-@pytest.mark.parametrize(("name", "params"), CASES, ids=[f"{n}-{'-'.join(map(str, p.values()))}" for n, p in CASES])
+@pytest.mark.parametrize(
+    ("name", "params"), CASES, ids=[f"{n}-{'-'.join(map(str, p.values()))}" for n, p in CASES]
+)
 def test_one_step_equals_autograd(name, params, likelihood, hidden):
     model = _model(name, params, likelihood, hidden)
     x = torch.from_numpy(_data(likelihood)[:40])
@@ -97,8 +109,9 @@ def test_clamped_log_variance_gets_no_gradient():
 
 def test_a_whole_fit_matches_autograd(digits, monkeypatch):
     X = digits.X[:600]
-    kw = dict(latent_dim=4, hidden=(64,), epochs=3, batch_size=64, val_fraction=0.2, random_state=0,
-              device="cpu")
+    kw = dict(
+        latent_dim=4, hidden=(64,), epochs=3, batch_size=64, val_fraction=0.2, random_state=0, device="cpu"
+    )
     fused = ls.create_model("vae", **kw).fit(X)
     monkeypatch.setenv("LATENTSPACE_FUSED", "0")
     auto = ls.create_model("vae", **kw).fit(X)
@@ -110,10 +123,21 @@ def test_a_whole_fit_matches_autograd(digits, monkeypatch):
 
 
 def test_conv_and_gan_models_train_through_autograd(digits, monkeypatch):
-    conv = ls.create_model("vae", latent_dim=2, arch="conv", sample_shape=(1, 8, 8), epochs=1, channels=(4, 4),
-                  hidden=(8,), random_state=0, device="cpu").fit(digits.X[:64])
+    conv = ls.create_model(
+        "vae",
+        latent_dim=2,
+        arch="conv",
+        sample_shape=(1, 8, 8),
+        epochs=1,
+        channels=(4, 4),
+        hidden=(8,),
+        random_state=0,
+        device="cpu",
+    ).fit(digits.X[:64])
     assert fused_step(conv) is None
-    mlp = ls.create_model("ae", latent_dim=2, hidden=(8,), epochs=1, random_state=0, device="cpu").fit(digits.X[:64])
+    mlp = ls.create_model("ae", latent_dim=2, hidden=(8,), epochs=1, random_state=0, device="cpu").fit(
+        digits.X[:64]
+    )
     assert fused_step(mlp) is not None
     monkeypatch.setenv("LATENTSPACE_FUSED", "0")
     assert fused_step(mlp) is None

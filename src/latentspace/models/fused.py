@@ -25,7 +25,6 @@ import os
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 _threshold_backward = torch.ops.aten.threshold_backward
 
@@ -61,7 +60,10 @@ class _Stack:
         """A (B,) vector filled with ``scale`` (kept: every full batch uses the same one)."""
         key = (grad.shape[0], scale)
         if self._scaled_ones is None or self._scaled_ones[0] != key:
-            self._scaled_ones = (key, torch.full((grad.shape[0],), scale, dtype=grad.dtype, device=grad.device))
+            self._scaled_ones = (
+                key,
+                torch.full((grad.shape[0],), scale, dtype=grad.dtype, device=grad.device),
+            )
         return self._scaled_ones[1]
 
     def attach(self) -> None:

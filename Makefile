@@ -6,7 +6,7 @@ PIP    := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: setup demo test test-all bench lint clean
+.PHONY: setup demo test test-all bench reproduce lint clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ test: $(STAMP) $(CHROMIUM)
 
 test-all: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -m ""
+
+# The published results of RESULTS.md (about 40 minutes on 2 cores); figures go to results/.
+reproduce: $(STAMP)
+	$(BIN)/latentspace reproduce --out results --md RESULTS.md $(ARGS)
 
 bench: $(STAMP)
 	$(PIP) -e ".[bench]"

@@ -28,22 +28,39 @@ def maps(latents):
     return {m: fit_map(Z, m, 2, seed=0, graph=graph) for m in ("pca", "tsne", "umap")}
 
 
-@pytest.mark.parametrize("d", [3, 10])  # the k-d tree path (maps) and the faiss path (latents)
-def test_graph_is_exact_on_near_ties(d):
+@pytest.mark.parametrize(("d", "n"), [(3, 600), (10, 600), (10, 9), (80, 600)])
+def test_graph_is_exact_on_near_ties(d, n):
+    # the k-d tree (maps), the blocked scan (latents up to 64-d; n = 9: every row a candidate), faiss
     """Grid points with a 1e-5 jitter (distances equal to float32 rounding) and exact duplicates:
     the graph equals a stable float64 argsort (ties to the lower row index), row by row."""
     rng = np.random.default_rng(0)
-    Z = (rng.integers(0, 3, size=(600, d)) + 1e-5 * rng.normal(size=(600, d))).astype(np.float32)
-    Z[100:110] = Z[5]  # exact duplicates
+    Z = (rng.integers(0, 3, size=(n, d)) + 1e-5 * rng.normal(size=(n, d))).astype(np.float32)
+    Z[100:110] = Z[5]  # exact duplicates (none when n = 9)
     idx, dist = exact_knn(Z, 7)
     Z64 = Z.astype(np.float64)
-    for i in range(600):
+    for i in range(n):
         dd = ((Z64 - Z64[i]) ** 2).sum(1)
         dd[i] = np.inf
         ref = np.argsort(dd, kind="stable")[:7]
         assert set(idx[i]) == set(ref), i
         assert np.allclose(dist[i], np.sqrt(np.sort(dd)[:7]), rtol=1e-6, atol=1e-12)
-    assert (np.diff(dist, axis=1) >= 0).all() and (idx != np.arange(600)[:, None]).all()
+    assert (np.diff(dist, axis=1) >= 0).all() and (idx != np.arange(n)[:, None]).all()
+
+
+@pytest.mark.parametrize("d", [10, 80])
+def test_graph_is_exact_where_float32_misorders(d):
+    """Tight clusters far from the origin: float32 GEMM distances (error ~ eps |x|^2, here ~1e-1)
+    misorder neighbours whose distances differ by less; the float64 settling must restore the
+    exact order."""
+    rng = np.random.default_rng(1)
+    centres = rng.uniform(-1000, 1000, size=(60, d))
+    Z = (np.repeat(centres, 12, axis=0) + rng.normal(size=(720, d))).astype(np.float32)
+    idx, dist = exact_knn(Z, 9)
+    Z64 = Z.astype(np.float64)
+    for i in range(len(Z)):
+        dd = ((Z64 - Z64[i]) ** 2).sum(1)
+        dd[i] = np.inf
+        assert list(idx[i]) == list(np.argsort(dd, kind="stable")[:9]), i
 
 
 def test_graph_reused_from_the_run(tmp_path, digits, monkeypatch):

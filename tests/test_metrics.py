@@ -35,9 +35,14 @@ def test_trustworthiness_and_continuity_equal_sklearn(n, k):
     assert abs(ours["continuity"] - sk_trust(Z64, X64, n_neighbors=k)) < 1e-9
 
 
-def test_near_ties_in_a_low_dimensional_space_are_settled_exactly():
+@pytest.mark.parametrize("listed_per_row", [0, 3, 64, 100_000])
+def test_near_ties_in_a_low_dimensional_space_are_settled_exactly(listed_per_row, monkeypatch):
     """Grid points with a 1e-4 jitter: many distances agree to float32 rounding, so thousands of
-    close calls go to the float64 re-check."""
+    close calls go to the float64 re-check, their band members listed inside the counting kernel
+    (up to ``listed_per_row`` per row) or, for fuller rows, by a second pass."""
+    import latentspace.metrics.neighbourhood as nb
+
+    monkeypatch.setattr(nb, "_LISTED_PER_ROW", listed_per_row)
     rng = np.random.default_rng(3)
     Z = (rng.integers(0, 6, size=(1500, 3)) + 1e-4 * rng.normal(size=(1500, 3))).astype(np.float32)
     X = np.hstack([Z, 0.5 * rng.normal(size=(1500, 5))]).astype(np.float32)

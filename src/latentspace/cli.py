@@ -365,4 +365,4 @@ if __name__ == "__main__":
     main()
 
 
-from . import cli_eval, cli_explore, cli_maps, cli_ops  # noqa: E402,F401  (they register their commands on `app`)
+from . import cli_eval, cli_explore, cli_maps, cli_ops, cli_reproduce  # noqa: E402,F401  (they register their commands on `app`)

@@ -1,9 +1,11 @@
-"""One exact kNN graph of the latents, computed once (faiss) and shared by t-SNE, UMAP and the
+"""One exact kNN graph of the latents, computed once and shared by t-SNE, UMAP and the
 neighbourhood metrics; stored in the run as ``knn-<metric>.safetensors``.
 
-The graph is exact: faiss searches in float32, and every row whose k-th and (k+1)-th distances are
-too close for float32 to order is settled in float64 (ties go to the lower row index, as a stable
-sort would). Distances are recomputed in float64 from the original values.
+The graph is exact: candidates are found in float32 (faiss's flat index above 64 dimensions, the
+neighbourhood metrics' blocked GEMM scan up to 64, a float64 k-d tree for 2-D/3-D maps), and every
+row whose k-th and (k+1)-th distances are too close for float32 to order is settled in float64
+(ties go to the lower row index, as a stable sort would). Distances are recomputed in float64 from
+the original values.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ _EPS32 = float(np.finfo(np.float32).eps)
 _TREE_MAX_DIM = 4  # maps: a float64 k-d tree (float32 GEMM distances cancel badly in 2-D / 3-D)
 _SEARCH_ROWS = 16384  # queries per faiss call: bounds the (rows, k) temporaries and reports progress
 _SPARE = 8  # candidates beyond k per row, enough to settle almost every boundary at once
+_SCAN_MAX_DIM = 64  # up to here our blocked scan finds the candidates; above, faiss (faster there)
+_SCAN_ROWS = 256  # rows per distance block of that scan
 
 
 def prepare(Z: np.ndarray, metric: str) -> np.ndarray:
@@ -49,31 +53,22 @@ def exact_knn(Z: np.ndarray, k: int, *, task: str = "kNN graph") -> tuple[np.nda
 
     Returns (indices (n, k) int64, distances (n, k) float32), nearest first.
     """
-    import faiss
-
     Z = np.ascontiguousarray(Z, dtype=np.float32)
     n, d = Z.shape
     if not 1 <= k < n:
         raise InputError(f"k must be between 1 and {n - 1} (the number of other rows); got {k}")
     if d <= _TREE_MAX_DIM:
         return _tree_knn(Z, k, task)
-    index = faiss.IndexFlatL2(d)
-    index.add(Z)
     m = min(k + 1 + _SPARE, n)  # the row itself, k neighbours, and spare candidates for the boundary
-    idx = np.empty((n, m), dtype=np.int64)
-    sq = np.empty((n, m), dtype=np.float32)
-    for a in range(0, n, _SEARCH_ROWS):
-        b = min(a + _SEARCH_ROWS, n)
-        dist, ii = index.search(Z[a:b], m)
-        idx[a:b], sq[a:b] = ii, dist
-        report(task, b, n)
+    search = _scan_candidates if d <= _SCAN_MAX_DIM else _faiss_candidates
+    idx, sq, err, complete = search(Z, m, task)
     # Every row not returned is at float32 distance >= the last one returned, so at true distance
-    # >= that minus the float32 error bound (about sqrt(d) eps (|x|^2 + |y|^2), 8x for safety).
-    # Candidates are ranked by exact float64 distance, ties by index; a row is settled when its k-th
-    # is below that bound, else (rare: exact ties, crowds at the boundary) it is searched in full.
+    # >= that minus the float32 error bound ``err`` (about sqrt(d) eps (|x|^2 + |y|^2), 8x for
+    # safety). Candidates are ranked by exact float64 distance, ties by index; a row is settled when
+    # its k-th is below that bound, else (rare: exact ties, crowds at the boundary) it is searched
+    # in full.
     Z64 = Z.astype(np.float64)
-    norms = (Z64**2).sum(1)
-    bound = sq[:, -1].astype(np.float64) - 8.0 * math.sqrt(d) * _EPS32 * (norms + norms.max())
+    bound = sq[:, -1].astype(np.float64) - err
     out_i = np.empty((n, k), dtype=np.int64)
     out_d = np.empty((n, k), dtype=np.float64)
     unsettled = []
@@ -85,11 +80,56 @@ def exact_knn(Z: np.ndarray, k: int, *, task: str = "kNN graph") -> tuple[np.nda
         order = np.lexsort((ii, d2), axis=1)[:, :k]
         out_i[a:b] = np.take_along_axis(ii, order, 1)
         out_d[a:b] = np.take_along_axis(d2, order, 1)
-        if m < n:
+        if not complete:
             unsettled.extend((a + np.flatnonzero(~(out_d[a:b, -1] < bound[a:b]))).tolist())
     for i in unsettled:
         out_i[i], out_d[i] = _nearest_exact(Z64, i, k)
     return out_i, np.sqrt(out_d).astype(np.float32)
+
+
+def _faiss_candidates(Z: np.ndarray, m: int, task: str):
+    """The m nearest rows by faiss's exact float32 search (the row itself usually among them), their
+    float32 squared distances, the float32 error bound per row, and whether every row is a
+    candidate."""
+    import faiss
+
+    n, d = Z.shape
+    index = faiss.IndexFlatL2(d)
+    index.add(Z)
+    idx = np.empty((n, m), dtype=np.int64)
+    sq = np.empty((n, m), dtype=np.float32)
+    for a in range(0, n, _SEARCH_ROWS):
+        b = min(a + _SEARCH_ROWS, n)
+        dist, ii = index.search(Z[a:b], m)
+        idx[a:b], sq[a:b] = ii, dist
+        report(task, b, n)
+    norms = (Z.astype(np.float64) ** 2).sum(1)
+    return idx, sq, 8.0 * math.sqrt(d) * _EPS32 * (norms + norms.max()), m >= n
+
+
+def _scan_candidates(Z: np.ndarray, m: int, task: str):
+    """The same as _faiss_candidates (the row itself excluded) from the neighbourhood metrics' own
+    search: blocked float32 GEMM distances and one vectorised scan per row that skips 32-column
+    chunks holding nothing below the current m-th. Twice as fast as faiss's flat index up to 64
+    dimensions (70,000 x 16: 2.2 s vs 3.9 s), where faiss spends its time on a scalar heap check per
+    value; beyond that faiss's GEMM wins (784-d: 1.8 s vs 2.1 s at 20,000)."""
+
+    from ..metrics._kernels import scan_rows
+    from ..metrics.neighbourhood import _Space
+
+    n = len(Z)
+    m = min(m, n - 1)  # the row itself is never a candidate here
+    space = _Space(Z)
+    idx = np.empty((n, m), dtype=np.int64)
+    sq = np.empty((n, m), dtype=np.float32)
+    no_thresholds = np.empty((_SCAN_ROWS, 0), dtype=np.float32)
+    for a in range(0, n, _SCAN_ROWS):
+        b = min(a + _SCAN_ROWS, n)
+        _, idx[a:b], sq[a:b] = scan_rows(space.block(a, b).numpy(), a, no_thresholds[: b - a], m)
+        if (b // _SCAN_ROWS) % 16 == 0 or b == n:
+            report(task, b, n)
+    sq += space.sq.numpy()[:, None]  # the block holds |x_j|^2 - 2 x_i.x_j (centred): add |x_i|^2
+    return idx, sq, space.tol_factor * (space.sq.double().numpy() + space.sq_max), m >= n - 1
 
 
 def _nearest_exact(Z64: np.ndarray, i: int, k: int) -> tuple[np.ndarray, np.ndarray]:

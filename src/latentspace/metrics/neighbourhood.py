@@ -48,6 +48,7 @@ def _block_rows(n: int, k: int) -> int:
 _EPS32 = float(np.finfo(np.float32).eps)
 _DIRECT_MAX_DIM = 4
 _MAX_COUNT_PASSES = 64  # up to this many thresholds per row, count with one vectorised pass each
+_LISTED_PER_ROW = 64  # doubtful-band members count_below lists per row while the row is in cache
 
 
 class _Space:
@@ -97,7 +98,14 @@ class _Space:
         (rows, m): broadcastable to ``values``."""
         if self.direct:  # relative; the tiny floor keeps exact ties (0 included) inside the band
             return self.rel_factor * values.abs() + 1e-30
-        return self.tol_factor * (self.sq[start : start + rows, None] + self.sq_max)  # (rows, 1)
+        sq_i = self.sq[start : start + rows, None]
+        loose = self.tol_factor * (sq_i + self.sq_max)  # (rows, 1): any |x_j| up to the largest
+        # A point j whose value lies near v = |x_j|^2 - 2 x_i.x_j has |x_j| <= |x_i| + sqrt(|x_i|^2
+        # + v) (Cauchy-Schwarz); points with larger norms are farther by more than their own error
+        # (the gap grows as |x_j|^2, the error as eps |x_j|^2). So the band around v needs only that
+        # norm, not the largest in the data: 3-10x narrower, and far fewer float64 re-checks.
+        reach = torch.sqrt(sq_i) + torch.sqrt((sq_i + values + loose).clamp_min(0.0))
+        return torch.minimum(loose, self.tol_factor * (sq_i + reach * reach))
 
     def exact(self, i: torch.Tensor, j: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
         """float64 squared distances of the original rows i[p] and j[p]."""
@@ -117,11 +125,13 @@ def _scan(space: _Space, start: int, stop: int, targets: torch.Tensor, k: int):
     T = D.gather(1, targets)
     tol = space.tolerance(start, stop - start, T)
     thresholds = torch.cat([T - tol.expand_as(T), T + tol.expand_as(T)], 1).numpy()
+    listing = None
     if not k and thresholds.shape[1] <= _MAX_COUNT_PASSES:
-        counts, top_idx, top_val = count_below(D.numpy(), start, thresholds), None, None
+        counts, *listing = count_below(D.numpy(), start, thresholds, T.shape[1], _LISTED_PER_ROW)
+        top_idx = top_val = None
     else:
         counts, top_idx, top_val = scan_rows(D.numpy(), start, thresholds, k + 1 if k else 0)
-    ranks = _settle_ranks(space, D, start, targets, T, tol, torch.from_numpy(counts))
+    ranks = _settle_ranks(space, D, start, targets, T, tol, torch.from_numpy(counts), listing)
     knn = (
         _settle_knn(space, D, start, torch.from_numpy(top_idx), torch.from_numpy(top_val), k)
         if k
@@ -130,13 +140,22 @@ def _scan(space: _Space, start: int, stop: int, targets: torch.Tensor, k: int):
     return ranks, knn
 
 
-def _settle_ranks(space, D, start, targets, T, tol, counts) -> torch.Tensor:
-    """Ranks (1 = nearest) from the counts, with comparisons too close for float32 done in float64."""
+def _settle_ranks(space, D, start, targets, T, tol, counts, listing=None) -> torch.Tensor:
+    """Ranks (1 = nearest) from the counts, with comparisons too close for float32 done in float64.
+
+    ``listing``: (members, which, listed) from count_below, the doubtful bands' columns of the rows
+    it could list; the other rows' bands are listed here."""
     k = T.shape[1]
     ranks = counts[:, :k] + 1  # points surely closer, + 1
     doubtful = counts[:, k:] - counts[:, :k] > 1  # besides the target itself, a point too close to call
+    found_r = found_j = found_col = np.empty(0, dtype=np.int64)
+    if listing is not None:
+        members, which, listed = listing
+        mask = np.arange(members.shape[1]) < listed[:, None]
+        found_r, found_j, found_col = np.nonzero(mask)[0], which[mask].astype(np.int64), members[mask]
+        doubtful &= torch.from_numpy(listed < 0)[:, None]  # rows too crowded to list in the kernel
     r, j = torch.nonzero(doubtful, as_tuple=True)
-    if len(r):  # list the points inside each doubtful band (their number is known), then re-check
+    if len(r):  # list the points inside each doubtful band (their number is known)
         from ._kernels import band_members
 
         t, w = T[r, j], tol.expand_as(T)[r, j]
@@ -146,12 +165,16 @@ def _settle_ranks(space, D, start, targets, T, tol, counts) -> torch.Tensor:
         cols = np.empty(int(offsets[-1]), dtype=np.int64)
         lows, highs = (t - w).numpy(), (t + w).numpy()
         band_members(D.numpy(), r.numpy(), lows, highs, (r + start).numpy(), offsets, cols)
-        p = torch.from_numpy(np.repeat(np.arange(len(r)), sizes))
-        col = torch.from_numpy(cols)
-        i, target = r[p] + start, targets[r[p], j[p]]
+        p = np.repeat(np.arange(len(r)), sizes)
+        found_r = np.concatenate([found_r, r.numpy()[p]])
+        found_j = np.concatenate([found_j, j.numpy()[p]])
+        found_col = np.concatenate([found_col, cols])
+    if len(found_r):  # re-check each band member against its target in float64
+        rr, jj, col = torch.from_numpy(found_r), torch.from_numpy(found_j), torch.from_numpy(found_col)
+        i, target = rr + start, targets[rr, jj]
         d_col, d_target = space.exact(i, col), space.exact(i, target)
         closer = (d_col < d_target) | ((d_col == d_target) & (col < target))  # ties: lower index first
-        ranks.index_put_((r[p], j[p]), closer.long(), accumulate=True)
+        ranks.index_put_((rr, jj), closer.long(), accumulate=True)
     return ranks
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import Dataset, load
+from .data.source import rows_of
 from .data.splits import split_mask
 from .errors import InputError
 from .models.registry import create_model
@@ -74,7 +75,7 @@ def fit(
     if "sample_shape" in own and own["sample_shape"] is None and ds.is_image:
         estimator.set_params(sample_shape=tuple(ds.sample_shape))
     test_mask, split = split_mask(ds, test_fraction, seed)
-    train = ds.X if not test_mask.any() else ds.X[~test_mask]
+    train = ds.X if not test_mask.any() else rows_of(ds.X, ~test_mask)  # on-disk data stays there
     log.info("fitting %s on %d of %d rows of %s", model, len(train), ds.n, ds.name)
     ckpt = None
     if getattr(estimator, "trains_in_epochs", False) and out is not None:

@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import InputError
 from ..progress import report
 from .dataset import Dataset
+from .source import ArrayRows
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,11 @@ def _array_dataset(arr: np.ndarray, path: Path, y=None, label_names=None) -> Dat
             f"{path.name}: expected shape (n, d) or images (n, [c,] h, w); got {arr.shape}"
         )
     X = arr.reshape(arr.shape[0], -1)
-    if X.dtype == np.uint8:
+    if isinstance(X, np.memmap) and X.dtype != np.float32:  # converted block by block when read
+        X = ArrayRows(X, 1.0 / 255.0 if X.dtype == np.uint8 else None)
+        if arr.dtype == np.uint8:
+            log.info("%s: uint8 values scaled to [0, 1] by 1/255 as they are read", path.name)
+    elif X.dtype == np.uint8:
         log.info("%s: uint8 values scaled to [0, 1] by 1/255", path.name)
         X = X.astype(np.float32) / 255.0
     elif X.dtype != np.float32:

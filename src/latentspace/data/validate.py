@@ -41,11 +41,14 @@ def check_array(
 ) -> np.ndarray:
     """Validate data and return it as a 2-D float32 array of shape ``(n_samples, n_features)``.
 
-    Memory-mapped float32 input is returned as it is (not loaded). Raises :class:`InputError` for
+    Memory-mapped float32 input and :class:`~latentspace.data.source.RowSource` views are returned
+    as they are (not loaded). Raises :class:`InputError` for
     non-numeric, empty, too-short or non-2-D input, a wrong feature count, and for NaN or infinity
     (naming the first bad row and column).
     """
-    if isinstance(X, np.memmap) and X.dtype == np.float32 and X.ndim == 2:
+    from .source import RowSource
+
+    if isinstance(X, RowSource) or (isinstance(X, np.memmap) and X.dtype == np.float32 and X.ndim == 2):
         arr = X
     else:
         try:

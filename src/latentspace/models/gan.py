@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ..data.source import as_block
 from ..progress import report
 from ..train import Trainer, TrainSettings
 from ..train.engine import Phase
@@ -229,7 +230,7 @@ class GAN(NeuralLatentModel):
             p.requires_grad_(False)
         try:
             for start in range(0, len(X), BATCH_ROWS):
-                x = torch.from_numpy(np.ascontiguousarray(X[start : start + BATCH_ROWS])).to(self.device_)
+                x = torch.from_numpy(as_block(X[start : start + BATCH_ROWS])).to(self.device_)
                 z = torch.from_numpy(Z[start : start + BATCH_ROWS]).to(self.device_).requires_grad_(True)
                 opt = torch.optim.Adam([z], lr=0.05)
                 for _ in range(steps):

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..data.source import as_block
 from ..data.validate import check_array, check_in_unit_interval
 from ..errors import InputError
 from ..progress import report
@@ -168,7 +169,7 @@ class NeuralLatentModel(LatentModel):
         self.net_.eval()
         with torch.no_grad():
             for start in range(0, A.shape[0], BATCH_ROWS):
-                block = torch.from_numpy(np.ascontiguousarray(A[start : start + BATCH_ROWS]))
+                block = torch.from_numpy(as_block(A[start : start + BATCH_ROWS]))
                 out[start : start + len(block)] = fn(block.to(self.device_)).cpu().numpy()
                 report(task, min(start + BATCH_ROWS, A.shape[0]), A.shape[0])
         return out

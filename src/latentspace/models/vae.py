@@ -14,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from ..data.source import as_block
 from ..progress import report
 from .base import BATCH_ROWS
 from .neural import COMMON_RULES, LOG_2PI, NeuralLatentModel
@@ -95,7 +96,7 @@ class VAE(NeuralLatentModel):
         rows = max(1, BATCH_ROWS // max(k, 1))
         self.net_.eval()
         for start in range(0, len(X), rows):
-            x = torch.from_numpy(np.ascontiguousarray(X[start : start + rows])).to(self.device_)
+            x = torch.from_numpy(as_block(X[start : start + rows])).to(self.device_)
             mu, logvar = self._posterior(x)
             std = torch.exp(0.5 * logvar)
             eps = torch.randn((k, *mu.shape), generator=gen, device=mu.device)  # (k, B, L)

@@ -17,12 +17,14 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..data.source import RowSource, RowSubset, is_streamed
 from ..errors import LatentspaceError
 from ..progress import report
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
@@ -102,6 +104,31 @@ class _Objective(torch.nn.Module):
         return self.loss_fn(batch, progress, gen, training, phase)
 
 
+class _Streamed:
+    """Training rows that stay on disk: each block of rows is read (in ascending row order, then put
+    in the order asked for) by a background thread while the previous block trains."""
+
+    def __init__(self, X, device: torch.device):
+        self.source = X if isinstance(X, RowSource) else RowSubset(X, np.arange(X.shape[0]))
+        self.shape = tuple(X.shape)
+        self.device = device
+
+    def rows(self, index: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.source.take(index.cpu().numpy())).to(self.device)
+
+    def blocks(self, indices: list[torch.Tensor]):
+        """The rows of each index tensor in turn, the next one read ahead."""
+        if not indices:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="latentspace-read") as pool:
+            ahead = pool.submit(self.rows, indices[0])
+            for i in range(len(indices)):
+                block = ahead.result()
+                if i + 1 < len(indices):
+                    ahead = pool.submit(self.rows, indices[i + 1])
+                yield block
+
+
 class Trainer:
     """Fits ``module`` by minimising ``loss_fn`` over the rows of ``X``."""
 
@@ -150,8 +177,13 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------------------
     def fit(self, X: np.ndarray) -> list[dict]:
+        """Train on the rows of ``X``: an in-memory array (copied once to the device) or data on disk
+        (a memory map or a RowSource), read GATHER_ROWS rows at a time, one block ahead."""
         s = self.s
-        data = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(s.device)
+        if is_streamed(X):
+            data = _Streamed(X, s.device)
+        else:
+            data = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(s.device)
         n = data.shape[0]
         split_gen = torch.Generator().manual_seed(s.seed)
         perm = torch.randperm(n, generator=split_gen)
@@ -272,11 +304,16 @@ class Trainer:
             else:
                 plan.append((step, whole, 1.0))
         per = max(1, GATHER_ROWS // bs)
-        buffer = data.new_empty((per * bs, *data.shape[1:]))  # reused: a fresh one page-faults
-        for first in range(0, len(plan), per):
-            group = plan[first : first + per]
-            rows = torch.cat([part for _, part, _ in group])
-            block = torch.index_select(data, 0, rows, out=buffer[: len(rows)])
+        groups = [plan[first : first + per] for first in range(0, len(plan), per)]
+        if isinstance(data, _Streamed):
+            blocks = data.blocks([torch.cat([part for _, part, _ in g]) for g in groups])
+        else:
+            buffer = data.new_empty((per * bs, *data.shape[1:]))  # reused: a fresh one page-faults
+            blocks = (
+                torch.index_select(data, 0, rows, out=buffer[: len(rows)])
+                for rows in (torch.cat([part for _, part, _ in g]) for g in groups)
+            )
+        for group, block in zip(groups, blocks, strict=True):
             start = 0
             for step, part, share in group:
                 yield step, block[start : start + len(part)], share
@@ -289,7 +326,8 @@ class Trainer:
         sums: dict[str, float] = {}
         bs = max(self.s.batch_size, 1024)
         for start in range(0, len(index), bs):
-            batch = data[index[start : start + bs]]
+            rows = index[start : start + bs]
+            batch = data.rows(rows) if isinstance(data, _Streamed) else data[rows]
             for phase in self.phases:
                 out = self.loss_fn(batch, float(epoch + 1), gen, False, phase.name)
                 for k, v in out.items():

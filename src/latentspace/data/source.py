@@ -1,0 +1,138 @@
+"""Rows that stay on disk: read-only 2-D float32 views that are read in blocks, never whole.
+
+``RowSource`` is what the models, the training engine and the metrics accept besides an ndarray:
+it has ``shape``, ``dtype``, ``ndim`` and ``len()``, and indexing by a slice or by row numbers
+returns a float32 ndarray of just those rows. ``RowSubset`` is a subset of the rows of another
+array (a memory-mapped ``.npy``, or another source): the training split of a dataset larger than
+memory, for example, without copying it. ``is_streamed`` tells the code paths that must not load
+everything (the training engine, the encoder) when to read block by block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+
+
+class RowSource:
+    """Base class: subclasses define ``shape`` and ``_read_sorted(rows)`` (ascending row numbers)."""
+
+    dtype = np.dtype(np.float32)
+    ndim = 2
+    shape: tuple[int, int]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read_sorted(self, rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _read_range(self, start: int, stop: int) -> np.ndarray:
+        return self._read_sorted(np.arange(start, stop, dtype=np.int64))
+
+    def take(self, rows) -> np.ndarray:
+        """Rows in the order given (read in ascending order, then put back in that order)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        n = self.shape[0]
+        if rows.size and (rows.min() < -n or rows.max() >= n):
+            raise IndexError(f"row index out of range for {n} rows")
+        rows = np.where(rows < 0, rows + n, rows)
+        order = np.argsort(rows, kind="stable")
+        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
+        out[order] = self._read_sorted(rows[order])
+        return out
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):  # X[rows, cols]: the rows first, then the columns
+            rows, cols = key
+            block = self[rows] if not isinstance(rows, int | np.integer) else self[rows : rows + 1][0]
+            return block[..., cols]
+        if isinstance(key, int | np.integer):
+            return self.take([int(key)])[0]
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            if step == 1:
+                return self._read_range(start, max(start, stop))
+            return self.take(np.arange(start, stop, step))
+        key = np.asarray(key)
+        if key.dtype == bool:
+            if key.shape != (self.shape[0],):
+                raise IndexError(f"boolean index of shape {key.shape} for {self.shape[0]} rows")
+            return self.take(np.flatnonzero(key))
+        return self.take(key)
+
+    def __array__(self, dtype=None, copy=None):
+        """All rows in memory (what code not written for streaming gets; avoid for large data)."""
+        out = (
+            np.concatenate([self[a : a + 65536] for a in range(0, len(self), 65536)])
+            if len(self)
+            else (np.empty((0, self.shape[1]), dtype=np.float32))
+        )
+        return out if dtype is None else out.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(shape={self.shape})"
+
+
+class RowSubset(RowSource):
+    """The rows ``index`` (ascending) of ``base``: an ndarray, a memory map or another RowSource."""
+
+    def __init__(self, base, index):
+        index = np.asarray(index, dtype=np.int64)
+        if index.ndim != 1 or (index.size and (np.any(np.diff(index) <= 0) or index[0] < 0)):
+            raise InputError("a row subset needs distinct row numbers in ascending order")
+        if index.size and index[-1] >= base.shape[0]:
+            raise InputError(f"row {int(index[-1])} is beyond the {base.shape[0]} rows of the data")
+        self.base, self.index = base, index
+        self.shape = (len(index), int(base.shape[1]))
+
+    def _read_sorted(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.base[self.index[rows]], dtype=np.float32)
+
+    def _read_range(self, start: int, stop: int) -> np.ndarray:
+        idx = self.index[start:stop]
+        if len(idx) and idx[-1] - idx[0] == len(idx) - 1:  # contiguous: one slice
+            return np.asarray(self.base[int(idx[0]) : int(idx[-1]) + 1], dtype=np.float32)
+        return np.asarray(self.base[idx], dtype=np.float32)
+
+
+class ArrayRows(RowSource):
+    """An on-disk 2-D array of any numeric type, read as float32 (times ``scale``, e.g. 1/255 for
+    uint8 images): the conversion happens per block, not for the whole file."""
+
+    def __init__(self, base, scale: float | None = None):
+        if base.ndim != 2 or base.dtype.kind not in "biuf":
+            raise InputError(f"expected a 2-D numeric array; got {base.dtype} of shape {base.shape}")
+        self.base, self.scale = base, scale
+        self.shape = (int(base.shape[0]), int(base.shape[1]))
+
+    def _convert(self, block) -> np.ndarray:
+        out = np.asarray(block, dtype=np.float32)
+        if self.scale is not None:
+            out *= np.float32(self.scale)
+        return out
+
+    def _read_sorted(self, rows: np.ndarray) -> np.ndarray:
+        return self._convert(self.base[rows])
+
+    def _read_range(self, start: int, stop: int) -> np.ndarray:
+        return self._convert(self.base[start:stop])
+
+
+def is_streamed(X) -> bool:
+    """True when ``X`` lives on disk (a memory map or a RowSource): read it block by block."""
+    return isinstance(X, RowSource | np.memmap)
+
+
+def rows_of(X, mask):
+    """``X[mask]`` for a boolean row mask: a copy for in-memory arrays, a lazy RowSubset for data on
+    disk (so that a training split never loads the whole set)."""
+    mask = np.asarray(mask, dtype=bool)
+    return RowSubset(X, np.flatnonzero(mask)) if is_streamed(X) else X[mask]
+
+
+def as_block(rows) -> np.ndarray:
+    """A block of rows as a C-contiguous, writable float32 ndarray (a copy only when it is not one
+    already, e.g. a read-only slice of a memory map), ready for ``torch.from_numpy``."""
+    return np.require(rows, dtype=np.float32, requirements=["C_CONTIGUOUS", "WRITEABLE"])

@@ -1,0 +1,125 @@
+"""Data larger than memory: memory-mapped .npy files and row subsets are read block by block.
+
+Training from disk must give exactly the weights training from memory gives (same batches, same
+order), and must not allocate anything near the size of the data."""
+
+import numpy as np
+import pytest
+
+import latentspace as ls
+from latentspace.data.source import ArrayRows, RowSubset, is_streamed, rows_of
+from latentspace.errors import InputError
+
+
+@pytest.fixture
+def on_disk(tmp_path, digits):
+    path = tmp_path / "digits.npy"
+    np.save(path, digits.X)
+    return digits.X, np.load(path, mmap_mode="r")
+
+
+@pytest.mark.parametrize("model", ["vae", "ae"])
+def test_training_from_disk_equals_training_from_memory(on_disk, model):
+    X, M = on_disk
+    kw = dict(latent_dim=4, hidden=(32,), epochs=3, batch_size=64, random_state=0, device="cpu")
+    ref = ls.create_model(model, **kw).fit(X)
+    for source in (M, RowSubset(M, np.arange(len(M)))):
+        assert is_streamed(source)
+        got = ls.create_model(model, **kw).fit(source)
+        for (name, p), q in zip(ref.net_.named_parameters(), got.net_.parameters(), strict=True):
+            assert np.array_equal(p.detach().numpy(), q.detach().numpy()), name
+        same_clock = zip(ref.history_, got.history_, strict=True)
+        assert got.history_ == [dict(h, seconds=g["seconds"]) for h, g in same_clock]
+
+
+def _anon_rss() -> int:
+    """Resident anonymous memory of this process (bytes): what copies of the data would occupy,
+    unlike the memory map's own pages, which are file-backed."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("RssAnon:"))
+
+
+def _peak_anon_growth(fn) -> int:
+    import threading
+    import time
+
+    base, peak, done = _anon_rss(), [0], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak[0] = max(peak[0], _anon_rss() - base)
+            time.sleep(0.005)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        t.join()
+    return max(peak[0], _anon_rss() - base)
+
+
+def test_training_on_disk_allocates_a_fraction_of_the_data(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.npy"
+    big = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(160_000, 128))
+    for a in range(0, len(big), 40_000):
+        big[a : a + 40_000] = rng.random((40_000, 128), dtype=np.float32)
+    big.flush()
+    del big
+    M = np.load(path, mmap_mode="r")  # 78 MiB on disk
+    source = rows_of(M, np.ones(len(M), dtype=bool))  # a training split of it: read when needed
+    kw = dict(latent_dim=4, hidden=(16,), epochs=1, batch_size=256, random_state=0, device="cpu")
+    ls.create_model("ae", **kw).fit(M[:300])  # imports and first-call allocations, outside the count
+    model = ls.create_model("ae", val_fraction=0.05, **kw)
+    grew = _peak_anon_growth(lambda: model.fit(source))
+    assert grew < 45 * 2**20, f"training grew anonymous memory by {grew / 2**20:.1f} MiB (data: 78 MiB)"
+    Z = model.encode(source)
+    assert Z.shape == (160_000, 4) and np.isfinite(Z).all()
+
+
+def test_pipeline_fit_keeps_the_split_on_disk(tmp_path, digits):
+    path = tmp_path / "d.npy"
+    np.save(path, digits.X)
+    run = ls.fit(
+        str(path), "ae", latent_dim=3, out=tmp_path / "run", test_fraction=0.2, epochs=2, hidden=(16,)
+    )
+    mem = ls.fit(
+        ls.Dataset(X=digits.X, name="d"), "ae", latent_dim=3, test_fraction=0.2, epochs=2, hidden=(16,)
+    )
+    assert np.array_equal(run.load_model().encode(digits.X), mem.encode(digits.X))
+
+
+def test_uint8_files_are_scaled_as_they_are_read(tmp_path, digits):
+    raw = np.round(digits.X * 255).astype(np.uint8).reshape(-1, 8, 8)
+    np.save(tmp_path / "u8.npy", raw)
+    ds = ls.load_data(str(tmp_path / "u8.npy"))
+    assert isinstance(ds.X, ArrayRows) and ds.sample_shape == (1, 8, 8)
+    assert np.allclose(ds.X[10:20], raw[10:20].reshape(10, -1) / 255.0, atol=1e-7)
+    assert np.allclose(np.asarray(ds.X), raw.reshape(len(raw), -1) / 255.0, atol=1e-7)
+
+
+def test_pca_on_disk_equals_pca_in_memory(on_disk):
+    X, M = on_disk
+    a, b = ls.PCA(8).fit(X), ls.PCA(8).fit(RowSubset(M, np.arange(len(M))))
+    assert np.allclose(a.encode(X), b.encode(X), atol=1e-5)
+
+
+def test_row_source_indexing(on_disk):
+    X, M = on_disk
+    sub = rows_of(M, np.arange(len(X)) % 3 == 0)
+    ref = X[::3]
+    assert isinstance(sub, RowSubset) and sub.shape == ref.shape
+    assert np.array_equal(sub[5:40], ref[5:40])
+    assert np.array_equal(sub[[7, 2, 2, -1]], ref[[7, 2, 2, -1]])  # any order, repeats, negatives
+    assert np.array_equal(sub[np.arange(len(ref)) % 2 == 1], ref[1::2])
+    assert np.array_equal(sub[::4], ref[::4]) and sub[3, 5] == ref[3, 5]
+    in_memory = rows_of(X, X[:, 5] > 0.5)  # an in-memory array is simply indexed
+    assert type(in_memory) is np.ndarray and np.array_equal(in_memory, X[X[:, 5] > 0.5])
+    with pytest.raises(IndexError):
+        sub[[len(ref)]]
+    with pytest.raises(InputError, match="ascending"):
+        RowSubset(M, [3, 1])
+    with pytest.raises(InputError, match="beyond"):
+        RowSubset(M, [len(M)])

@@ -204,3 +204,38 @@ def test_cli_map(tmp_path, digits):
     assert "trustworthiness" in res.output and (tmp_path / "r" / "map-tsne.parquet").is_file()
     res = CliRunner().invoke(app, ["map", str(tmp_path / "r"), "--method", "umap", "--min-dist", "-1"])
     assert res.exit_code == 2 and "min_dist must be a finite number in [0.0, 10.0]" in res.output
+
+
+def test_approximate_graph_reports_its_true_recall(monkeypatch):
+    import latentspace.maps.graph as gr
+
+    rng = np.random.default_rng(2)
+    Z = (rng.normal(size=(6000, 16)) * np.linspace(3, 0.3, 16)).astype(np.float32)
+    approx = KnnGraph.compute(Z, 10, method="hnsw")
+    exact = KnnGraph.compute(Z, 10, method="exact")
+    true = (
+        np.mean([len(np.intersect1d(a, b)) for a, b in zip(approx.indices, exact.indices, strict=True)]) / 10
+    )
+    assert approx.method == "hnsw" and not approx.exact and exact.exact
+    assert true > 0.9 and abs(approx.recall - true) < 0.02, (approx.recall, true)
+    assert (approx.indices != np.arange(6000)[:, None]).all()
+    again = KnnGraph.compute(Z, 10, method="hnsw")  # built on one thread: the same graph
+    assert np.array_equal(again.indices, approx.indices)
+    back = KnnGraph.from_bytes(approx.to_bytes(), "g")
+    assert back.method == "hnsw" and back.recall == approx.recall
+    monkeypatch.setattr(gr, "APPROX_FROM", 5000)
+    assert KnnGraph.compute(Z, 5).method == "hnsw" and KnnGraph.compute(Z[:4000], 5).method == "exact"
+    with pytest.raises(InputError, match="graph method"):
+        KnnGraph.compute(Z, 5, method="annoy")
+
+
+def test_quality_of_a_map_on_an_approximate_graph_is_estimated_exactly(latents):
+    Z, y = latents
+    g = KnnGraph.compute(Z, 15, method="hnsw")
+    m = fit_map(Z, "umap", 2, seed=0, graph=g)
+    sampled = map_quality(m, y, k=10, sample=400)
+    exact = map_quality(fit_map(Z, "umap", 2, seed=0, graph=g), y, k=10, sample=None)
+    assert sampled["graph"] == "hnsw" and sampled["estimate"] == "sampled" and exact["estimate"] == "exact"
+    lo, hi = sampled["trustworthiness_ci"]
+    assert hi - lo < 0.02 and abs(sampled["trustworthiness"] - exact["trustworthiness"]) < hi - lo
+    assert sampled["knn_accuracy_map"] == exact["knn_accuracy_map"]

@@ -202,3 +202,27 @@ def test_compare_refuses_other_data_and_marks_best(tmp_path, digits):
     header, body, best = compare_table([a, b], cards)
     mse_row = [i for i, row in enumerate(body) if row[1] == "mse"][0]
     assert header[2:] == ["a", "b"] and best[mse_row] == 1  # 12 components reconstruct better
+
+
+def test_sampled_neighbourhood_scores_bracket_the_exact_ones():
+    """Scores from 500 random query rows of 3,000: each exact score lies inside (or within a hair
+    of) the 95% interval, which is narrow; with all rows the sampled path is the exact one."""
+    X, Z = embedding_pair(3000, seed=4)
+    exact = neighbourhood_scores(X, Z, 10)
+    covered = 0
+    for seed in range(4):
+        est = neighbourhood_scores(X, Z, 10, sample=500, seed=seed)
+        assert est["estimate"] == "sampled" and est["sampled_rows"] == 500
+        for name in ("trustworthiness", "continuity", "knn_preservation"):
+            lo, hi = est[f"{name}_ci"]
+            assert lo < est[name] < hi and hi - lo < 0.05, name
+            assert abs(est[name] - exact[name]) < 1.5 * (hi - lo), name
+            covered += lo <= exact[name] <= hi
+    assert covered >= 10  # of 12 intervals at 95%
+    assert neighbourhood_scores(X, Z, 10, sample=3000) == exact
+    from latentspace.maps.graph import exact_knn
+
+    given = neighbourhood_scores(
+        X, Z, 10, sample=500, seed=1, knn_X=exact_knn(X, 10)[0], knn_Z=exact_knn(Z, 10)[0]
+    )
+    assert given == neighbourhood_scores(X, Z, 10, sample=500, seed=1)

@@ -23,7 +23,7 @@ from ..data.validate import check_array
 from ..errors import InputError
 from ..models.params import Int, OneOf, Real
 from ..progress import report
-from .graph import KnnGraph, prepare
+from .graph import KnnGraph, exact_knn, prepare
 
 METHODS = ("pca", "tsne", "umap")
 
@@ -353,34 +353,40 @@ def _fit_umap(Z, graph, dims, seed, params) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-def map_quality(m: LatentMap, labels=None, k: int = 10) -> dict:
+def map_quality(m: LatentMap, labels=None, k: int = 10, sample: int | str | None = "auto") -> dict:
     """How faithful the map is to the latents: trustworthiness, continuity and kNN preservation at
-    ``k`` (exact, the latents' neighbours from the shared graph when it has enough), and the
-    leave-one-out kNN label accuracy on the map and, for reference, in the latent space."""
-    from ..metrics.neighbourhood import neighbourhood_scores
-    from ..ops.neighbours import knn
+    ``k`` (the latents' neighbours from the shared graph when it is exact and has enough), and the
+    leave-one-out kNN label accuracy on the map and, for reference, in the latent space.
+
+    ``sample``: "auto" scores every row up to SAMPLE_FROM rows and SAMPLE_ROWS random query rows
+    beyond (each against all points, with 95% intervals; the output says which), an int asks for
+    that many, None for all."""
+    from ..metrics.neighbourhood import auto_sample, neighbourhood_scores
 
     n = len(m.Z)
     k = min(int(k), math.ceil(n / 2) - 1)
     if k < 1:
         return {}
+    sample = auto_sample(n) if sample == "auto" else sample
     g = m.graph
-    if g is None or g.k < k or g.metric != "euclidean":
-        g = KnnGraph.compute(m.Z, k)
-    nn_Z = g.first(k)[0]
-    out = neighbourhood_scores(m.Z, m.embedding, k, knn_X=nn_Z)
+    usable = g is not None and g.k >= k and g.metric == "euclidean"
+    if not usable and sample is None:
+        g, usable = KnnGraph.compute(m.Z, k, method="exact"), True
+    exact_graph = usable and g.exact
+    out = neighbourhood_scores(
+        m.Z, m.embedding, k, knn_X=g.first(k)[0] if exact_graph else None, sample=sample, seed=m.seed
+    )
+    out.setdefault("estimate", "exact")
+    if usable:
+        out["graph"] = g.method
+        if g.recall is not None:
+            out["graph_recall"] = g.recall
     if labels is not None:
         y = np.asarray(labels)
-        idx, _ = knn(m.embedding, m.embedding, k + 1)
-        out["knn_accuracy_map"] = _loo_accuracy(idx, y, k)
-        out["knn_accuracy_latent"] = _vote_accuracy(nn_Z, y)
+        out["knn_accuracy_map"] = _vote_accuracy(exact_knn(m.embedding, k, task="map neighbours")[0], y)
+        if usable:  # from the shared graph (approximate when the graph is)
+            out["knn_accuracy_latent"] = _vote_accuracy(g.first(k)[0], y)
     return out
-
-
-def _loo_accuracy(idx: np.ndarray, y: np.ndarray, k: int) -> float:
-    own = idx == np.arange(len(idx))[:, None]
-    keep = np.argsort(own, axis=1, kind="stable")[:, :k]
-    return _vote_accuracy(np.take_along_axis(idx, keep, 1), y)
 
 
 def _vote_accuracy(nbrs: np.ndarray, y: np.ndarray) -> float:

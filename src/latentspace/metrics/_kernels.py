@@ -89,10 +89,10 @@ def _counts(row, own, thresholds, counts_out, tv, ti):
 
 
 @numba.njit(parallel=True, cache=True)
-def scan_rows(D, row0, thresholds, top_k):
+def scan_rows(D, own, thresholds, top_k):
     """One pass over each row of a distance block.
 
-    D: (rows, n) float32, row r of the block is point row0 + r (its own column is skipped).
+    D: (rows, n) float32, row r of the block is point own[r] (its own column is skipped).
     thresholds: (rows, m) float32. Returns
       counts (rows, m) int64: how many values of the row are < each threshold;
       top_idx (rows, top_k) int64 and top_val (rows, top_k) float32: the top_k smallest values,
@@ -104,7 +104,7 @@ def scan_rows(D, row0, thresholds, top_k):
     top_idx = np.zeros((rows, top_k), dtype=np.int64)
     top_val = np.full((rows, top_k), np.inf, dtype=np.float32)
     for r in numba.prange(rows):
-        _counts(D[r], row0 + r, thresholds[r], counts[r], top_val[r], top_idx[r])
+        _counts(D[r], own[r], thresholds[r], counts[r], top_val[r], top_idx[r])
     return counts, top_idx, top_val
 
 
@@ -141,8 +141,8 @@ def band_members(D, pair_rows, lows, highs, skip_cols, offsets, out):
 
 
 @numba.njit(parallel=True, cache=True)
-def count_below(D, row0, thresholds, bands, cap):
-    """counts[r, j] = how many values of row r (its own column row0 + r skipped) are < thresholds[r, j].
+def count_below(D, own_cols, thresholds, bands, cap):
+    """counts[r, j] = how many values of row r (its own column own_cols[r] skipped) are < thresholds[r, j].
 
     Vectorised passes over the row, four thresholds per pass with int32 counters (integer sums
     vectorise without fast-math): for a few dozen thresholds this beats a per-element binary
@@ -161,7 +161,7 @@ def count_below(D, row0, thresholds, bands, cap):
     listed = np.zeros(rows, dtype=np.int32)
     for r in numba.prange(rows):
         row = D[r]
-        own = row[row0 + r]
+        own = row[own_cols[r]]
         th = thresholds[r]
         for j in range(0, m, 4):
             t0, t1 = th[j], th[min(j + 1, m - 1)]
@@ -189,7 +189,7 @@ def count_below(D, row0, thresholds, bands, cap):
             listed[r] = -1
             continue
         w = 0
-        skip = row0 + r
+        skip = own_cols[r]
         for j in range(bands):  # one pass per doubtful band: their union can span most of the row
             if counts[r, bands + j] - counts[r, j] <= 1:
                 continue
@@ -209,19 +209,19 @@ def count_below(D, row0, thresholds, bands, cap):
 
 
 @numba.njit(parallel=True, cache=True)
-def direct_block(A, AT, row0, out):
-    """out[r, c] = sum_q (A[row0 + r, q] - A[c, q])^2 in float32, summed over q in a fixed order (for
+def direct_block(A, AT, rows, out):
+    """out[r, c] = sum_q (A[rows[r], q] - A[c, q])^2 in float32, summed over q in a fixed order (for
     low-dimensional spaces, where |x|^2 + |y|^2 - 2 x.y would cancel)."""
-    rows, n = out.shape
+    m, n = out.shape
     d = AT.shape[0]
-    for r in numba.prange(rows):
+    for r in numba.prange(m):
         o = out[r]
-        a = A[row0 + r, 0]
+        a = A[rows[r], 0]
         for c in range(n):
             v = a - AT[0, c]
             o[c] = v * v
         for q in range(1, d):
-            a = A[row0 + r, q]
+            a = A[rows[r], q]
             for c in range(n):
                 v = a - AT[q, c]
                 o[c] += v * v

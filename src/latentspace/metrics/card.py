@@ -61,10 +61,11 @@ def _likelihood(c: Context) -> dict:
 
 def _neighbourhood(c: Context) -> dict:
     from ..maps.graph import run_graph
-    from .neighbourhood import neighbourhood_scores
+    from .neighbourhood import auto_sample, neighbourhood_scores
 
     graph = run_graph(c.run, c.k, Z=c.Z)  # the run's shared kNN graph of the latents
-    return neighbourhood_scores(c.data.X, c.Z, c.k, knn_Z=graph.first(c.k)[0])
+    given = graph.first(c.k)[0] if graph.exact else None  # an approximate graph is not reused
+    return neighbourhood_scores(c.data.X, c.Z, c.k, knn_Z=given, sample=auto_sample(len(c.Z)), seed=c.seed)
 
 
 def _probes(c: Context) -> dict:

@@ -48,6 +48,8 @@ def _block_rows(n: int, k: int) -> int:
 _EPS32 = float(np.finfo(np.float32).eps)
 _DIRECT_MAX_DIM = 4
 _MAX_COUNT_PASSES = 64  # up to this many thresholds per row, count with one vectorised pass each
+SAMPLE_FROM = 200_000  # rows from which the scores are estimated from sampled query rows by default
+SAMPLE_ROWS = 10_000  # query rows of such an estimate (its 95% interval is then about +-0.001)
 _LISTED_PER_ROW = 64  # doubtful-band members count_below lists per row while the row is in cache
 
 
@@ -77,28 +79,30 @@ class _Space:
         self.rel_factor = 4.0 * (A.shape[1] + 3) * _EPS32
         self._AT = None
 
-    def block(self, start: int, stop: int) -> torch.Tensor:
-        """Distances of rows start:stop to every row, in memory shared by all blocks of this space
-        (valid until the next call)."""
-        size = (stop - start) * len(self.f32)
+    def block(self, rows: np.ndarray) -> torch.Tensor:
+        """Distances of the points ``rows`` (int64, ascending) to every point, in memory shared by
+        all blocks of this space (valid until the next call)."""
+        size = len(rows) * len(self.f32)
         if self._buffer.numel() < size:
             self._buffer = torch.empty(size)
-        out = self._buffer[:size].view(stop - start, len(self.f32))
+        out = self._buffer[:size].view(len(rows), len(self.f32))
         if not self.direct:
-            return torch.addmm(self.sq[None, :], self.f32[start:stop], self.f32.T, alpha=-2.0, out=out)
+            contiguous = len(rows) and rows[-1] - rows[0] == len(rows) - 1
+            A = self.f32[int(rows[0]) : int(rows[-1]) + 1] if contiguous else self.f32[torch.from_numpy(rows)]
+            return torch.addmm(self.sq[None, :], A, self.f32.T, alpha=-2.0, out=out)
         from ._kernels import direct_block
 
         if self._AT is None:
             self._AT = self.original.T.contiguous().numpy()
-        direct_block(self.original.numpy(), self._AT, start, out.numpy())
+        direct_block(self.original.numpy(), self._AT, rows, out.numpy())
         return out
 
-    def tolerance(self, start: int, rows: int, values: torch.Tensor) -> torch.Tensor:
-        """How far a block value may be from exact, for rows start:start+rows holding ``values``
+    def tolerance(self, rows: np.ndarray, values: torch.Tensor) -> torch.Tensor:
+        """How far a block value may be from exact, for the points ``rows`` holding ``values``
         (rows, m): broadcastable to ``values``."""
         if self.direct:  # relative; the tiny floor keeps exact ties (0 included) inside the band
             return self.rel_factor * values.abs() + 1e-30
-        sq_i = self.sq[start : start + rows, None]
+        sq_i = self.sq[torch.from_numpy(rows)][:, None]
         loose = self.tol_factor * (sq_i + self.sq_max)  # (rows, 1): any |x_j| up to the largest
         # A point j whose value lies near v = |x_j|^2 - 2 x_i.x_j has |x_j| <= |x_i| + sqrt(|x_i|^2
         # + v) (Cauchy-Schwarz); points with larger norms are farther by more than their own error
@@ -116,31 +120,27 @@ class _Space:
         return out
 
 
-def _scan(space: _Space, start: int, stop: int, targets: torch.Tensor, k: int):
-    """For block rows start:stop: exact ranks of ``targets`` (rows, m) and, if ``k``, the exact k
-    nearest (else None), from one GEMM block and one numba pass over it."""
+def _scan(space: _Space, rows: np.ndarray, targets: torch.Tensor, k: int):
+    """For the points ``rows`` (int64, ascending): exact ranks of ``targets`` (len(rows), m) and, if
+    ``k``, the exact k nearest (else None), from one GEMM block and one numba pass over it."""
     from ._kernels import count_below, scan_rows
 
-    D = space.block(start, stop)
+    D = space.block(rows)
     T = D.gather(1, targets)
-    tol = space.tolerance(start, stop - start, T)
+    tol = space.tolerance(rows, T)
     thresholds = torch.cat([T - tol.expand_as(T), T + tol.expand_as(T)], 1).numpy()
     listing = None
     if not k and thresholds.shape[1] <= _MAX_COUNT_PASSES:
-        counts, *listing = count_below(D.numpy(), start, thresholds, T.shape[1], _LISTED_PER_ROW)
+        counts, *listing = count_below(D.numpy(), rows, thresholds, T.shape[1], _LISTED_PER_ROW)
         top_idx = top_val = None
     else:
-        counts, top_idx, top_val = scan_rows(D.numpy(), start, thresholds, k + 1 if k else 0)
-    ranks = _settle_ranks(space, D, start, targets, T, tol, torch.from_numpy(counts), listing)
-    knn = (
-        _settle_knn(space, D, start, torch.from_numpy(top_idx), torch.from_numpy(top_val), k)
-        if k
-        else None
-    )
+        counts, top_idx, top_val = scan_rows(D.numpy(), rows, thresholds, k + 1 if k else 0)
+    ranks = _settle_ranks(space, D, rows, targets, T, tol, torch.from_numpy(counts), listing)
+    knn = _settle_knn(space, D, rows, torch.from_numpy(top_idx), torch.from_numpy(top_val), k) if k else None
     return ranks, knn
 
 
-def _settle_ranks(space, D, start, targets, T, tol, counts, listing=None) -> torch.Tensor:
+def _settle_ranks(space, D, rows, targets, T, tol, counts, listing=None) -> torch.Tensor:
     """Ranks (1 = nearest) from the counts, with comparisons too close for float32 done in float64.
 
     ``listing``: (members, which, listed) from count_below, the doubtful bands' columns of the rows
@@ -164,26 +164,26 @@ def _settle_ranks(space, D, start, targets, T, tol, counts, listing=None) -> tor
         np.cumsum(sizes, out=offsets[1:])
         cols = np.empty(int(offsets[-1]), dtype=np.int64)
         lows, highs = (t - w).numpy(), (t + w).numpy()
-        band_members(D.numpy(), r.numpy(), lows, highs, (r + start).numpy(), offsets, cols)
+        band_members(D.numpy(), r.numpy(), lows, highs, rows[r.numpy()], offsets, cols)
         p = np.repeat(np.arange(len(r)), sizes)
         found_r = np.concatenate([found_r, r.numpy()[p]])
         found_j = np.concatenate([found_j, j.numpy()[p]])
         found_col = np.concatenate([found_col, cols])
     if len(found_r):  # re-check each band member against its target in float64
         rr, jj, col = torch.from_numpy(found_r), torch.from_numpy(found_j), torch.from_numpy(found_col)
-        i, target = rr + start, targets[rr, jj]
+        i, target = torch.from_numpy(rows)[rr], targets[rr, jj]
         d_col, d_target = space.exact(i, col), space.exact(i, target)
         closer = (d_col < d_target) | ((d_col == d_target) & (col < target))  # ties: lower index first
         ranks.index_put_((rr, jj), closer.long(), accumulate=True)
     return ranks
 
 
-def _settle_knn(space, D, start, idx, val, k) -> torch.Tensor:
+def _settle_knn(space, D, rows, idx, val, k) -> torch.Tensor:
     """The k nearest as a set: exact in float64 where the k-th and (k+1)-th are too close to call."""
-    tol = space.tolerance(start, len(val), val[:, k : k + 1])[:, 0]
+    tol = space.tolerance(rows, val[:, k : k + 1])[:, 0]
     unsure = torch.nonzero(val[:, k] - val[:, k - 1] <= 2 * tol).flatten()
     for rr in unsure.tolist():
-        i = start + rr
+        i = int(rows[rr])
         close = torch.nonzero(D[rr] < val[rr, k] + 2 * tol[rr]).flatten()
         close = close[close != i]
         d = space.exact(torch.full_like(close, i), close)
@@ -192,47 +192,96 @@ def _settle_knn(space, D, start, idx, val, k) -> torch.Tensor:
 
 
 def neighbourhood_scores(
-    X, Z, k: int = 10, *, knn_Z: np.ndarray | None = None, knn_X: np.ndarray | None = None
+    X,
+    Z,
+    k: int = 10,
+    *,
+    knn_Z: np.ndarray | None = None,
+    knn_X: np.ndarray | None = None,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> dict:
     """Trustworthiness, continuity and kNN preservation (mean Jaccard) of embedding ``Z`` of ``X``.
 
     Memory is O(n * k) plus one block of distances. ``knn_Z`` / ``knn_X`` reuse precomputed exact
     (n, >=k) neighbour lists of either space (e.g. the run's shared graph of the latents); what is
     not given is computed here.
+
+    ``sample`` (fewer than n): the scores are estimated from that many query rows drawn at random
+    (seed ``seed``), each scored exactly against all n points, so the cost is sample x n instead of
+    n^2. The result then says ``"estimate": "sampled"`` and gives a 95% confidence interval for each
+    score (normal approximation over the per-row terms, with the finite-population correction).
     """
     from ..maps.graph import exact_knn
 
     X, Z = _check_pair(X, Z, k)
     n, k = len(X), int(k)
+    sampled = sample is not None and int(sample) < n
+    if sampled:
+        if int(sample) < 2:
+            raise InputError(f"sample must be at least 2 rows; got {sample}")
+        query = np.sort(np.random.default_rng(seed).choice(n, int(sample), replace=False))
+    else:
+        query = np.arange(n, dtype=np.int64)
     sx, sz = _Space(X), _Space(Z)
-    rows = _block_rows(n, k)
-    blocks = [(a, min(a + rows, n)) for a in range(0, n, rows)]
-    nn_Z = (
-        torch.from_numpy(exact_knn(Z, k, task="embedding neighbours")[0])
-        if knn_Z is None
-        else _given(knn_Z, n, k, "knn_Z")
-    )
-    nn_X = torch.empty((n, k), dtype=torch.int64) if knn_X is None else _given(knn_X, n, k, "knn_X")
-    trust = 0
-    for a, b in blocks:  # the one pass over the original space: the embedding neighbours' ranks
-        ranks, knn = _scan(sx, a, b, nn_Z[a:b], 0 if knn_X is not None else k)
+    per = _block_rows(n, k)
+    blocks = [query[a : a + per] for a in range(0, len(query), per)]
+    if knn_Z is not None:
+        nn_Z = _given(knn_Z, n, k, "knn_Z")[torch.from_numpy(query)]
+    elif not sampled:
+        nn_Z = torch.from_numpy(exact_knn(Z, k, task="embedding neighbours")[0])
+    else:  # the embedding's neighbours of the query rows only
+        nn_Z = torch.cat([_scan(sz, b, torch.empty((len(b), 0), dtype=torch.int64), k)[1] for b in blocks])
+    nn_X = torch.empty((len(query), k), dtype=torch.int64)
+    if knn_X is not None:
+        nn_X = _given(knn_X, n, k, "knn_X")[torch.from_numpy(query)]
+    trust = torch.empty(len(query), dtype=torch.int64)  # per query row: sum of rank excesses
+    cont = torch.empty(len(query), dtype=torch.int64)
+    done = 0
+    for b in blocks:  # the one pass over the original space: the embedding neighbours' ranks
+        sl = slice(done, done + len(b))
+        ranks, knn = _scan(sx, b, nn_Z[sl], 0 if knn_X is not None else k)
         if knn is not None:  # (and the original space's own kNN, unless given)
-            nn_X[a:b] = knn
-        trust += int((ranks - k).clamp(min=0).sum())
-        report("trustworthiness", b, n)
-    cont = 0
-    for a, b in blocks:
-        ranks, _ = _scan(sz, a, b, nn_X[a:b], 0)
-        cont += int((ranks - k).clamp(min=0).sum())
-        report("continuity", b, n)
+            nn_X[sl] = knn
+        trust[sl] = (ranks - k).clamp(min=0).sum(1)
+        done += len(b)
+        report("trustworthiness", done, len(query))
+    done = 0
+    for b in blocks:
+        sl = slice(done, done + len(b))
+        ranks, _ = _scan(sz, b, nn_X[sl], 0)
+        cont[sl] = (ranks - k).clamp(min=0).sum(1)
+        done += len(b)
+        report("continuity", done, len(query))
     norm = 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
-    return {
-        "trustworthiness": 1.0 - trust * norm,
-        "continuity": 1.0 - cont * norm,
-        "knn_preservation": jaccard(nn_X.numpy(), nn_Z.numpy()),
-        "k": k,
-        "n": n,
-    }
+    overlap = _overlaps(nn_X.numpy(), nn_Z.numpy())
+    out = {"k": k, "n": n}
+    if not sampled:
+        return {
+            "trustworthiness": 1.0 - int(trust.sum()) * norm,
+            "continuity": 1.0 - int(cont.sum()) * norm,
+            "knn_preservation": float(np.mean(overlap)),
+            **out,
+        }
+    # sum over all n rows ~ n x the sample mean; its standard error with the finite-population factor
+    s = len(query)
+    fpc = math.sqrt(1.0 - s / n)
+    out.update(estimate="sampled", sampled_rows=s, seed=seed, confidence=0.95)
+    for name, terms, scale, offset in (
+        ("trustworthiness", trust.double().numpy(), -n * norm, 1.0),
+        ("continuity", cont.double().numpy(), -n * norm, 1.0),
+        ("knn_preservation", overlap, 1.0, 0.0),
+    ):
+        mean = offset + scale * float(terms.mean())
+        half = 1.959964 * abs(scale) * float(terms.std(ddof=1)) / math.sqrt(s) * fpc
+        out[name] = mean
+        out[f"{name}_ci"] = [mean - half, mean + half]
+    return out
+
+
+def auto_sample(n: int) -> int | None:
+    """The default: every row up to SAMPLE_FROM rows, SAMPLE_ROWS sampled query rows beyond."""
+    return SAMPLE_ROWS if n >= SAMPLE_FROM else None
 
 
 def _given(nn, n: int, k: int, name: str) -> torch.Tensor:
@@ -242,11 +291,16 @@ def _given(nn, n: int, k: int, name: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(nn[:, :k], dtype=np.int64))
 
 
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean Jaccard index of two neighbour lists per row: |A & B| / |A | B|."""
+def _overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Jaccard index of two neighbour lists, row by row: |A & B| / |A | B|."""
     k = a.shape[1]
     shared = np.array([len(np.intersect1d(x, y, assume_unique=True)) for x, y in zip(a, b, strict=True)])
-    return float(np.mean(shared / (2 * k - shared)))
+    return shared / (2 * k - shared) if len(shared) else np.zeros(0)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean Jaccard index of two neighbour lists per row: |A & B| / |A | B|."""
+    return float(np.mean(_overlaps(a, b)))
 
 
 def trustworthiness(X, Z, k: int = 10) -> float:

@@ -128,6 +128,14 @@ DataArgOpt = Annotated[
     list[str] | None,
     typer.Option("--data-arg", help="KEY=VALUE for a built-in, e.g. --data-arg n=20000."),
 ]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        help="Split the work into partitions on a Dask cluster: a scheduler address"
+        " (tcp://host:8786) or 'local' for one worker process per core on this machine.",
+    ),
+]
 
 
 @app.command()
@@ -246,6 +254,7 @@ def encode(
     out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write.")],
     label_col: LabelOpt = None,
     data_arg: DataArgOpt = None,
+    dask: DaskOpt = None,
 ) -> None:
     """Encode data with a fitted run and write the latents to Parquet."""
     from . import pipeline
@@ -254,7 +263,7 @@ def encode(
     with _stage():
         r = Run(run)
         ds = _load(data, label_col, data_arg)
-        path = pipeline.encode(r, ds, out)
+        path = pipeline.encode(r, ds, out, dask=dask)
     console.print(f"[green]encoded[/] {ds.n:,} rows of {ds.name} -> [bold]{path}[/]")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .cli import _stage, app, console
+from .cli import DaskOpt, _stage, app, console
 
 
 def _card_table(title: str, header: list[str], body: list[list], best: list | None = None) -> Table:
@@ -43,6 +43,7 @@ def evaluate(
     ] = None,
     k: Annotated[int, typer.Option("--k", help="Neighbours for trustworthiness/continuity.")] = 10,
     force: Annotated[bool, typer.Option(help="Recompute even what metrics.json already has.")] = False,
+    dask: DaskOpt = None,
 ) -> None:
     """Compute the report card of a run (only what is missing) into metrics.json and print it."""
     from .metrics.card import evaluate as run_evaluate
@@ -52,7 +53,7 @@ def evaluate(
     with _stage():
         r = Run(run)
         names = parse_metrics(metrics)
-        card = run_evaluate(r, names, k=k, force=force)
+        card = run_evaluate(r, names, k=k, force=force, dask=dask)
     body = [[fam, key, value] for fam, key, value in rows(card, names)]
     console.print(_card_table(f"report card of {r.name}", ["family", "metric", "value"], body))
     console.print(f"[green]wrote[/] {r.path / 'metrics.json'}")

@@ -37,6 +37,7 @@ class Context:
     test: np.ndarray  # bool mask of held-out rows
     k: int
     seed: int = 0
+    client: object = None  # a dask.distributed Client: the neighbourhood pass runs in partitions there
 
     @property
     def X_test(self) -> np.ndarray:
@@ -61,11 +62,20 @@ def _likelihood(c: Context) -> dict:
 
 def _neighbourhood(c: Context) -> dict:
     from ..maps.graph import run_graph
-    from .neighbourhood import auto_sample, neighbourhood_scores
+    from .neighbourhood import _query_rows, auto_sample, combine_terms, neighbourhood_scores
 
     graph = run_graph(c.run, c.k, Z=c.Z)  # the run's shared kNN graph of the latents
     given = graph.first(c.k)[0] if graph.exact else None  # an approximate graph is not reused
-    return neighbourhood_scores(c.data.X, c.Z, c.k, knn_Z=given, sample=auto_sample(len(c.Z)), seed=c.seed)
+    sample = auto_sample(len(c.Z))
+    if c.client is None:
+        return neighbourhood_scores(c.data.X, c.Z, c.k, knn_Z=given, sample=sample, seed=c.seed)
+    from ..cluster import neighbourhood_partitions
+
+    query = _query_rows(len(c.Z), sample, c.seed)
+    workers = max(1, len(c.client.scheduler_info().get("workers", {})))
+    spec = c.run.config["dataset"]["spec"]
+    terms = neighbourhood_partitions(c.client, c.run, spec, c.k, query, graph.exact, parts=4 * workers)
+    return combine_terms(len(c.Z), c.k, *terms, sampled=len(query) < len(c.Z), seed=c.seed)
 
 
 def _probes(c: Context) -> dict:
@@ -175,11 +185,33 @@ def _context(run, k: int, seed: int) -> Context:
     return c
 
 
-def evaluate(run, metrics: list[str] | None = None, k: int = 10, force: bool = False, seed: int = 0) -> dict:
-    """Compute the missing report-card entries of ``run`` and save them in its metrics.json."""
+def evaluate(
+    run,
+    metrics: list[str] | None = None,
+    k: int = 10,
+    force: bool = False,
+    seed: int = 0,
+    dask: str | None = None,
+) -> dict:
+    """Compute the missing report-card entries of ``run`` and save them in its metrics.json.
+
+    ``dask``: a scheduler address or "local": the neighbourhood pass (the n^2 part) runs in row
+    partitions on that Dask cluster, with the same result."""
+    import contextlib
+
     names = metrics or list(FAMILIES)
     card = run.read_json(METRICS_FILE) or {"schema_version": SCHEMA_VERSION, "results": {}}
     c = _context(run, k, seed)
+    with contextlib.ExitStack() as stack:
+        if dask:
+            from ..cluster import connect
+
+            c.client = stack.enter_context(connect(dask))
+        _evaluate_families(run, c, names, card, force)
+    return card
+
+
+def _evaluate_families(run, c: Context, names: list[str], card: dict, force: bool) -> None:
     for name in names:
         fn, settings = FAMILIES[name]
         params = settings(c)
@@ -196,7 +228,6 @@ def evaluate(run, metrics: list[str] | None = None, k: int = 10, force: bool = F
         card["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         run.write_file(METRICS_FILE, _dumps(card))  # keep each finished family
         log.info("%s done in %.1f s", name, entry["seconds"])
-    return card
 
 
 def _dumps(card: dict) -> bytes:

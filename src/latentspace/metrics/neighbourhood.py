@@ -216,26 +216,42 @@ def neighbourhood_scores(
 
     X, Z = _check_pair(X, Z, k)
     n, k = len(X), int(k)
-    sampled = sample is not None and int(sample) < n
-    if sampled:
-        if int(sample) < 2:
-            raise InputError(f"sample must be at least 2 rows; got {sample}")
-        query = np.sort(np.random.default_rng(seed).choice(n, int(sample), replace=False))
-    else:
-        query = np.arange(n, dtype=np.int64)
+    query = _query_rows(n, sample, seed)
+    sampled = len(query) < n
+    if knn_Z is None and not sampled:  # all rows: the whole embedding graph at once (a k-d tree in 2-D)
+        knn_Z = exact_knn(Z, k, task="embedding neighbours")[0]
+    trust, cont, overlap = row_terms(X, Z, k, query, knn_Z=knn_Z, knn_X=knn_X)
+    return combine_terms(n, k, trust, cont, overlap, sampled=sampled, seed=seed)
+
+
+def _query_rows(n: int, sample: int | None, seed: int) -> np.ndarray:
+    if sample is None or int(sample) >= n:
+        return np.arange(n, dtype=np.int64)
+    if int(sample) < 2:
+        raise InputError(f"sample must be at least 2 rows; got {sample}")
+    return np.sort(np.random.default_rng(seed).choice(n, int(sample), replace=False))
+
+
+def row_terms(X, Z, k: int, query: np.ndarray, *, knn_Z=None, knn_X=None, task: str = ""):
+    """Per query row (int64, ascending): the sum of its embedding neighbours' rank excesses in X
+    (trustworthiness), of its X neighbours' rank excesses in Z (continuity), and the Jaccard index
+    of the two neighbour lists. Exact; rows are independent, so any partition of the rows gives the
+    same terms (the unit of work of ``evaluate --dask``)."""
+    n = len(X)
     sx, sz = _Space(X), _Space(Z)
     per = _block_rows(n, k)
     blocks = [query[a : a + per] for a in range(0, len(query), per)]
+    q = torch.from_numpy(query)
     if knn_Z is not None:
-        nn_Z = _given(knn_Z, n, k, "knn_Z")[torch.from_numpy(query)]
-    elif not sampled:
-        nn_Z = torch.from_numpy(exact_knn(Z, k, task="embedding neighbours")[0])
+        nn_Z = _given(knn_Z, n, k, "knn_Z")[q]
     else:  # the embedding's neighbours of the query rows only
         nn_Z = torch.cat([_scan(sz, b, torch.empty((len(b), 0), dtype=torch.int64), k)[1] for b in blocks])
-    nn_X = torch.empty((len(query), k), dtype=torch.int64)
-    if knn_X is not None:
-        nn_X = _given(knn_X, n, k, "knn_X")[torch.from_numpy(query)]
-    trust = torch.empty(len(query), dtype=torch.int64)  # per query row: sum of rank excesses
+    nn_X = (
+        _given(knn_X, n, k, "knn_X")[q]
+        if knn_X is not None
+        else torch.empty((len(query), k), dtype=torch.int64)
+    )
+    trust = torch.empty(len(query), dtype=torch.int64)
     cont = torch.empty(len(query), dtype=torch.int64)
     done = 0
     for b in blocks:  # the one pass over the original space: the embedding neighbours' ranks
@@ -245,32 +261,36 @@ def neighbourhood_scores(
             nn_X[sl] = knn
         trust[sl] = (ranks - k).clamp(min=0).sum(1)
         done += len(b)
-        report("trustworthiness", done, len(query))
+        report(task or "trustworthiness", done, len(query))
     done = 0
     for b in blocks:
         sl = slice(done, done + len(b))
         ranks, _ = _scan(sz, b, nn_X[sl], 0)
         cont[sl] = (ranks - k).clamp(min=0).sum(1)
         done += len(b)
-        report("continuity", done, len(query))
+        report(task or "continuity", done, len(query))
+    return trust.numpy(), cont.numpy(), _overlaps(nn_X.numpy(), nn_Z.numpy())
+
+
+def combine_terms(n: int, k: int, trust, cont, overlap, *, sampled: bool, seed: int = 0) -> dict:
+    """The scores from the per-row terms of every row (exact) or of sampled rows (estimates with
+    95% intervals: normal approximation with the finite-population correction)."""
     norm = 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
-    overlap = _overlaps(nn_X.numpy(), nn_Z.numpy())
     out = {"k": k, "n": n}
     if not sampled:
         return {
-            "trustworthiness": 1.0 - int(trust.sum()) * norm,
-            "continuity": 1.0 - int(cont.sum()) * norm,
+            "trustworthiness": 1.0 - int(np.sum(trust)) * norm,
+            "continuity": 1.0 - int(np.sum(cont)) * norm,
             "knn_preservation": float(np.mean(overlap)),
             **out,
         }
-    # sum over all n rows ~ n x the sample mean; its standard error with the finite-population factor
-    s = len(query)
+    s = len(trust)  # sum over all n rows ~ n x the sample mean
     fpc = math.sqrt(1.0 - s / n)
     out.update(estimate="sampled", sampled_rows=s, seed=seed, confidence=0.95)
     for name, terms, scale, offset in (
-        ("trustworthiness", trust.double().numpy(), -n * norm, 1.0),
-        ("continuity", cont.double().numpy(), -n * norm, 1.0),
-        ("knn_preservation", overlap, 1.0, 0.0),
+        ("trustworthiness", np.asarray(trust, dtype=np.float64), -n * norm, 1.0),
+        ("continuity", np.asarray(cont, dtype=np.float64), -n * norm, 1.0),
+        ("knn_preservation", np.asarray(overlap, dtype=np.float64), 1.0, 0.0),
     ):
         mean = offset + scale * float(terms.mean())
         half = 1.959964 * abs(scale) * float(terms.std(ddof=1)) / math.sqrt(s) * fpc

@@ -123,3 +123,50 @@ def test_row_source_indexing(on_disk):
         RowSubset(M, [3, 1])
     with pytest.raises(InputError, match="beyond"):
         RowSubset(M, [len(M)])
+
+
+def _same_weights(a, b) -> bool:
+    return all(
+        np.array_equal(p.detach().numpy(), q.detach().numpy())
+        for p, q in zip(a.net_.parameters(), b.net_.parameters(), strict=True)
+    )
+
+
+def test_dask_arrays_are_computed_block_by_block(digits):
+    import dask.array as da
+
+    from latentspace.data.source import DaskRows
+
+    ds = ls.Dataset(X=da.from_array(digits.X, chunks=(250, 64)), y=digits.y, name="lazy")
+    assert isinstance(ds.X, DaskRows) and not ds.X.random_access
+    assert np.array_equal(ds.X[[900, 3, 1500]], digits.X[[900, 3, 1500]])
+    kw = dict(latent_dim=3, hidden=(16,), epochs=2, batch_size=64, random_state=0, device="cpu")
+    assert _same_weights(ls.create_model("vae", **kw).fit(ds.X), ls.create_model("vae", **kw).fit(digits.X))
+    assert np.allclose(
+        ls.PCA(5).fit(ds.X).encode(digits.X), ls.PCA(5).fit(digits.X).encode(digits.X), atol=1e-5
+    )
+
+
+def test_large_parquet_files_are_read_by_row_group(tmp_path, digits, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import latentspace.data.files as files
+    from latentspace.data.source import ParquetRows
+
+    cols = {f"p{j}": digits.X[:, j] for j in range(digits.d)}
+    cols["digit"] = digits.y.astype(str)
+    pq.write_table(pa.table(cols), tmp_path / "d.parquet", row_group_size=200)
+    monkeypatch.setattr(files, "LAZY_PARQUET_BYTES", 0)  # every file counts as large
+    ds = ls.load_data(str(tmp_path / "d.parquet"), label_col="digit")
+    assert isinstance(ds.X, ParquetRows) and ds.X.shape == digits.X.shape
+    assert np.array_equal(ds.X[1234:1300], digits.X[1234:1300])
+    assert np.array_equal(ds.X[[1700, 5, 640]], digits.X[[1700, 5, 640]])
+    assert [ds.label_names[v] for v in ds.y[:20]] == [str(v) for v in digits.y[:20]]
+    kw = dict(latent_dim=3, hidden=(16,), epochs=2, batch_size=64, random_state=0, device="cpu")
+    # shuffled batches from a temporary memory map written once in order: the in-memory weights
+    assert _same_weights(ls.create_model("ae", **kw).fit(ds.X), ls.create_model("ae", **kw).fit(digits.X))
+    cols["p3"] = np.where(np.arange(digits.n) == 777, np.nan, digits.X[:, 3])
+    pq.write_table(pa.table(cols), tmp_path / "bad.parquet", row_group_size=200)
+    with pytest.raises(InputError, match="row 777, column 3"):
+        ls.load_data(str(tmp_path / "bad.parquet"), label_col="digit")

@@ -52,6 +52,10 @@ class Dataset:
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if type(self.X).__module__.startswith("dask."):  # a Dask array: computed block by block
+            from .source import DaskRows
+
+            self.X = DaskRows(self.X)
         self.X = check_array(self.X, name=f"dataset {self.name!r}", feature_names=self.feature_names)
         n, d = self.X.shape
         if self.y is not None:

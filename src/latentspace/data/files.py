@@ -14,13 +14,15 @@ import numpy as np
 from ..errors import InputError
 from ..progress import report
 from .dataset import Dataset
-from .source import ArrayRows
+from .source import ArrayRows, ParquetRows
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
+LAZY_PARQUET_BYTES = 512 << 20  # Parquet files larger than this are read by row group, not loaded
+
 SUPPORTED = ".npy, .npz, .csv, .parquet, or a folder of PNG/JPEG images"
 
 _X_KEYS = ("X", "x", "data", "features", "images")
@@ -32,9 +34,7 @@ def read_path(path: str | Path, *, label_col: str | None = None) -> Dataset:
     p = Path(path)
     if p.is_dir():
         if label_col is not None:
-            raise InputError(
-                "--label-col applies to tables; image folders take labels from sub-folders"
-            )
+            raise InputError("--label-col applies to tables; image folders take labels from sub-folders")
         return read_image_folder(p)
     suffix = p.suffix.lower()
     if not p.is_file():
@@ -52,9 +52,7 @@ def read_path(path: str | Path, *, label_col: str | None = None) -> Dataset:
         return read_npz(p, label_col=label_col)
     if suffix in TABLE_SUFFIXES:
         return read_table(p, label_col=label_col)
-    raise InputError(
-        f"cannot read {p.name!r}: unsupported format {suffix or '(none)'}; use {SUPPORTED}"
-    )
+    raise InputError(f"cannot read {p.name!r}: unsupported format {suffix or '(none)'}; use {SUPPORTED}")
 
 
 def _finish(ds: Dataset, path: Path, label_col: str | None) -> Dataset:
@@ -77,9 +75,7 @@ def _array_dataset(arr: np.ndarray, path: Path, y=None, label_names=None) -> Dat
             raise InputError(f"{path.name}: 4-D arrays must have 1 or 3 channels; got {arr.shape}")
         sample_shape = tuple(arr.shape[1:])
     elif arr.ndim != 2:
-        raise InputError(
-            f"{path.name}: expected shape (n, d) or images (n, [c,] h, w); got {arr.shape}"
-        )
+        raise InputError(f"{path.name}: expected shape (n, d) or images (n, [c,] h, w); got {arr.shape}")
     X = arr.reshape(arr.shape[0], -1)
     if isinstance(X, np.memmap) and X.dtype != np.float32:  # converted block by block when read
         X = ArrayRows(X, 1.0 / 255.0 if X.dtype == np.uint8 else None)
@@ -146,6 +142,7 @@ def read_table(path: Path, *, label_col: str | None = None) -> Dataset:
     """CSV or Parquet: every column numeric except the optional label column."""
     import pyarrow as pa
 
+    lazy = False
     try:
         if path.suffix.lower() == ".csv":
             import pyarrow.csv as pacsv
@@ -154,7 +151,12 @@ def read_table(path: Path, *, label_col: str | None = None) -> Dataset:
         else:
             import pyarrow.parquet as pq
 
-            table = pq.read_table(path)
+            lazy = path.stat().st_size > LAZY_PARQUET_BYTES
+            # a large file: its schema now (an empty table), the label column when asked for it,
+            # the features row group by row group when rows are read
+            table = pq.ParquetFile(path).schema_arrow.empty_table() if lazy else pq.read_table(path)
+            if lazy and label_col is not None and label_col in table.column_names:
+                labels = pq.read_table(path, columns=[label_col])[label_col]
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path.name}: cannot be read as a table: {exc}") from None
     columns = table.column_names
@@ -179,12 +181,15 @@ def read_table(path: Path, *, label_col: str | None = None) -> Dataset:
         )
     if not features:
         raise InputError(f"{path.name}: no feature columns besides the label column")
-    X = np.empty((table.num_rows, len(features)), dtype=np.float32)
-    for j, c in enumerate(features):
-        X[:, j] = table[c].cast(pa.float32()).to_numpy(zero_copy_only=False)  # nulls -> NaN
+    if lazy:  # larger than LAZY_PARQUET_BYTES: read by row group when rows are needed
+        X = ParquetRows(path, features)
+    else:
+        X = np.empty((table.num_rows, len(features)), dtype=np.float32)
+        for j, c in enumerate(features):
+            X[:, j] = table[c].cast(pa.float32()).to_numpy(zero_copy_only=False)  # nulls -> NaN
     y = names = None
     if label_col is not None:
-        col = table[label_col]
+        col = labels if lazy else table[label_col]
         if col.null_count:
             row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
             raise InputError(f"{path.name}: label column {label_col!r} is empty at row {row}")

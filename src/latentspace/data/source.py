@@ -10,15 +10,25 @@ everything (the training engine, the encoder) when to read block by block.
 
 from __future__ import annotations
 
+import math
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import InputError
 
 
 class RowSource:
-    """Base class: subclasses define ``shape`` and ``_read_sorted(rows)`` (ascending row numbers)."""
+    """Base class: subclasses define ``shape`` and ``_read_sorted(rows)`` (ascending row numbers).
+
+    ``random_access``: whether reading scattered rows is cheap (a memory map) or means decoding whole
+    blocks (Parquet row groups, Dask chunks); training copies the latter to a temporary memory map
+    once, in order, and then reads that (see :func:`random_access_copy`)."""
 
     dtype = np.dtype(np.float32)
+    random_access = True
     ndim = 2
     shape: tuple[int, int]
 
@@ -120,6 +130,64 @@ class ArrayRows(RowSource):
         return self._convert(self.base[start:stop])
 
 
+class DaskRows(RowSource):
+    """A 2-D Dask array, computed block by block as rows are asked for (never whole)."""
+
+    random_access = False  # each read computes the chunks it touches: training copies it to disk first
+
+    def __init__(self, array):
+        if array.ndim != 2 or array.dtype.kind not in "biuf":
+            raise InputError(f"expected a 2-D numeric Dask array; got {array.dtype} of shape {array.shape}")
+        if any(math.isnan(s) for s in array.shape):
+            raise InputError("the Dask array has unknown chunk sizes; call .compute_chunk_sizes() first")
+        self.array = array
+        self.shape = (int(array.shape[0]), int(array.shape[1]))
+
+    def _read_sorted(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.array[rows].compute(), dtype=np.float32)
+
+    def _read_range(self, start: int, stop: int) -> np.ndarray:
+        return np.asarray(self.array[start:stop].compute(), dtype=np.float32)
+
+
+class ParquetRows(RowSource):
+    """The numeric columns of a Parquet file, read one row group at a time (the last two decoded
+    row groups are kept, so reading rows in order decodes each group once)."""
+
+    random_access = False
+
+    def __init__(self, path, columns: list[str]):
+        import pyarrow.parquet as pq
+
+        self.path, self.columns = str(path), list(columns)
+        self._file = pq.ParquetFile(self.path)
+        sizes = [self._file.metadata.row_group(i).num_rows for i in range(self._file.num_row_groups)]
+        self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.shape = (int(self._starts[-1]), len(self.columns))
+        self._decoded: dict[int, np.ndarray] = {}
+
+    def _group(self, g: int) -> np.ndarray:
+        if g not in self._decoded:
+            import pyarrow as pa
+
+            table = self._file.read_row_group(g, columns=self.columns)
+            block = np.empty((table.num_rows, len(self.columns)), dtype=np.float32)
+            for j, c in enumerate(self.columns):
+                block[:, j] = table[c].cast(pa.float32()).to_numpy(zero_copy_only=False)
+            if len(self._decoded) >= 2:
+                self._decoded.pop(next(iter(self._decoded)))
+            self._decoded[g] = block
+        return self._decoded[g]
+
+    def _read_sorted(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
+        groups = np.searchsorted(self._starts, rows, side="right") - 1
+        for g in np.unique(groups):
+            sel = groups == g
+            out[sel] = self._group(int(g))[rows[sel] - self._starts[g]]
+        return out
+
+
 def is_streamed(X) -> bool:
     """True when ``X`` lives on disk (a memory map or a RowSource): read it block by block."""
     return isinstance(X, RowSource | np.memmap)
@@ -136,3 +204,25 @@ def as_block(rows) -> np.ndarray:
     """A block of rows as a C-contiguous, writable float32 ndarray (a copy only when it is not one
     already, e.g. a read-only slice of a memory map), ready for ``torch.from_numpy``."""
     return np.require(rows, dtype=np.float32, requirements=["C_CONTIGUOUS", "WRITEABLE"])
+
+
+@contextmanager
+def random_access_copy(X, where: str | Path | None = None, rows: int = 65536):
+    """``X`` itself if scattered rows are cheap to read, else a temporary float32 memory map of it
+    written in order one block at a time (deleted on exit): shuffled training batches then cost a
+    page read each instead of a row-group decode each."""
+    if not isinstance(X, RowSource) or X.random_access:
+        yield X
+        return
+    with tempfile.TemporaryDirectory(dir=where, prefix="latentspace-rows-") as tmp:
+        path = Path(tmp) / "rows.npy"
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=X.shape)
+        for a in range(0, X.shape[0], rows):
+            out[a : a + rows] = X[a : a + rows]
+        out.flush()
+        del out
+        copy = np.load(path, mmap_mode="r")
+        try:
+            yield copy
+        finally:
+            del copy

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.source import RowSource, RowSubset, is_streamed
+from ..data.source import RowSource, RowSubset, is_streamed, random_access_copy
 from ..errors import LatentspaceError
 from ..progress import report
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
@@ -179,11 +179,13 @@ class Trainer:
     def fit(self, X: np.ndarray) -> list[dict]:
         """Train on the rows of ``X``: an in-memory array (copied once to the device) or data on disk
         (a memory map or a RowSource), read GATHER_ROWS rows at a time, one block ahead."""
+        if not is_streamed(X):
+            return self._fit(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(self.s.device))
+        with random_access_copy(X, where=self.s.checkpoint_dir) as rows:  # Parquet, Dask: on disk, once
+            return self._fit(_Streamed(rows, self.s.device))
+
+    def _fit(self, data) -> list[dict]:
         s = self.s
-        if is_streamed(X):
-            data = _Streamed(X, s.device)
-        else:
-            data = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(s.device)
         n = data.shape[0]
         split_gen = torch.Generator().manual_seed(s.seed)
         perm = torch.randperm(n, generator=split_gen)

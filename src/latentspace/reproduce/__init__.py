@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 from pathlib import Path
@@ -84,6 +85,30 @@ def _published(r: Row) -> str:
     return _fmt(r.published, r.unit)
 
 
+def _save(exp: Experiment, out: Path) -> None:
+    from dataclasses import asdict
+
+    from ..runfolder.atomic import atomic_write
+
+    record = asdict(exp)
+    record["figures"] = [str(Path(f)) for f in exp.figures]
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / f"{exp.key}.json", (json.dumps(record, indent=1) + "\n").encode())
+
+
+def _restore(out: Path, key: str) -> Experiment | None:
+    path = out / f"{key}.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        record["rows"] = [Row(**r) for r in record["rows"]]
+        record["figures"] = [Path(f) for f in record["figures"]]
+        return Experiment(**record)
+    except (ValueError, TypeError, KeyError):  # an older or damaged record: run it again
+        return None
+
+
 def reproduce(
     out: str | Path = "results",
     md: str | Path = "RESULTS.md",
@@ -93,8 +118,10 @@ def reproduce(
     seed: int = 0,
     command: str = "latentspace reproduce",
 ) -> list[Experiment]:
-    """Run the experiments (all, or those in ``only``), write their figures under ``out`` and the
-    results to ``md`` (atomically, once everything has run)."""
+    """Run the experiments (all, or those in ``only``), write their figures and a JSON record of
+    each under ``out``, then ``md`` (atomically) from every record there: with ``only``, the other
+    experiments' earlier results are kept."""
+    from ..progress import report
     from ..runfolder.atomic import atomic_write
 
     keys = list(EXPERIMENTS) if not only else list(only)
@@ -105,11 +132,15 @@ def reproduce(
     ctx = Context(out=out, quick=quick, seed=seed)
     done = []
     for key in keys:
-        from ..progress import report
-
         report("experiments", len(done), len(keys), key)
-        done.append(run(key, ctx))
-    text = render(done, quick=quick, seed=seed, command=command, md_dir=md.parent)
+        exp = run(key, ctx)
+        _save(exp, out)
+        done.append(exp)
+    fresh = {e.key: e for e in done}
+    shown = [fresh.get(k) or _restore(out, k) for k in EXPERIMENTS]
+    text = render(
+        [e for e in shown if e is not None], quick=quick, seed=seed, command=command, md_dir=md.parent
+    )
     md.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(md, (text + "\n").encode())
     return done

@@ -181,7 +181,7 @@ def _scatter(path: Path, emb: np.ndarray, y: np.ndarray, title: str) -> Path:
 
 # --- 3. VAE negative log-likelihood on binarised MNIST --------------------------------------------
 def vae_nll(ctx: Context) -> Experiment:
-    """NLL of a VAE on binarised MNIST, estimated with importance sampling (IWAE bound, k = 5000)."""
+    """NLL of a VAE on binarised MNIST, estimated with importance sampling (IWAE bound, k = 1000)."""
     import latentspace as ls
 
     ds, train, test = _mnist()
@@ -191,7 +191,7 @@ def vae_nll(ctx: Context) -> Experiment:
     if ctx.quick:
         Xtr, Xte = Xtr[:3000], Xte[:200]
     epochs = 3 if ctx.quick else 150
-    k = 50 if ctx.quick else 5000
+    k = 50 if ctx.quick else 1000  # 5,000 (the papers') takes 0.2 s per test digit here: 35 min
     vae = ls.create_model(
         "vae",
         latent_dim=50,
@@ -213,6 +213,13 @@ def vae_nll(ctx: Context) -> Experiment:
         Row("VAE test -ELBO (one posterior sample)", -elbo, None, "nats"),
         Row("VAE test IWAE bound with k = 50 (as a bound, of this VAE)", iwae50, None, "nats"),
     ]
+    if not ctx.quick:  # how much k = 5000 would lower the estimate, on the first 200 test digits
+        few = Xte[:200]
+        at_k = -float(np.mean(vae.log_likelihood(few, k=k, random_state=ctx.seed)))
+        at_5000 = -float(np.mean(vae.log_likelihood(few, k=5000, random_state=ctx.seed)))
+        rows.append(
+            Row(f"NLL with k = {k} minus with k = 5000, first 200 test digits", at_k - at_5000, None, "nats")
+        )
     gap = nll - 89.78
     notes = [
         f"Our VAE is {gap:+.2f} nats from Pythae's 89.78 (the IWAE paper's VAE: 89.9, and 87.1 for a"
@@ -221,8 +228,9 @@ def vae_nll(ctx: Context) -> Experiment:
         " (3,280 passes, Burda et al.'s schedule) behind the published figures, ReLU instead of tanh"
         " units, and one fixed binarisation of the training set instead of a fresh one every epoch"
         " (which overfits sooner; early stopping on 5% of the training rows guards against it).",
-        "The IWAE estimate is never below the ELBO and tightens with k; the k = 5000 value is the"
-        " standard NLL estimate of the VAE literature.",
+        "The importance-sampled estimate is never below the ELBO and tightens as k grows; the"
+        " papers use k = 5,000, we use k = 1,000 on all 10,000 test digits (5,000 samples cost 0.2 s"
+        " per digit on this machine); the last row measures what that costs on 200 digits.",
     ]
     return Experiment(
         "vae_nll",

@@ -170,3 +170,26 @@ def test_large_parquet_files_are_read_by_row_group(tmp_path, digits, monkeypatch
     pq.write_table(pa.table(cols), tmp_path / "bad.parquet", row_group_size=200)
     with pytest.raises(InputError, match="row 777, column 3"):
         ls.load_data(str(tmp_path / "bad.parquet"), label_col="digit")
+
+
+def test_large_image_folders_are_decoded_as_rows_are_read(tmp_path, digits, monkeypatch):
+    from PIL import Image
+
+    import latentspace.data.files as files
+    from latentspace.data.source import ImageRows
+
+    for i in range(60):
+        sub = tmp_path / "imgs" / str(digits.y[i])
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.round(digits.X[i].reshape(8, 8) * 255).astype(np.uint8), "L").save(
+            sub / f"{i:03d}.png"
+        )
+    eager = ls.load_data(str(tmp_path / "imgs"))
+    monkeypatch.setattr(files, "LAZY_IMAGE_BYTES", 0)
+    lazy = ls.load_data(str(tmp_path / "imgs"))
+    assert isinstance(lazy.X, ImageRows) and type(eager.X) is np.ndarray
+    assert np.array_equal(np.asarray(lazy.X), eager.X) and np.array_equal(lazy.y, eager.y)
+    assert np.array_equal(lazy.X[[50, 2]], eager.X[[50, 2]])
+    (tmp_path / "imgs" / "0" / "000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # broken
+    with pytest.raises(InputError, match=r"image 0/000.png cannot be read"):
+        ls.load_data(str(tmp_path / "imgs"))

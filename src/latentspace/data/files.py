@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import InputError
 from ..progress import report
 from .dataset import Dataset
-from .source import ArrayRows, ParquetRows
+from .source import ArrayRows, ImageRows, ParquetRows
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
 LAZY_PARQUET_BYTES = 512 << 20  # Parquet files larger than this are read by row group, not loaded
+LAZY_IMAGE_BYTES = 512 << 20  # image folders whose float32 pixels exceed this are decoded per read
 
 SUPPORTED = ".npy, .npz, .csv, .parquet, or a folder of PNG/JPEG images"
 
@@ -231,38 +232,36 @@ def _image_files(folder: Path) -> tuple[list[Path], list[str] | None]:
 
 
 def read_image_folder(folder: Path) -> Dataset:
-    """A folder of same-size PNG/JPEG images; greyscale stays 1 channel, otherwise RGB."""
+    """A folder of same-size PNG/JPEG images; greyscale stays 1 channel, otherwise RGB.
+
+    Image headers are read first (sizes and colour modes, no pixels); folders whose pixels would
+    take more than LAZY_IMAGE_BYTES as float32 are decoded when rows are read, not at once."""
     from PIL import Image, UnidentifiedImageError
 
     files, labels = _image_files(folder)
-    modes: list[str] = []
-    first_size = None
-    pictures = []
+    first_size, rgb = None, False
     for i, p in enumerate(files):
         try:
-            with Image.open(p) as im:
-                im.load()
-                if first_size is None:
-                    first_size = im.size
-                elif im.size != first_size:
-                    raise InputError(
-                        f"image {p.relative_to(folder)} is {im.size[0]}x{im.size[1]} but"
-                        f" {files[0].relative_to(folder)} is {first_size[0]}x{first_size[1]};"
-                        " all images must have one size"
-                    )
-                grey = im.mode in ("1", "L", "I", "I;16", "F", "LA")
-                pictures.append(im.convert("L" if grey else "RGB"))
-                modes.append("L" if grey else "RGB")
+            with Image.open(p) as im:  # the header only
+                size, mode = im.size, im.mode
         except (UnidentifiedImageError, OSError) as exc:
             raise InputError(f"image {p.relative_to(folder)} cannot be read: {exc}") from None
-        report("reading images", i + 1, len(files))
-    rgb = "RGB" in modes
+        if first_size is None:
+            first_size = size
+        elif size != first_size:
+            raise InputError(
+                f"image {p.relative_to(folder)} is {size[0]}x{size[1]} but"
+                f" {files[0].relative_to(folder)} is {first_size[0]}x{first_size[1]};"
+                " all images must have one size"
+            )
+        rgb = rgb or mode not in ("1", "L", "I", "I;16", "F", "LA")
+        if (i + 1) % 1000 == 0 or i + 1 == len(files):
+            report("reading image headers", i + 1, len(files))
     w, h = first_size
     c = 3 if rgb else 1
-    X = np.empty((len(files), c * h * w), dtype=np.float32)
-    for i, im in enumerate(pictures):
-        arr = np.asarray(im.convert("RGB") if rgb else im, dtype=np.float32) / 255.0
-        X[i] = (arr.transpose(2, 0, 1) if rgb else arr).ravel()
+    X = ImageRows(files, folder, (w, h), rgb)
+    if len(files) * c * h * w * 4 <= LAZY_IMAGE_BYTES:
+        X = X[0 : len(files)]  # small enough: decode them all now
     y, names = _encode_labels(np.array(labels), folder) if labels else (None, None)
     return Dataset(
         X=X,

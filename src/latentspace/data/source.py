@@ -188,6 +188,42 @@ class ParquetRows(RowSource):
         return out
 
 
+class ImageRows(RowSource):
+    """A folder's images, decoded when their rows are read: greyscale as 1 channel, else RGB,
+    pixels scaled to [0, 1]; an image of another size or that cannot be decoded is an error naming
+    the file."""
+
+    random_access = False  # a decode per row: training decodes each image once into a memory map
+
+    def __init__(self, files: list[Path], root: Path, size: tuple[int, int], rgb: bool):
+        self.files, self.root, self.size, self.rgb = list(files), Path(root), tuple(size), bool(rgb)
+        w, h = self.size
+        self.shape = (len(self.files), (3 if rgb else 1) * h * w)
+
+    def _read_sorted(self, rows: np.ndarray) -> np.ndarray:
+        from PIL import Image, UnidentifiedImageError
+
+        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
+        for i, r in enumerate(rows):
+            p = self.files[int(r)]
+            try:
+                with Image.open(p) as im:
+                    if im.size != self.size:
+                        raise InputError(
+                            f"image {p.relative_to(self.root)} is {im.size[0]}x{im.size[1]}; the folder's"
+                            f" images are {self.size[0]}x{self.size[1]}"
+                        )
+                    arr = np.asarray(im.convert("RGB" if self.rgb else "L"), dtype=np.float32) / 255.0
+            except (UnidentifiedImageError, OSError) as exc:
+                raise InputError(f"image {p.relative_to(self.root)} cannot be read: {exc}") from None
+            out[i] = (arr.transpose(2, 0, 1) if self.rgb else arr).ravel()
+            if len(rows) >= 1000 and ((i + 1) % 1000 == 0 or i + 1 == len(rows)):
+                from ..progress import report
+
+                report("decoding images", i + 1, len(rows))
+        return out
+
+
 def is_streamed(X) -> bool:
     """True when ``X`` lives on disk (a memory map or a RowSource): read it block by block."""
     return isinstance(X, RowSource | np.memmap)
@@ -214,6 +250,8 @@ def random_access_copy(X, where: str | Path | None = None, rows: int = 65536):
     if not isinstance(X, RowSource) or X.random_access:
         yield X
         return
+    if where is not None:  # beside the run (the system's temporary folder may be small)
+        Path(where).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=where, prefix="latentspace-rows-") as tmp:
         path = Path(tmp) / "rows.npy"
         out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=X.shape)

@@ -204,6 +204,12 @@ def test_cli_map(tmp_path, digits):
     assert "trustworthiness" in res.output and (tmp_path / "r" / "map-tsne.parquet").is_file()
     res = CliRunner().invoke(app, ["map", str(tmp_path / "r"), "--method", "umap", "--min-dist", "-1"])
     assert res.exit_code == 2 and "min_dist must be a finite number in [0.0, 10.0]" in res.output
+    res = CliRunner().invoke(app, ["map", str(tmp_path / "r"), "--method", "umap", "--graph", "hnsw"])
+    assert res.exit_code == 0, res.output
+    q = load_map(Run(tmp_path / "r"), "umap").quality
+    assert q["graph"] == "exact"  # the stored exact graph (t-SNE's, 90 neighbours) is better: reused
+    res = CliRunner().invoke(app, ["map", str(tmp_path / "r"), "--method", "umap", "--graph", "annoy"])
+    assert res.exit_code == 2 and "graph method must be one of auto, exact, hnsw" in res.output
 
 
 def test_approximate_graph_reports_its_true_recall(monkeypatch):

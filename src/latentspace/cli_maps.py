@@ -31,6 +31,13 @@ def map_cmd(
         ),
     ] = None,
     k: Annotated[int, typer.Option("--k", help="Neighbours for the map's quality figures.")] = 10,
+    graph: Annotated[
+        str,
+        typer.Option(
+            help="The latents' kNN graph: exact, hnsw (approximate, its recall reported) or auto"
+            " (exact below 200,000 points)."
+        ),
+    ] = "auto",
 ) -> None:
     """Map the run's latents to 2-D or 3-D; writes map-<method>.parquet with its quality."""
     from .maps.store import map_file, map_run
@@ -41,13 +48,15 @@ def map_cmd(
         given = {"perplexity": perplexity, "n_neighbors": n_neighbors, "min_dist": min_dist, "metric": metric}
         params.update({key: v for key, v in given.items() if v is not None})
         r = Run(run)
-        m = map_run(r, method, dims, seed, quality_k=k, **params)
+        m = map_run(r, method, dims, seed, quality_k=k, graph=graph, **params)
     table = Table(
         title=f"{method} map of {r.name} ({dims}-D, {len(m.embedding):,} points, {m.seconds:.1f} s)"
     )
     table.add_column("quality against the latents")
     table.add_column("value", justify="right")
     for key, value in m.quality.items():
+        if isinstance(value, list):
+            value = "[" + ", ".join(f"{v:.4f}" for v in value) + "]"
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
     console.print(f"[green]wrote[/] {r.path / map_file(method, dims)}")

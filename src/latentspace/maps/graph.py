@@ -305,19 +305,24 @@ def graph_file(metric: str) -> str:
     return f"knn-{metric}.safetensors"
 
 
-def run_graph(run, k: int, metric: str = "euclidean", Z: np.ndarray | None = None) -> KnnGraph:
-    """The run's stored graph if it has at least ``k`` neighbours for these latents, else a new one
-    (with ``k`` neighbours, or more if the stored one had more), saved in the run."""
+def run_graph(
+    run, k: int, metric: str = "euclidean", Z: np.ndarray | None = None, method: str = "auto"
+) -> KnnGraph:
+    """The run's stored graph if it has at least ``k`` neighbours for these latents (and is exact
+    when ``method`` is "exact"), else a new one (with ``k`` neighbours, or more if the stored one
+    had more), saved in the run."""
+    if method not in GRAPH_METHODS:
+        raise InputError(f"graph method must be one of {', '.join(GRAPH_METHODS)}; got {method!r}")
     Z = run.latent_matrix() if Z is None else Z
     digest = latents_digest(Z)
     name = graph_file(metric)
     old = None
     if name in run.config["files"]:
         old = KnnGraph.from_bytes(run.read_file(name), str(run.path / name))
-        if old.latents_sha256 == digest and old.k >= k:
+        if old.latents_sha256 == digest and old.k >= k and (old.exact or method != "exact"):
             return old
     graph = KnnGraph.compute(
-        Z, max(k, old.k if old is not None and old.latents_sha256 == digest else 0), metric
+        Z, max(k, old.k if old is not None and old.latents_sha256 == digest else 0), metric, method
     )
     run.write_file(name, graph.to_bytes())
     return graph

@@ -109,10 +109,16 @@ def stored_maps(run) -> list[tuple[str, int]]:
 
 
 def map_run(
-    run, method: str = "umap", dims: int = 2, seed: int = 0, quality_k: int = 10, **params
+    run,
+    method: str = "umap",
+    dims: int = 2,
+    seed: int = 0,
+    quality_k: int = 10,
+    graph: str = "auto",
+    **params,
 ) -> LatentMap:
-    """Fit a map of the run's latents on its shared kNN graph (computed and stored once), measure
-    its quality against the latents, and save it in the run."""
+    """Fit a map of the run's latents on its shared kNN graph (computed and stored once; ``graph``:
+    "auto", "exact" or "hnsw"), measure its quality against the latents, and save it in the run."""
     from .graph import run_graph
     from .methods import fit_map, map_quality
 
@@ -121,8 +127,10 @@ def map_run(
     n = len(Z)
     # one graph serves the method (t-SNE, UMAP) and the quality figures, stored in the run
     need = graph_k(method, params, n)
-    graph = run_graph(run, max(need, min(quality_k, n - 1)), params.get("metric", "euclidean"), Z=Z)
-    m = fit_map(Z, method, dims, seed, graph=graph, **params)
+    knn = run_graph(
+        run, max(need, min(quality_k, n - 1)), params.get("metric", "euclidean"), Z=Z, method=graph
+    )
+    m = fit_map(Z, method, dims, seed, graph=knn, **params)
     table = run.latents()
     labels = table["label"].to_numpy() if "label" in table.column_names else None
     m.quality = map_quality(m, labels, quality_k)

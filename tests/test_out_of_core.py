@@ -193,3 +193,33 @@ def test_large_image_folders_are_decoded_as_rows_are_read(tmp_path, digits, monk
     (tmp_path / "imgs" / "0" / "000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # broken
     with pytest.raises(InputError, match=r"image 0/000.png cannot be read"):
         ls.load_data(str(tmp_path / "imgs"))
+
+
+def test_randomized_pca_streams_and_matches_exact_pca(on_disk):
+    """The streamed randomized solver (data on disk, read block by block) gives scikit-learn's exact
+    PCA on data that fits: the same explained variances and subspace. 'full' on disk is refused."""
+    from sklearn.decomposition import PCA as SkPCA
+
+    X, M = on_disk
+    ref = SkPCA(8, svd_solver="full").fit(X.astype(np.float64))
+    got = ls.PCA(8, svd_solver="randomized", random_state=0).fit(M)
+    assert got.fit_solver_ == "randomized"
+    assert np.allclose(got.explained_variance_, ref.explained_variance_, rtol=1e-4)
+    assert np.allclose(got.mean_, ref.mean_, atol=1e-6)
+    assert got.total_variance_ == pytest.approx(ref.explained_variance_.sum() / ref.explained_variance_ratio_.sum(), rel=1e-6)
+    cos = np.abs(np.sum(got.components_ * ref.components_, axis=1))
+    assert cos.min() > 0.999, cos
+    # too few iterations is a worse (but still valid) approximation: the test can tell them apart
+    rough = ls.PCA(8, svd_solver="randomized", n_iter=1, random_state=0).fit(M)
+    assert np.abs(rough.explained_variance_ - ref.explained_variance_).max() > np.abs(
+        got.explained_variance_ - ref.explained_variance_
+    ).max()
+    with pytest.raises(InputError, match=r"svd_solver='full' needs the data in memory.*'covariance_eigh'"):
+        ls.PCA(8, svd_solver="full").fit(M)
+
+
+def test_pca_on_disk_picks_a_streamed_solver():
+    pca = ls.PCA(16)
+    assert pca._resolve_solver(10**6, 784, 16, streamed=True) == "covariance_eigh"
+    assert pca._resolve_solver(10**6, 64 * 64 * 3, 16, streamed=True) == "randomized"  # 12,288 features
+    assert pca._resolve_solver(500, 4096, 16, streamed=False) == "randomized"

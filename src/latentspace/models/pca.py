@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from ..data.source import is_streamed
 from ..data.validate import check_array
 from ..errors import InputError
 from ..progress import report
@@ -33,6 +34,40 @@ def _flip_signs(components: np.ndarray) -> np.ndarray:
     return components * signs[:, None]
 
 
+def _fit_randomized_streamed(X, k: int, n_iter: int, seed):
+    """Randomized PCA of rows read block by block (Halko, Martinsson & Tropp 2011, Alg. 4.4, on the
+    covariance): Q <- orth(C Q) for ``n_iter`` passes, C = X_c^T X_c, then the top k eigenpairs of
+    Q^T C Q from one more pass. Each pass accumulates X^T (X Q) in float64 from float32 block
+    products, centred afterwards by subtracting n m (m^T Q); memory is (d, k + 10), whatever n is.
+    Returns (mean, eigenvalues (k,), components (k, d), total variance)."""
+    n, d = X.shape
+    width = min(k + 10, d)  # scikit-learn's n_oversamples
+    Q = np.random.default_rng(seed).standard_normal((d, width))
+    sums = np.zeros(d)
+    sq = 0.0
+    shift = np.asarray(X[:1024], dtype=np.float64).mean(axis=0)  # rows are centred near 0 as read
+    shift32 = shift.astype(np.float32)
+    for it in range(n_iter + 1):
+        Q32 = Q.astype(np.float32)
+        acc = np.zeros((d, width))
+        for start in range(0, n, BATCH_ROWS):
+            rows = np.asarray(X[start : start + BATCH_ROWS], dtype=np.float32) - shift32
+            acc += rows.T @ (rows @ Q32)
+            if it == 0:
+                sums += rows.sum(axis=0, dtype=np.float64)
+                sq += float(np.einsum("ij,ij->", rows, rows, dtype=np.float64))
+            report("fitting PCA (randomized)", it * n + min(start + BATCH_ROWS, n), (n_iter + 1) * n)
+        offset = sums / n  # mean of the shifted rows
+        acc -= n * np.outer(offset, offset @ Q)  # = X_c^T X_c Q
+        if it < n_iter:
+            Q, _ = linalg.qr(acc, mode="economic")
+    small = Q.T @ acc / (n - 1)  # (width, width): Q^T C Q
+    evals, evecs = linalg.eigh((small + small.T) / 2)
+    order = np.argsort(evals)[::-1][:k]
+    total = (sq - n * float(offset @ offset)) / (n - 1)
+    return offset + shift, np.clip(evals[order], 0.0, None), (Q @ evecs[:, order]).T, total
+
+
 @register("pca")
 class PCA(LatentModel):
     """Principal component analysis.
@@ -45,9 +80,16 @@ class PCA(LatentModel):
         Scale latents to unit variance.
     svd_solver : {"auto", "covariance_eigh", "full", "randomized"}, default="auto"
         "covariance_eigh" streams the data into a (d, d) covariance; "full" is an exact SVD of the
-        centred data; "randomized" is Halko et al.'s method (scikit-learn's ``randomized_svd``).
+        centred data (in memory only); "randomized" is Halko et al.'s method (scikit-learn's
+        ``randomized_svd`` for in-memory data; for data on disk a streamed subspace iteration that
+        reads the rows block by block, ``n_iter + 1`` passes, and keeps only (d, k + 10) arrays).
         "auto" takes covariance_eigh when n_features <= 2048 and n_samples >= n_features,
-        randomized when the latent is small against the data, full otherwise.
+        randomized when the latent is small against the data, full otherwise; for data on disk
+        (memory maps, Parquet, image folders, Dask) covariance_eigh up to 8192 features, else the
+        streamed randomized solver, so nothing ever loads the whole set.
+    n_iter : int, default=7
+        Power (subspace) iterations of the randomized solver; 7 is scikit-learn's choice for small
+        latents.
     random_state : int or None, default=None
         Seed for the randomized solver and the default seed of :meth:`sample`.
 
@@ -72,12 +114,14 @@ class PCA(LatentModel):
         "n_components": Int(1),
         "whiten": Bool(),
         "svd_solver": OneOf("auto", "covariance_eigh", "full", "randomized"),
+        "n_iter": Int(1),
         "random_state": Int(0, allow_none=True),
     }
 
-    def __init__(self, n_components=2, *, whiten=False, svd_solver="auto", random_state=None):
+    def __init__(self, n_components=2, *, whiten=False, svd_solver="auto", n_iter=7, random_state=None):
         self.n_components = n_components
         self.whiten = whiten
+        self.n_iter = n_iter
         self.svd_solver = svd_solver
         self.random_state = random_state
 
@@ -97,9 +141,18 @@ class PCA(LatentModel):
                 f"PCA: latent_dim (n_components) = {k} is larger than allowed: at most"
                 f" min(n_samples, n_features) = min({n}, {d}) = {min(n, d)}"
             )
-        solver = self._resolve_solver(n, d, k)
+        streamed = is_streamed(X)
+        solver = self._resolve_solver(n, d, k, streamed)
         if solver == "covariance_eigh":
             mean, evals, comps, total = self._fit_covariance(X, k)
+        elif streamed and solver == "full":
+            raise InputError(
+                f"PCA: svd_solver='full' needs the data in memory, and X ({n:,} x {d:,}) is read from"
+                " disk block by block; use svd_solver='covariance_eigh' (exact, one pass, d x d memory)"
+                " or 'randomized' (streamed, n_iter + 1 passes)"
+            )
+        elif streamed:
+            mean, evals, comps, total = _fit_randomized_streamed(X, k, self.n_iter, self.random_state)
         else:
             mean, evals, comps, total = self._fit_svd(X, k, solver)
         self.fit_solver_ = solver
@@ -114,9 +167,11 @@ class PCA(LatentModel):
         self.total_variance_ = float(total)
         return self
 
-    def _resolve_solver(self, n: int, d: int, k: int) -> str:
+    def _resolve_solver(self, n: int, d: int, k: int, streamed: bool = False) -> str:
         if self.svd_solver != "auto":
             return self.svd_solver
+        if streamed:  # never load the whole set: one pass into d x d, or a few passes into d x k
+            return "covariance_eigh" if d <= 8192 else "randomized"
         if d <= 2048 and n >= d:
             return "covariance_eigh"
         if max(n, d) > 500 and k < 0.8 * min(n, d):
@@ -168,7 +223,7 @@ class PCA(LatentModel):
         else:
             from sklearn.utils.extmath import randomized_svd
 
-            _, s, vt = randomized_svd(centred, k, random_state=self.random_state)
+            _, s, vt = randomized_svd(centred, k, n_iter=self.n_iter, random_state=self.random_state)
         total = float(np.einsum("ij,ij->", centred, centred) / (n - 1))
         report("fitting PCA", n, n)
         return mean, (s[:k] ** 2) / (n - 1), vt[:k], total

@@ -72,8 +72,13 @@ def _both(model, x, progress):
 @pytest.mark.parametrize(
     ("name", "params"), CASES, ids=[f"{n}-{'-'.join(map(str, p.values()))}" for n, p in CASES]
 )
-def test_one_step_equals_autograd(name, params, likelihood, hidden):
+@pytest.mark.parametrize("kernels", ["1", "0"], ids=["numba-latent", "torch-latent"])
+def test_one_step_equals_autograd(name, params, likelihood, hidden, kernels, monkeypatch):
+    if kernels == "0" and name in ("ae", "dae"):
+        pytest.skip("the latent kernels serve the VAE step only")
+    monkeypatch.setenv("LATENTSPACE_FUSED_KERNELS", kernels)
     model = _model(name, params, likelihood, hidden)
+    assert fused_step(model).latent_kernels == (kernels == "1")
     x = torch.from_numpy(_data(likelihood)[:40])
     fused, auto, fused_grads, auto_grads = _both(model, x, progress=1.5)
     assert fused.keys() == auto.keys()
@@ -90,7 +95,9 @@ def test_one_step_equals_autograd(name, params, likelihood, hidden):
     assert checked == 2 * (len(hidden) + 1) * 2 + (likelihood == "gaussian")
 
 
-def test_clamped_log_variance_gets_no_gradient():
+@pytest.mark.parametrize("kernels", ["1", "0"], ids=["numba-latent", "torch-latent"])
+def test_clamped_log_variance_gets_no_gradient(kernels, monkeypatch):
+    monkeypatch.setenv("LATENTSPACE_FUSED_KERNELS", kernels)
     model = _model("vae", {}, "bernoulli", (16,))
     head = model.net_.encoder[-1]
     with torch.no_grad():  # push two log-variances far beyond the clamp at +20 and -30

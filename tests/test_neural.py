@@ -212,3 +212,40 @@ def test_cli_resume_after_interruption(digits, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     a, b = ls.open_run(tmp_path / "whole"), ls.open_run(tmp_path / "v")
     np.testing.assert_allclose(a.latent_matrix(), b.latent_matrix(), atol=1e-5)
+
+
+def test_direct_adamw_step_is_torchs_fused_adamw_bit_for_bit():
+    """The engine's direct fused-AdamW step (no Optimizer.step bookkeeping) makes torch's own update:
+    the same weights and state, bit for bit, through a learning-rate change and weight decay, and
+    it falls back to opt.step() when a hook is registered."""
+    import copy
+
+    import torch
+
+    from latentspace.train.engine import _DirectAdamW
+
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(20, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    b = copy.deepcopy(a)
+    oa = torch.optim.AdamW(a.parameters(), lr=1e-2, weight_decay=0.1, fused=True)
+    ob = torch.optim.AdamW(b.parameters(), lr=1e-2, weight_decay=0.1, fused=True)
+    direct = _DirectAdamW(ob)
+    assert direct.usable
+    x = torch.randn(32, 20)
+    for i in range(12):
+        for net in (a, b):
+            net.zero_grad()
+            net(x).pow(2).mean().backward()
+        oa.step()
+        direct.step()
+        if i == 5:
+            oa.param_groups[0]["lr"] = ob.param_groups[0]["lr"] = 3e-3
+    assert direct.cached is not None  # the direct path was taken after the first step
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+    sa, sb = oa.state_dict()["state"], ob.state_dict()["state"]
+    for k in sa:
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(sa[k][name], sb[k][name]), (k, name)
+    ob.register_step_post_hook(lambda *args: None)
+    assert not _DirectAdamW(ob).usable

@@ -33,6 +33,11 @@ def enabled() -> bool:
     return os.environ.get("LATENTSPACE_FUSED", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def latent_kernels_enabled() -> bool:
+    """``LATENTSPACE_FUSED_KERNELS=0`` keeps the latent part of the VAE step in torch operations."""
+    return os.environ.get("LATENTSPACE_FUSED_KERNELS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def linear_stack(net: nn.Module) -> list[nn.Linear] | None:
     """The Linear layers of an ``nn.Sequential`` of Linear, ReLU, ..., Linear; else None."""
     if type(net) is not nn.Sequential or len(net) % 2 == 0:
@@ -107,6 +112,9 @@ class FusedStep:
         self.bernoulli = model.likelihood_ == "bernoulli"
         self.log_sigma = model.net_.log_sigma
         self.grad_log_sigma = None if self.bernoulli else torch.zeros_like(self.log_sigma)
+        # the latent part of the VAE step as numba loops: float32 tensors on the CPU only
+        dev = next(model.net_.parameters())
+        self.latent_kernels = dev.device.type == "cpu" and dev.dtype == torch.float32 and latent_kernels_enabled()
 
     def __call__(self, x: torch.Tensor, progress: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
         self.enc.attach()
@@ -149,6 +157,8 @@ class FusedStep:
         return {"loss": nll / n, "mse": sq / n}
 
     def _vae(self, x: torch.Tensor, progress: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        if self.latent_kernels:
+            return self._vae_cpu(x, progress, gen)
         from .vae import _LOGVAR_RANGE
 
         n, latent = x.shape[0], self.model.latent_dim
@@ -176,6 +186,34 @@ class FusedStep:
         self.enc.backward(e_acts, grad_s, 1.0 / n, need_input=False)
         kl_sum = kl.sum()
         return {"loss": (nll + term) / n, "elbo": -(nll + kl_sum) / n, "kl": kl_sum / n}
+
+    def _vae_cpu(self, x: torch.Tensor, progress: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """``_vae`` with the latent part in two numba loops (see models/_fused_kernels.py)."""
+        from ._fused_kernels import latent_backward, latent_forward
+        from .vae import _LOGVAR_RANGE
+
+        n, latent = x.shape[0], self.model.latent_dim
+        lo, hi = (float(v) for v in _LOGVAR_RANGE)
+        e_acts = self.enc.forward(x)
+        s = e_acts[-1]
+        eps = torch.randn((n, latent), generator=gen)  # the draw _loss makes
+        z, std, kl = torch.empty_like(eps), torch.empty_like(eps), torch.empty(n)
+        s_np, eps_np, std_np = s.numpy(), eps.numpy(), std.numpy()
+        latent_forward(s_np, eps_np, lo, hi, z.numpy(), std_np, kl.numpy())
+        d_acts = self.dec.forward(z)
+        nll, grad, _ = self._likelihood(x, d_acts[-1])
+        weight, term = self._kl_weight(kl, progress)
+        grad_z = self.dec.backward(d_acts, grad, 1.0 / n, need_input=True)
+        grad_s = torch.empty_like(s)
+        latent_backward(grad_z.numpy(), s_np, eps_np, std_np, weight.numpy(), lo, hi, grad_s.numpy())
+        self.enc.backward(e_acts, grad_s, 1.0 / n, need_input=False)
+        kl_sum = float(kl.sum())
+        nll = float(nll)
+        return {
+            "loss": torch.tensor((nll + float(term)) / n),
+            "elbo": torch.tensor(-(nll + kl_sum) / n),
+            "kl": torch.tensor(kl_sum / n),
+        }
 
     def _kl_weight(self, kl: torch.Tensor, progress: float) -> tuple[torch.Tensor, torch.Tensor]:
         scale = self.model._kl_scale(progress)

@@ -92,6 +92,75 @@ def _adamw(phase: Phase, s: TrainSettings) -> torch.optim.Optimizer:
     return torch.optim.AdamW(phase.params, **kwargs)
 
 
+class _DirectAdamW:
+    """``opt.step()`` of a fused AdamW as its two kernels (step counters + 1, then the fused update),
+    without torch.optim.Optimizer.step's per-step Python work (hooks, argument checks, grouping the
+    tensors by device and dtype): about 0.1 ms a step, 3-4% of the MNIST VAE's. The update is the
+    one torch makes (same kernel, same state tensors, so checkpoints and resume are unchanged).
+    Steps go through ``opt.step()`` until the optimizer holds state for every parameter with a
+    gradient (the first step creates it), and always for anything unusual (several parameter
+    groups, amsgrad, maximize, hooks)."""
+
+    def __init__(self, opt: torch.optim.Optimizer):
+        from torch.optim import optimizer as torch_optimizer
+
+        self.opt = opt
+        self.cached = None  # (params, exp_avgs, exp_avg_sqs, steps) once the state exists
+        group = opt.param_groups[0]
+        self.usable = (
+            hasattr(torch, "_fused_adamw_")
+            and isinstance(opt, torch.optim.AdamW)
+            and len(opt.param_groups) == 1
+            and bool(group.get("fused"))
+            and not group.get("amsgrad")
+            and not group.get("maximize")
+            and not group.get("capturable")
+            and not group.get("differentiable")
+            and not opt._optimizer_step_pre_hooks
+            and not opt._optimizer_step_post_hooks
+            and not torch_optimizer._global_optimizer_pre_hooks
+            and not torch_optimizer._global_optimizer_post_hooks
+        )
+
+    def step(self) -> None:
+        group = self.opt.param_groups[0]
+        params = [p for p in group["params"] if p.grad is not None]
+        cached = self.cached
+        same = cached is not None and len(cached[0]) == len(params)
+        if not (self.usable and same and all(a is b for a, b in zip(cached[0], params, strict=True))):
+            self.opt.step()
+            if self.usable:
+                state = [self.opt.state.get(p) for p in params]
+                if all(st and "exp_avg" in st for st in state):
+                    self.cached = (
+                        params,
+                        [st["exp_avg"] for st in state],
+                        [st["exp_avg_sq"] for st in state],
+                        [st["step"] for st in state],
+                    )
+            return
+        _, exp_avgs, exp_avg_sqs, steps = cached
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adamw_(
+            params,
+            [p.grad for p in params],
+            exp_avgs,
+            exp_avg_sqs,
+            [],
+            steps,
+            amsgrad=False,
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=False,
+            grad_scale=None,
+            found_inf=None,
+        )
+
+
 class _Objective(torch.nn.Module):
     """The loss as a module over the model, the form DistributedDataParallel wraps."""
 
@@ -253,7 +322,11 @@ class Trainer:
         idx = self._train_index
         order = idx[torch.randperm(len(idx), generator=gen, device=s.device)]
         steps = math.ceil(len(order) / s.batch_size)
-        sums: dict[str, torch.Tensor] = {}  # added up on the device: no sync per metric per step
+        # metric sums: on an accelerator added up on the device (no sync per metric per step); on
+        # the CPU as Python floats (reading a value is cheaper than two tensor operations)
+        on_cpu = s.device.type == "cpu"
+        sums: dict = {}
+        steppers = {name: _DirectAdamW(opt) for name, opt in opts.items()}
         last = self.phases[-1].name
         every = max(1, steps // 100)  # progress reports: about 100 per epoch, always the last step
         running = 0.0
@@ -276,10 +349,10 @@ class Trainer:
                     (loss * share if share != 1.0 else loss).backward()
                 if s.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(phase.params, s.grad_clip)
-                opt.step()
+                steppers[phase.name].step()
                 for k, v in out.items():
                     if k != "loss" or phase.name == last:  # "loss" is the last phase's objective
-                        weighted = v.detach() * len(batch)
+                        weighted = (v.item() if on_cpu else v.detach()) * len(batch)
                         sums[k] = weighted if k not in sums else sums[k] + weighted
                 if phase.name == last:
                     running += value * len(batch)

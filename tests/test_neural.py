@@ -38,8 +38,16 @@ def test_same_seed_same_weights(digits, name):
 
 
 def test_resume_ends_where_an_uninterrupted_run_ends(digits, tmp_path, monkeypatch):
-    params = dict(latent_dim=4, random_state=1, hidden=(32,), epochs=4, batch_size=100, threads=1,
-                  lr_schedule="plateau", patience=10)
+    params = dict(
+        latent_dim=4,
+        random_state=1,
+        hidden=(32,),
+        epochs=4,
+        batch_size=100,
+        threads=1,
+        lr_schedule="plateau",
+        patience=10,
+    )
     whole = VAE(**params).fit(digits.X, checkpoint_dir=tmp_path / "a")
 
     def interrupt(self, epoch):
@@ -81,7 +89,9 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(digits, tmp_pat
         monkeypatch.setattr(VAE, "_loss", poison(VAE._loss))
     else:
         monkeypatch.setattr(FusedStep, "__call__", poison(FusedStep.__call__))
-    with pytest.raises(TrainingDiverged, match=r"became nan at epoch 2, step 3; the last good checkpoint \(end of epoch 1\)"):
+    with pytest.raises(
+        TrainingDiverged, match=r"became nan at epoch 2, step 3; the last good checkpoint \(end of epoch 1\)"
+    ):
         VAE(latent_dim=3, random_state=0, **SMALL).fit(digits.X, checkpoint_dir=tmp_path)
     assert calls["n"] == steps_per_epoch + 3
     monkeypatch.undo()
@@ -114,7 +124,10 @@ def test_image_data_gets_conv_nets(digits):
 
 
 def test_beta_weighs_the_kl(digits):
-    kl = {b: BetaVAE(4, beta=b, random_state=0, **SMALL).fit(digits.X).history_[-1]["val_kl"] for b in (1.0, 8.0)}
+    kl = {
+        b: BetaVAE(4, beta=b, random_state=0, **SMALL).fit(digits.X).history_[-1]["val_kl"]
+        for b in (1.0, 8.0)
+    }
     assert kl[8.0] < 0.7 * kl[1.0]
 
 
@@ -124,7 +137,9 @@ def test_capacity_schedule_tracks_target(digits):
 
 
 def test_dae_denoises(digits):
-    dae = DenoisingAutoencoder(12, noise="masking", noise_level=0.3, random_state=0, **dict(SMALL, epochs=15)).fit(digits.X)
+    dae = DenoisingAutoencoder(
+        12, noise="masking", noise_level=0.3, random_state=0, **dict(SMALL, epochs=15)
+    ).fit(digits.X)
     noisy = dae.corrupt(digits.X, random_state=1)
     assert np.mean(noisy == 0) > np.mean(digits.X == 0) + 0.15
     assert np.mean((dae.denoise(noisy) - digits.X) ** 2) < 0.6 * np.mean((noisy - digits.X) ** 2)
@@ -148,7 +163,11 @@ def test_sklearn_clone_keeps_params():
     [
         (BetaVAE, {"beta": -1.0}, r"beta must be a finite number in \[0, inf\); got -1.0"),
         (VAE, {"epochs": 0}, r"epochs must be an int in \[1, inf\]; got 0"),
-        (VAE, {"latent_dim": 64}, "latent_dim = 64 is larger than allowed: it must be smaller than the input's 64 features"),
+        (
+            VAE,
+            {"latent_dim": 64},
+            "latent_dim = 64 is larger than allowed: it must be smaller than the input's 64 features",
+        ),
         (VAE, {"lr": 0.0}, r"lr must be a finite number in \(0, inf\)"),
         (VAE, {"hidden": (64, -2)}, "hidden must be a non-empty list of positive ints"),
         (DenoisingAutoencoder, {"noise": "masking", "noise_level": 1.5}, "must be in \\(0, 1\\)"),
@@ -163,7 +182,9 @@ def test_bad_hyperparameters_are_refused_before_training(digits, model, params, 
 
 def test_bernoulli_needs_unit_interval(digits, monkeypatch):
     monkeypatch.setattr(Trainer, "fit", lambda *a: pytest.fail("training started"))
-    with pytest.raises(InputError, match=r"has 2.0 at row 0, column 0; a Bernoulli likelihood needs every value in \[0, 1\]"):
+    with pytest.raises(
+        InputError, match=r"has 2.0 at row 0, column 0; a Bernoulli likelihood needs every value in \[0, 1\]"
+    ):
         VAE(3, likelihood="bernoulli").fit(digits.X + 2)
 
 
@@ -191,8 +212,25 @@ def test_cli_resume_after_interruption(digits, tmp_path, monkeypatch):
 
     from latentspace.cli import app
 
-    args = ["fit", "-d", "digits", "-m", "vae", "-k", "3", "--epochs", "3", "--batch-size", "64",
-            "-p", "hidden=[32]", "--threads", "1", "-o", str(tmp_path / "v")]
+    args = [
+        "fit",
+        "-d",
+        "digits",
+        "-m",
+        "vae",
+        "-k",
+        "3",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "64",
+        "-p",
+        "hidden=[32]",
+        "--threads",
+        "1",
+        "-o",
+        str(tmp_path / "v"),
+    ]
     whole = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "whole")])
     assert whole.exit_code == 0, whole.output
 
@@ -207,7 +245,9 @@ def test_cli_resume_after_interruption(digits, tmp_path, monkeypatch):
     monkeypatch.undo()
     changed = CliRunner().invoke(app, [*args, "--seed", "9", "--resume"])
     assert changed.exit_code == 2
-    assert "cannot resume: params, seed, split differ from the interrupted run" in " ".join(changed.output.split())
+    assert "cannot resume: params, seed, split differ from the interrupted run" in " ".join(
+        changed.output.split()
+    )
     result = CliRunner().invoke(app, [*args, "--resume"])
     assert result.exit_code == 0, result.output
     a, b = ls.open_run(tmp_path / "whole"), ls.open_run(tmp_path / "v")

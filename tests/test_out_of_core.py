@@ -206,14 +206,17 @@ def test_randomized_pca_streams_and_matches_exact_pca(on_disk):
     assert got.fit_solver_ == "randomized"
     assert np.allclose(got.explained_variance_, ref.explained_variance_, rtol=1e-4)
     assert np.allclose(got.mean_, ref.mean_, atol=1e-6)
-    assert got.total_variance_ == pytest.approx(ref.explained_variance_.sum() / ref.explained_variance_ratio_.sum(), rel=1e-6)
+    assert got.total_variance_ == pytest.approx(
+        ref.explained_variance_.sum() / ref.explained_variance_ratio_.sum(), rel=1e-6
+    )
     cos = np.abs(np.sum(got.components_ * ref.components_, axis=1))
     assert cos.min() > 0.999, cos
     # too few iterations is a worse (but still valid) approximation: the test can tell them apart
     rough = ls.PCA(8, svd_solver="randomized", n_iter=1, random_state=0).fit(M)
-    assert np.abs(rough.explained_variance_ - ref.explained_variance_).max() > np.abs(
-        got.explained_variance_ - ref.explained_variance_
-    ).max()
+    assert (
+        np.abs(rough.explained_variance_ - ref.explained_variance_).max()
+        > np.abs(got.explained_variance_ - ref.explained_variance_).max()
+    )
     with pytest.raises(InputError, match=r"svd_solver='full' needs the data in memory.*'covariance_eigh'"):
         ls.PCA(8, svd_solver="full").fit(M)
 

@@ -113,8 +113,9 @@ class FusedStep:
         self.log_sigma = model.net_.log_sigma
         self.grad_log_sigma = None if self.bernoulli else torch.zeros_like(self.log_sigma)
         # the latent part of the VAE step as numba loops: float32 tensors on the CPU only
-        dev = next(model.net_.parameters())
-        self.latent_kernels = dev.device.type == "cpu" and dev.dtype == torch.float32 and latent_kernels_enabled()
+        w = next(model.net_.parameters())
+        on_cpu = w.device.type == "cpu" and w.dtype == torch.float32
+        self.latent_kernels = on_cpu and latent_kernels_enabled()
 
     def __call__(self, x: torch.Tensor, progress: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
         self.enc.attach()

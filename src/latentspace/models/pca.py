@@ -267,9 +267,9 @@ class PCA(LatentModel):
 
         def loglik(b):
             c = b.astype(np.float64) - self.mean_
-            return (
-                -0.5 * np.einsum("ij,ij->i", c @ prec, c) - 0.5 * (d * np.log(2 * np.pi) - logdet)
-            )[:, None]
+            return (-0.5 * np.einsum("ij,ij->i", c @ prec, c) - 0.5 * (d * np.log(2 * np.pi) - logdet))[
+                :, None
+            ]
 
         return batched(loglik, X, 1, task="scoring")[:, 0].astype(np.float64)
 
@@ -293,9 +293,7 @@ class PCA(LatentModel):
         return {
             **super().info(),
             "solver": self.fit_solver_,
-            "explained_variance_ratio": [
-                round(float(v), 6) for v in self.explained_variance_ratio_
-            ],
+            "explained_variance_ratio": [round(float(v), 6) for v in self.explained_variance_ratio_],
             "explained_variance_total": float(np.sum(self.explained_variance_ratio_)),
             "noise_variance": self.noise_variance_,
         }
@@ -321,9 +319,7 @@ class PCA(LatentModel):
         comps = np.asarray(tensors["components"], dtype=np.float32)
         k, d = comps.shape
         if k != self.n_components or tensors["mean"].shape != (d,):
-            raise InputError(
-                f"PCA state holds {k} components of {d}; config says {self.n_components}"
-            )
+            raise InputError(f"PCA state holds {k} components of {d}; config says {self.n_components}")
         self.components_, self.mean_ = comps, np.asarray(tensors["mean"], dtype=np.float32)
         self.explained_variance_ = np.asarray(tensors["explained_variance"], dtype=np.float64)
         self.explained_variance_ratio_ = np.asarray(tensors["explained_variance_ratio"], np.float64)

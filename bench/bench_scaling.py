@@ -12,6 +12,9 @@ trustworthiness + continuity of the map against the latents at k = 10 (exact bel
 10,000 sampled query rows above, with the 95% interval). Reported per stage: wall time, peak
 anonymous memory (what the process allocated, sampled every 10 ms; the memory map's own pages are
 file-backed and not counted), and the log-log slope of time and memory between sizes.
+Anchors in the same run, each in a fresh process on the same arrays: umap-learn called directly
+(its own NN-descent graph) up to --anchor-map-max rows, and scikit-learn's trustworthiness up to
+--anchor-trust-max rows (it builds an n x n distance matrix), with the ratios ours / anchor.
 """
 
 from __future__ import annotations
@@ -134,10 +137,30 @@ def stage_trust(latents: str, embedding: str):
     return _measured(lambda: neighbourhood_scores(Z, E, 10, sample=auto_sample(len(Z))))
 
 
+def anchor_map(latents: str):
+    """umap-learn on its own (its NN-descent graph), the same latents and seed."""
+    import numpy as np
+    import umap
+
+    Z = np.load(latents)
+    return _measured(lambda: umap.UMAP(random_state=0).fit_transform(Z).shape)
+
+
+def anchor_trust(latents: str, embedding: str):
+    """scikit-learn's trustworthiness (an n x n distance matrix: only small n)."""
+    import numpy as np
+    from sklearn.manifold import trustworthiness
+
+    Z, E = np.load(latents), np.load(embedding)
+    return _measured(lambda: trustworthiness(Z.astype(np.float64), E.astype(np.float64), n_neighbors=10))
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", default="10000,100000,1000000")
     p.add_argument("--work", default="/tmp/latentspace-scaling")
+    p.add_argument("--anchor-map-max", type=int, default=100_000, help="umap-learn direct up to this n")
+    p.add_argument("--anchor-trust-max", type=int, default=10_000, help="scikit-learn up to this n")
     a = p.parse_args()
     from importlib.metadata import version
 
@@ -168,6 +191,21 @@ def main() -> int:
             flush=True,
         )
         rows.append((n, enc, mp_, tr))
+        if n <= a.anchor_map_max:
+            um = in_fresh_process(anchor_map, Zf)[1]
+            print(
+                f"   anchor umap-learn direct: {um[0]:7.1f} s {um[2] / MIB:7.0f} MiB -> map time ratio"
+                f" {mp_[0] / um[0]:.3f}, memory ratio {max(mp_[2], MIB) / max(um[2], MIB):.3f}",
+                flush=True,
+            )
+        if n <= a.anchor_trust_max:
+            sk = in_fresh_process(anchor_trust, Zf, Ef)[1]
+            print(
+                f"   anchor scikit-learn trustworthiness: {sk[0]:7.1f} s {sk[2] / MIB:7.0f} MiB"
+                f" (T={sk[1]:.4f}) -> time ratio {tr[0] / sk[0]:.3f},"
+                f" memory ratio {max(tr[2], MIB) / max(sk[2], MIB):.3f}",
+                flush=True,
+            )
     print("\nlog-log slopes (time, memory) between consecutive sizes:")
     for (n1, *s1), (n2, *s2) in zip(rows, rows[1:], strict=False):
         parts = []

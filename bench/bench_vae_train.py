@@ -33,8 +33,9 @@ flagged in the time-to-target rows and in a closing warning (then rerun).
 Reported: (1) training throughput, samples/s from the median epoch time over epochs 2..E (epoch 1
 carries the setup; ratio ours / Pythae, higher is better). (2) The GFLOP/s our training reaches,
 counting 3 x the forward FLOPs per sample (2 x 827,392 multiply-adds forward; backward ~2x forward),
-against torch.mm's float32 rate measured in this run, before and after training, for the dominant
-(128x784)x(784x512) product, a 2048^3 product and the 11 products of one batch-128 step. (3) The
+against the machine's float32 matmul rate measured in this run, before and after training, by
+torch.mm (MKL) and by numpy.matmul (OpenBLAS), the faster of the two as the reference, for the
+dominant (128x784)x(784x512) product, a 2048^3 product and the 11 products of one batch-128 step. (3) The
 training time to first reach a test ELBO target, at the end of an epoch and linearly interpolated
 between epoch ends (ratio ours / Pythae, lower is better). Exits non-zero if the two workers saw
 different data, the models differ in size, or a library's own ELBO disagrees with the shared
@@ -129,26 +130,36 @@ def wait_quiet(max_wait: float, loadavg_too: bool = False) -> float:
         if busy is None or (busy < QUIET and (load1 < 1.0 or not loadavg_too)):
             return time.monotonic() - start
         if time.monotonic() - start >= max_wait:
-            print(f"warning  : machine still busy ({busy:.2f} cores, load {load1:.2f})"
-                  f" after waiting {max_wait:.0f} s", flush=True)
+            print(
+                f"warning  : machine still busy ({busy:.2f} cores, load {load1:.2f})"
+                f" after waiting {max_wait:.0f} s",
+                flush=True,
+            )
             return time.monotonic() - start
         time.sleep(5)
 
 
-def matmul_gflops(m: int, k: int, n: int, seconds: float) -> float:
-    """torch.mm rate (GFLOP/s) of an (m, k) x (k, n) float32 product, median of 5 timed rounds."""
-    g = torch.Generator().manual_seed(0)
+def _operands(lib: str, m: int, k: int, n: int, g: torch.Generator):
     a, b = torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)
+    if lib == "numpy":  # numpy's own BLAS (OpenBLAS in numpy's wheels)
+        return a.numpy(), b.numpy(), np.matmul
+    return a, b, torch.mm
+
+
+def matmul_gflops(m: int, k: int, n: int, seconds: float, lib: str = "torch") -> float:
+    """Float32 rate (GFLOP/s) of an (m, k) x (k, n) product by torch.mm (its MKL) or numpy.matmul
+    (its OpenBLAS), median of 5 timed rounds."""
+    a, b, mm = _operands(lib, m, k, n, torch.Generator().manual_seed(0))
     t = time.perf_counter()
-    torch.mm(a, b)
+    mm(a, b)
     reps = max(3, int(seconds / 5 / max(time.perf_counter() - t, 1e-6)))
     for _ in range(3):
-        torch.mm(a, b)
+        mm(a, b)
     times = []
     for _ in range(5):
         t = time.perf_counter()
         for _ in range(reps):
-            torch.mm(a, b)
+            mm(a, b)
         times.append((time.perf_counter() - t) / reps)
     return 2 * m * k * n / statistics.median(times) / 1e9
 
@@ -162,33 +173,43 @@ def step_gemms(b: int) -> list[tuple[int, int, int]]:
     return fwd + dx + dw
 
 
-def step_gemm_seconds(b: int, rounds: int) -> float:
+def step_gemm_seconds(b: int, rounds: int, lib: str = "torch") -> float:
     """Median time of the 11 products of one step, each on its own operands (a GEMM-only floor)."""
     g = torch.Generator().manual_seed(0)
-    ops = [(torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)) for m, k, n in step_gemms(b)]
+    ops = [_operands(lib, m, k, n, g) for m, k, n in step_gemms(b)]
     for _ in range(20):
-        for a, c in ops:
-            torch.mm(a, c)
+        for a, c, mm in ops:
+            mm(a, c)
     times = []
     for _ in range(5):
         t = time.perf_counter()
         for _ in range(rounds):
-            for a, c in ops:
-                torch.mm(a, c)
+            for a, c, mm in ops:
+                mm(a, c)
         times.append((time.perf_counter() - t) / rounds)
     return statistics.median(times)
 
 
+MATMUL_LIBS = ("torch", "numpy")
+
+
 def matmul_rates(quick: bool) -> dict[str, float]:
+    """The machine's dense float32 matmul rates, by torch (MKL) and by numpy (OpenBLAS): the
+    reference is the faster of the two for each shape (MKL is slow on AMD processors, and our
+    engine multiplies with OpenBLAS there, so torch's rate alone would flatter us)."""
     secs = 0.3 if quick else 1.5
-    step_s = step_gemm_seconds(BATCH, 50 if quick else 300)
     step_flops = 2 * sum(m * k * n for m, k, n in step_gemms(BATCH))
-    return {
-        "same": matmul_gflops(BATCH, D, HIDDEN, secs),
-        "square": matmul_gflops(2048, 2048, 2048, secs),
-        "mix": step_flops / step_s / 1e9,
-        "mix_step_s": step_s,
-    }
+    out = {}
+    for lib in MATMUL_LIBS:
+        step_s = step_gemm_seconds(BATCH, 50 if quick else 300, lib)
+        out[f"same_{lib}"] = matmul_gflops(BATCH, D, HIDDEN, secs, lib)
+        out[f"square_{lib}"] = matmul_gflops(2048, 2048, 2048, secs, lib)
+        out[f"mix_{lib}"] = step_flops / step_s / 1e9
+        out[f"mix_step_s_{lib}"] = step_s
+    for key in ("same", "square", "mix"):
+        out[key] = max(out[f"{key}_{lib}"] for lib in MATMUL_LIBS)
+    out["mix_step_s"] = min(out[f"mix_step_s_{lib}"] for lib in MATMUL_LIBS)
+    return out
 
 
 # --- the shared evaluation -------------------------------------------------------------------------
@@ -274,9 +295,18 @@ def run_ours(baton: Baton, cfg: dict) -> dict:
 
     def make(epochs: int) -> VAE:
         return VAE(
-            latent_dim=LATENT, arch="mlp", hidden=(HIDDEN,), likelihood="bernoulli", epochs=epochs,
-            batch_size=BATCH, lr=LR, weight_decay=0.0, val_fraction=0.0, random_state=0,
-            threads=cfg["threads"], device="cpu",
+            latent_dim=LATENT,
+            arch="mlp",
+            hidden=(HIDDEN,),
+            likelihood="bernoulli",
+            epochs=epochs,
+            batch_size=BATCH,
+            lr=LR,
+            weight_decay=0.0,
+            val_fraction=0.0,
+            random_state=0,
+            threads=cfg["threads"],
+            device="cpu",
         )
 
     make(1).fit(Xtr[:WARMUP_ROWS])  # untimed warm-up
@@ -344,8 +374,12 @@ def run_pythae(baton: Baton, cfg: dict) -> dict:
         torch.manual_seed(0)
         model = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce"))
         config = BaseTrainerConfig(
-            output_dir=out_dir, per_device_train_batch_size=BATCH, learning_rate=LR, num_epochs=epochs,
-            no_cuda=True, seed=0,
+            output_dir=out_dir,
+            per_device_train_batch_size=BATCH,
+            learning_rate=LR,
+            num_epochs=epochs,
+            no_cuda=True,
+            seed=0,
         )
         with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
             TrainingPipeline(model=model, training_config=config)(
@@ -443,9 +477,14 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     parser.add_argument("--target", type=float, default=-110.0, help="test ELBO target in nats")
     parser.add_argument("--quick", action="store_true", help="smoke run: 10k/2k rows, 3 epochs")
-    parser.add_argument("--wait-quiet", type=float, default=120.0, metavar="S",
-                        help="wait up to S seconds for a quiet machine (other processes < 0.1 cores) at the"
-                        " start (also 1-minute load average < 1) and before every epoch; 0: never wait")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="wait up to S seconds for a quiet machine (other processes < 0.1 cores) at the"
+        " start (also 1-minute load average < 1) and before every epoch; 0: never wait",
+    )
     args = parser.parse_args(argv)
     epochs = args.epochs or (3 if args.quick else 10)
     if epochs < 3:
@@ -468,8 +507,10 @@ def main(argv=None) -> int:
             conns[name] = parent_end
             ready[name] = recv(name, parent_end, "ready")[1]
         n_train, n_test = ready["ours"]["n_train"], ready["ours"]["n_test"]
-        print(f"data     : MNIST train {n_train} x {D}, test {n_test} x {D} (float32 in [0, 1));"
-              f" batch {BATCH}, lr {LR}, {epochs} epochs each\n")
+        print(
+            f"data     : MNIST train {n_train} x {D}, test {n_test} x {D} (float32 in [0, 1));"
+            f" batch {BATCH}, lr {LR}, {epochs} epochs each\n"
+        )
 
         if args.wait_quiet > 0:
             wait_quiet(args.wait_quiet)
@@ -498,8 +539,11 @@ def main(argv=None) -> int:
                 seen_threads[name].add(nthreads)
             busy = " / ".join(f"{others[n][-1]:.2f}" for n in LIBS)
             flag = " *" if max(others[n][-1] for n in LIBS) > QUIET else ""
-            print(f"{e + 1:5d}  {order[0]:6}  {times['ours'][-1]:8.3f}  {times['pythae'][-1]:8.3f}"
-                  f"  {elbos['ours'][-1]:9.2f}  {elbos['pythae'][-1]:11.2f}  {busy}{flag}", flush=True)
+            print(
+                f"{e + 1:5d}  {order[0]:6}  {times['ours'][-1]:8.3f}  {times['pythae'][-1]:8.3f}"
+                f"  {elbos['ours'][-1]:9.2f}  {elbos['pythae'][-1]:11.2f}  {busy}{flag}",
+                flush=True,
+            )
         done = {}
         for name in LIBS:
             conns[name].send("go")
@@ -514,7 +558,7 @@ def main(argv=None) -> int:
                 p.terminate()
 
     ok = True
-    print("\nmodels (as instantiated; Pythae's nets from " f"{done['pythae']['source']}):")
+    print(f"\nmodels (as instantiated; Pythae's nets from {done['pythae']['source']}):")
     for name in LIBS:
         d = done[name]
         print(f"  {name:6} encoder {d['encoder']}")
@@ -538,8 +582,10 @@ def main(argv=None) -> int:
     med = {n: statistics.median(used[n]) for n in LIBS}
     sps = {n: n_train / med[n] for n in LIBS}
     counts = ", ".join(f"{n} {len(used[n])}" for n in LIBS)
-    print(f"\n1. training throughput, median over epochs 2..{epochs} not disturbed by other processes"
-          f" ({counts} epochs;")
+    print(
+        f"\n1. training throughput, median over epochs 2..{epochs} not disturbed by other processes"
+        f" ({counts} epochs;"
+    )
     print(f"   epoch 1 incl. setup: ours {times['ours'][0]:.2f} s, pythae {times['pythae'][0]:.2f} s)")
     for n in LIBS:
         spread = f"{min(used[n]):.3f}-{max(used[n]):.3f}"
@@ -549,31 +595,58 @@ def main(argv=None) -> int:
     eng = statistics.median(eng_quiet if len(eng_quiet) >= 2 else eng_all)
     print(f"   (ours by the engine's own per-epoch clock, less evaluation and waiting: median {eng:.3f} s)")
     ratio_sps = sps["ours"] / sps["pythae"]
-    print(f"   ratio ours/pythae (samples/s, higher is better): {ratio_sps:.2f}   target >= 1.5:"
-          f" {'met' if ratio_sps >= 1.5 else 'NOT met'}")
+    print(
+        f"   ratio ours/pythae (samples/s, higher is better): {ratio_sps:.2f}   target >= 1.5:"
+        f" {'met' if ratio_sps >= 1.5 else 'NOT met'}"
+    )
 
     # 2. achieved GFLOP/s
     same = max(r["same"] for r in rates)
     square = max(r["square"] for r in rates)
     mix = max(r["mix"] for r in rates)
     floor_step = min(r["mix_step_s"] for r in rates)
-    print(f"\n2. achieved GFLOP/s (FLOPs per sample per step counted as 3 x forward = 3 x 2 x {FWD_MACS:,}"
-          f" = {STEP_FLOPS / 1e6:.3f} MFLOP;")
-    print(f"   the exact count, with no input gradient for the first layer, is {EXACT_STEP_FLOPS / 1e6:.3f}"
-          " MFLOP)")
-    print("   torch.mm float32 GFLOP/s in this run (median of 5 rounds; before / after training; best used):")
-    print(f"     (128x784)x(784x512), the dominant shape: {rates[0]['same']:7.1f} / {rates[1]['same']:7.1f}")
-    sq = (rates[0]["square"], rates[1]["square"])
-    print(f"     (2048x2048)x(2048x2048)                : {sq[0]:7.1f} / {sq[1]:7.1f}")
-    print(f"     the 11 products of one batch-128 step   : {rates[0]['mix']:7.1f} / {rates[1]['mix']:7.1f}"
-          f"  (GEMM-only floor {floor_step * 1e3:.2f} ms/step = {BATCH / floor_step:,.0f} samples/s)")
+    print(
+        f"\n2. achieved GFLOP/s (FLOPs per sample per step counted as 3 x forward = 3 x 2 x {FWD_MACS:,}"
+        f" = {STEP_FLOPS / 1e6:.3f} MFLOP;"
+    )
+    print(
+        f"   the exact count, with no input gradient for the first layer, is {EXACT_STEP_FLOPS / 1e6:.3f}"
+        " MFLOP)"
+    )
+    print("   float32 matmul GFLOP/s in this run (median of 5 rounds; before / after training), by torch.mm")
+    print("   (MKL) and numpy.matmul (OpenBLAS); the reference is the best of all four per shape:")
+    for lib in MATMUL_LIBS:
+        r0, r1 = rates
+        print(
+            f"     {lib:5} (128x784)x(784x512), the dominant shape: {r0[f'same_{lib}']:7.1f} /"
+            f" {r1[f'same_{lib}']:7.1f}"
+        )
+        print(
+            f"     {lib:5} (2048x2048)x(2048x2048)                : {r0[f'square_{lib}']:7.1f} /"
+            f" {r1[f'square_{lib}']:7.1f}"
+        )
+        print(
+            f"     {lib:5} the 11 products of one batch-128 step   : {r0[f'mix_{lib}']:7.1f} /"
+            f" {r1[f'mix_{lib}']:7.1f}"
+        )
+    from latentspace.models.fused import blas_backend
+
+    print(f"     ours multiplies with {blas_backend()} (latentspace.models.fused.blas_backend; torch = MKL)")
+    print(
+        f"     GEMM-only floor {floor_step * 1e3:.2f} ms/step = {BATCH / floor_step:,.0f} samples/s;"
+        f" reference rates: same-shape {same:.1f}, 2048^3 {square:.1f}, step-mix {mix:.1f}"
+    )
     achieved = {n: sps[n] * STEP_FLOPS / 1e9 for n in LIBS}
     for n in LIBS:
-        print(f"   {n:6} {achieved[n]:6.1f} GFLOP/s = {achieved[n] / same:.2f} of the same-shape rate,"
-              f" {achieved[n] / square:.2f} of the 2048^3 rate, {achieved[n] / mix:.2f} of the step-mix rate")
+        print(
+            f"   {n:6} {achieved[n]:6.1f} GFLOP/s = {achieved[n] / same:.2f} of the same-shape rate,"
+            f" {achieved[n] / square:.2f} of the 2048^3 rate, {achieved[n] / mix:.2f} of the step-mix rate"
+        )
     ratio_flops = achieved["ours"] / same
-    print(f"   ours / same-shape matmul rate: {ratio_flops:.2f}   target >= 0.75:"
-          f" {'met' if ratio_flops >= 0.75 else 'NOT met'}")
+    print(
+        f"   ours / same-shape matmul rate: {ratio_flops:.2f}   target >= 0.75:"
+        f" {'met' if ratio_flops >= 0.75 else 'NOT met'}"
+    )
 
     # 3. time to a test ELBO
     print("\n3. training time to first reach a test ELBO: cumulative epoch times from epoch 1 (setup")
@@ -601,11 +674,15 @@ def main(argv=None) -> int:
         print(f"   target {args.target} nats not reached by both within {epochs} epochs")
     else:
         r, ri = ratio_tt
-        print(f"   ratio ours/pythae at {args.target} nats: {r:.2f} (interpolated {ri:.2f})"
-              f"   target <= 0.5: {'met' if r <= 0.5 else 'NOT met'}"
-              f" (interpolated: {'met' if ri <= 0.5 else 'NOT met'})")
-    print(f"   final test ELBO after {epochs} epochs: ours {elbos['ours'][-1]:.2f},"
-          f" pythae {elbos['pythae'][-1]:.2f}")
+        print(
+            f"   ratio ours/pythae at {args.target} nats: {r:.2f} (interpolated {ri:.2f})"
+            f"   target <= 0.5: {'met' if r <= 0.5 else 'NOT met'}"
+            f" (interpolated: {'met' if ri <= 0.5 else 'NOT met'})"
+        )
+    print(
+        f"   final test ELBO after {epochs} epochs: ours {elbos['ours'][-1]:.2f},"
+        f" pythae {elbos['pythae'][-1]:.2f}"
+    )
 
     print("\nchecks (shared evaluation vs each library's own ELBO, same weights, different noise):")
     for n in LIBS:
@@ -613,13 +690,17 @@ def main(argv=None) -> int:
         diff = abs(d["own_elbo"] - d["shared_elbo"])
         flag = "ok" if diff <= 1.0 else "MISMATCH > 1 nat"
         ok &= diff <= 1.0
-        print(f"  {n:6} shared {d['shared_elbo']:9.3f}  own {d['own_elbo']:9.3f}  ({flag})"
-              f"  [own: {d['own_elbo_what']}]")
+        print(
+            f"  {n:6} shared {d['shared_elbo']:9.3f}  own {d['own_elbo']:9.3f}  ({flag})"
+            f"  [own: {d['own_elbo_what']}]"
+        )
     worst = max(max(v) for v in others.values())
     disturbed = sum(b > QUIET for v in others.values() for b in v)
-    print(f"load average at the end: {loadavg()}; waited {waited:.0f} s for quiet; other processes used"
-          f" at most {worst:.2f} cores during an epoch"
-          + (f"  (WARNING: {disturbed} disturbed epochs; rerun on a quiet machine)" if disturbed else ""))
+    print(
+        f"load average at the end: {loadavg()}; waited {waited:.0f} s for quiet; other processes used"
+        f" at most {worst:.2f} cores during an epoch"
+        + (f"  (WARNING: {disturbed} disturbed epochs; rerun on a quiet machine)" if disturbed else "")
+    )
     return 0 if ok and math.isfinite(ratio_sps) else 1
 
 

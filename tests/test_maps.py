@@ -176,6 +176,7 @@ def test_map_run_saves_and_loads(tmp_path, digits):
         ({"method": "umap", "n_neighbors": 1}, "n_neighbors must be an int in"),
         ({"method": "umap", "metric": "manhattan"}, "metric must be one of 'euclidean', 'cosine'"),
         ({"method": "umap", "foo": 1}, "umap maps take no parameter 'foo'"),
+        ({"method": "umap", "init": "tsvd"}, "init must be one of 'auto', 'spectral', 'pca', 'random'"),
     ],
 )
 def test_bad_map_input(latents, kwargs, message):
@@ -245,3 +246,16 @@ def test_quality_of_a_map_on_an_approximate_graph_is_estimated_exactly(latents):
     lo, hi = sampled["trustworthiness_ci"]
     assert hi - lo < 0.02 and abs(sampled["trustworthiness"] - exact["trustworthiness"]) < hi - lo
     assert sampled["knn_accuracy_map"] == exact["knn_accuracy_map"]
+
+
+def test_umap_initialisation_by_size(latents):
+    """Spectral below SPECTRAL_MAX rows, PCA of the latents from there (ARPACK on a million-node
+    Laplacian outlasts the layout); either way a good map, and the choice is stored."""
+    from latentspace.maps.methods import SPECTRAL_MAX, umap_init
+
+    assert umap_init("auto", SPECTRAL_MAX - 1) == "spectral" and umap_init("auto", SPECTRAL_MAX) == "pca"
+    assert umap_init("random", 10) == "random"
+    Z, y = latents
+    m = fit_map(Z[:1500], "umap", seed=0, init="pca")
+    assert m.params["init"] == "pca"
+    assert map_quality(m, y[:1500])["knn_accuracy_map"] > 0.9

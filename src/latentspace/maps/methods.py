@@ -44,8 +44,12 @@ PARAMS = {
         "n_epochs": (0, Int(0, 100_000)),  # 0: umap-learn's default (200, or 500 below 10,000 points)
         "negative_sample_rate": (5, Int(1, 100)),
         "metric": ("euclidean", OneOf("euclidean", "cosine")),
+        # auto: umap-learn's spectral initialisation below SPECTRAL_MAX rows, PCA of the latents from
+        # there (ARPACK on a million-node graph Laplacian takes longer than the whole layout)
+        "init": ("auto", OneOf("auto", "spectral", "pca", "random")),
     },
 }
+SPECTRAL_MAX = 200_000  # rows up to which init="auto" means umap-learn's spectral initialisation
 
 
 def check_params(method: str, params: dict) -> dict:
@@ -341,6 +345,7 @@ def _fit_umap(Z, graph, dims, seed, params) -> np.ndarray:
         spread=params["spread"],
         n_epochs=params["n_epochs"] or None,
         negative_sample_rate=params["negative_sample_rate"],
+        init=umap_init(params["init"], n),
         random_state=seed,
         precomputed_knn=(idx, dist, None),
         transform_mode="embedding",
@@ -351,6 +356,13 @@ def _fit_umap(Z, graph, dims, seed, params) -> np.ndarray:
         out = model.fit_transform(prepare(Z, params["metric"]))
         report("UMAP", 1, 1)
     return np.asarray(out, dtype=np.float32)
+
+
+def umap_init(init: str, n: int) -> str:
+    """umap-learn's ``init`` for ``n`` rows: "auto" is "spectral" below SPECTRAL_MAX rows, else "pca"."""
+    if init != "auto":
+        return init
+    return "spectral" if n < SPECTRAL_MAX else "pca"
 
 
 def map_quality(m: LatentMap, labels=None, k: int = 10, sample: int | str | None = "auto") -> dict:

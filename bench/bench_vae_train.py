@@ -196,7 +196,7 @@ MATMUL_LIBS = ("torch", "numpy")
 def matmul_rates(quick: bool) -> dict[str, float]:
     """The machine's dense float32 matmul rates, by torch (MKL) and by numpy (OpenBLAS): the
     reference is the faster of the two for each shape (MKL is slow on AMD processors, and our
-    engine multiplies with OpenBLAS there, so torch's rate alone would flatter us)."""
+    engine multiplies with torch's MKL, so the reference can only lower our ratio)."""
     secs = 0.3 if quick else 1.5
     step_flops = 2 * sum(m * k * n for m, k, n in step_gemms(BATCH))
     out = {}
@@ -629,9 +629,6 @@ def main(argv=None) -> int:
             f"     {lib:5} the 11 products of one batch-128 step   : {r0[f'mix_{lib}']:7.1f} /"
             f" {r1[f'mix_{lib}']:7.1f}"
         )
-    from latentspace.models.fused import blas_backend
-
-    print(f"     ours multiplies with {blas_backend()} (latentspace.models.fused.blas_backend; torch = MKL)")
     print(
         f"     GEMM-only floor {floor_step * 1e3:.2f} ms/step = {BATCH / floor_step:,.0f} samples/s;"
         f" reference rates: same-shape {same:.1f}, 2048^3 {square:.1f}, step-mix {mix:.1f}"

@@ -72,19 +72,13 @@ def _both(model, x, progress):
 @pytest.mark.parametrize(
     ("name", "params"), CASES, ids=[f"{n}-{'-'.join(map(str, p.values()))}" for n, p in CASES]
 )
-@pytest.mark.parametrize(
-    ("kernels", "blas"),
-    [("1", "torch"), ("1", "numpy"), ("0", "torch")],
-    ids=["numba-latent-mkl", "numba-latent-openblas", "torch-latent-mkl"],
-)
-def test_one_step_equals_autograd(name, params, likelihood, hidden, kernels, blas, monkeypatch):
+@pytest.mark.parametrize("kernels", ["1", "0"], ids=["numba-latent", "torch-latent"])
+def test_one_step_equals_autograd(name, params, likelihood, hidden, kernels, monkeypatch):
     if kernels == "0" and name in ("ae", "dae"):
         pytest.skip("the latent kernels serve the VAE step only")
     monkeypatch.setenv("LATENTSPACE_FUSED_KERNELS", kernels)
-    monkeypatch.setenv("LATENTSPACE_BLAS", blas)
     model = _model(name, params, likelihood, hidden)
-    step = fused_step(model)
-    assert step.latent_kernels == (kernels == "1") and step.enc.numpy == (blas == "numpy")
+    assert fused_step(model).latent_kernels == (kernels == "1")
     x = torch.from_numpy(_data(likelihood)[:40])
     fused, auto, fused_grads, auto_grads = _both(model, x, progress=1.5)
     assert fused.keys() == auto.keys()
@@ -102,10 +96,8 @@ def test_one_step_equals_autograd(name, params, likelihood, hidden, kernels, bla
 
 
 @pytest.mark.parametrize("kernels", ["1", "0"], ids=["numba-latent", "torch-latent"])
-@pytest.mark.parametrize("blas", ["torch", "numpy"])
-def test_clamped_log_variance_gets_no_gradient(kernels, blas, monkeypatch):
+def test_clamped_log_variance_gets_no_gradient(kernels, monkeypatch):
     monkeypatch.setenv("LATENTSPACE_FUSED_KERNELS", kernels)
-    monkeypatch.setenv("LATENTSPACE_BLAS", blas)
     model = _model("vae", {}, "bernoulli", (16,))
     head = model.net_.encoder[-1]
     with torch.no_grad():  # push two log-variances far beyond the clamp at +20 and -30

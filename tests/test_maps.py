@@ -250,7 +250,7 @@ def test_quality_of_a_map_on_an_approximate_graph_is_estimated_exactly(latents):
 
 def test_umap_initialisation_by_size(latents):
     """Spectral below SPECTRAL_MAX rows, PCA of the latents from there (ARPACK on a million-node
-    Laplacian outlasts the layout); either way a good map, and the choice is stored."""
+    Laplacian ran 18+ minutes); either way a good map, and the choice is stored."""
     from latentspace.maps.methods import SPECTRAL_MAX, umap_init
 
     assert umap_init("auto", SPECTRAL_MAX - 1) == "spectral" and umap_init("auto", SPECTRAL_MAX) == "pca"

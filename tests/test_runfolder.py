@@ -27,7 +27,7 @@ def test_folder_layout_and_config(run, digits):
     assert cfg["schema_version"] == SCHEMA_VERSION
     assert cfg["model"] == {
         "name": "pca",
-        "params": {"n_components": 6, "random_state": 3, "svd_solver": "auto", "whiten": False},
+        "params": {"n_components": 6, "n_iter": 7, "random_state": 3, "svd_solver": "auto", "whiten": False},
     }
     assert cfg["dataset"]["spec"] == {"builtin": "digits", "args": {}}
     assert cfg["dataset"]["sha256"] == digits.fingerprint()

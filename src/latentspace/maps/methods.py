@@ -45,7 +45,7 @@ PARAMS = {
         "negative_sample_rate": (5, Int(1, 100)),
         "metric": ("euclidean", OneOf("euclidean", "cosine")),
         # auto: umap-learn's spectral initialisation below SPECTRAL_MAX rows, PCA of the latents from
-        # there (ARPACK on a million-node graph Laplacian takes longer than the whole layout)
+        # there (ARPACK on a million-node graph Laplacian ran 18+ minutes without finishing)
         "init": ("auto", OneOf("auto", "spectral", "pca", "random")),
     },
 }

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import os
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -52,53 +51,15 @@ def linear_stack(net: nn.Module) -> list[nn.Linear] | None:
     return linears
 
 
-def _cpu_vendor() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
-
-
-def _numpy_openblas() -> bool:
-    try:
-        from threadpoolctl import threadpool_info
-
-        return any(i.get("internal_api") == "openblas" for i in threadpool_info())
-    except Exception:  # threadpoolctl missing or unable to inspect: stay with torch
-        return False
-
-
-def blas_backend() -> str:
-    """Which library multiplies the step's matrices on the CPU: "torch" (its MKL) or "numpy" (the
-    OpenBLAS numpy ships). MKL takes slow generic code paths on AMD processors: on an AMD EPYC it
-    ran the VAE's (128 x 784) x (784 x 512) product at 63 GFLOP/s against OpenBLAS's 119 (the 2048^3
-    product 117 vs 146; BENCHMARKS.md). So "auto" picks numpy's OpenBLAS on AMD, torch elsewhere:
-    a fixed choice per machine (never a timing race), so the same seed still gives the same
-    weights. ``LATENTSPACE_BLAS=torch|numpy`` overrides it."""
-    choice = os.environ.get("LATENTSPACE_BLAS", "auto").strip().lower()
-    if choice in ("torch", "numpy"):
-        return choice
-    return "numpy" if _cpu_vendor() == "AuthenticAMD" and _numpy_openblas() else "torch"
-
-
-def _np(t: torch.Tensor):
-    return t.detach().numpy()
-
-
 class _Stack:
     """Forward and backward of one Linear/ReLU stack, its gradients in buffers kept across steps."""
 
-    def __init__(self, linears: list[nn.Linear], blas: str = "torch"):
+    def __init__(self, linears: list[nn.Linear]):
         self.weights = [m.weight for m in linears]
         self.biases = [m.bias for m in linears]
         self.grad_w = [torch.zeros_like(w) for w in self.weights]
         self.grad_b = [torch.zeros_like(b) for b in self.biases]
         self._scaled_ones = None
-        self.numpy = blas == "numpy" and self.weights[0].device.type == "cpu"
 
     def _weights(self, grad: torch.Tensor, scale: float) -> torch.Tensor:
         """A (B,) vector filled with ``scale`` (kept: every full batch uses the same one)."""
@@ -122,20 +83,13 @@ class _Stack:
         acts = [x]
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            if self.numpy:  # OpenBLAS writes the product into torch's memory, then the bias
-                h = x.new_empty((acts[-1].shape[0], w.shape[0]))
-                np.matmul(_np(acts[-1]), _np(w).T, out=h.numpy())
-                h.add_(b.detach())
-            else:
-                h = torch.addmm(b, acts[-1], w.t())
+            h = torch.addmm(b, acts[-1], w.t())
             acts.append(h.relu_() if i < last else h)
         return acts
 
     def backward(self, acts: list[torch.Tensor], grad: torch.Tensor, scale: float, need_input: bool):
         """``grad``: d(sum of per-row losses)/d(out). Writes scale x the parameter gradients and
         returns d(sum)/d(x) (unscaled) when ``need_input``."""
-        if self.numpy:
-            return self._backward_numpy(acts, grad, scale, need_input)
         for i in range(len(self.weights) - 1, -1, -1):
             gw, gb = self.grad_w[i], self.grad_b[i]
             torch.addmm(gw, grad.t(), acts[i], beta=0, alpha=scale, out=gw)
@@ -146,21 +100,6 @@ class _Stack:
                     grad = _threshold_backward(grad, acts[i], 0)
         return grad if need_input else None
 
-    def _backward_numpy(self, acts, grad, scale, need_input):
-        """``backward`` with OpenBLAS products. numpy's matmul has no alpha, so the incoming
-        gradient is scaled once (it is the smallest array that every product descends from) and
-        the input gradient unscaled at the end."""
-        grad = grad * scale
-        for i in range(len(self.weights) - 1, -1, -1):
-            gw, gb = self.grad_w[i], self.grad_b[i]
-            np.matmul(_np(grad).T, _np(acts[i]), out=gw.numpy())
-            torch.mv(grad.t(), self._weights(grad, 1.0), out=gb)  # column sums
-            if i > 0 or need_input:
-                out = grad.new_empty((grad.shape[0], self.weights[i].shape[1]))
-                np.matmul(_np(grad), _np(self.weights[i]), out=out.numpy())
-                grad = _threshold_backward(out, acts[i], 0) if i > 0 else out
-        return grad.div_(scale) if need_input else None
-
 
 class FusedStep:
     """One training step of an MLP autoencoder: fills every used parameter's ``.grad`` with the
@@ -168,8 +107,7 @@ class FusedStep:
 
     def __init__(self, model, encoder: list[nn.Linear], decoder: list[nn.Linear]):
         self.model = model
-        self.blas = blas_backend()
-        self.enc, self.dec = _Stack(encoder, self.blas), _Stack(decoder, self.blas)
+        self.enc, self.dec = _Stack(encoder), _Stack(decoder)
         self.gaussian_posterior = model.fused_objective == "gaussian_posterior"
         self.bernoulli = model.likelihood_ == "bernoulli"
         self.log_sigma = model.net_.log_sigma

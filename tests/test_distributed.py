@@ -33,31 +33,25 @@ ARGS = [
 
 
 def _run(cmd, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1", LATENTSPACE_CACHE=str(tmp_path / "cache"))
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=120)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     return res
+
+
+def _torchrun(out, args, extra=()):
+    """2 local ranks under torchrun running ``latentspace <args> --out out <extra>``."""
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    return [*launch, "-m", "latentspace", *args, "--out", str(out), *extra]
+
+
+def _env(tmp_path):
+    return dict(os.environ, OMP_NUM_THREADS="1", LATENTSPACE_CACHE=str(tmp_path / "cache"))
 
 
 def test_two_gloo_ranks_match_one_process(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     _run([sys.executable, "-m", "latentspace", *ARGS, "--out", str(one)], tmp_path)
-    res = _run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "latentspace",
-            *ARGS,
-            "--out",
-            str(two),
-        ],
-        tmp_path,
-    )
+    res = _run(_torchrun(two, ARGS), tmp_path)
     assert res.stdout.count("fitted ae") == 1  # rank 0 reports and writes; rank 1 stays quiet
     A, B = load_file(one / "model.safetensors"), load_file(two / "model.safetensors")
     assert A.keys() == B.keys()
@@ -70,23 +64,6 @@ def test_two_gloo_ranks_match_one_process(tmp_path):
         assert abs(r1["train_loss"] - r2["train_loss"]) < 1e-4 * abs(r1["train_loss"])
         assert abs(r1["val_loss"] - r2["val_loss"]) < 1e-4 * abs(r1["val_loss"])
     assert (two / "checkpoints").is_dir() and not list(tmp_path.glob(".two*"))  # written once, moved in
-
-
-def _torchrun(out, extra=()):
-    return [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "latentspace",
-        *LONG,
-        "--out",
-        str(out),
-        *extra,
-    ]
 
 
 LONG = [a if a != "3" else "30" for a in ARGS]  # 30 epochs: time to interrupt the run
@@ -102,10 +79,9 @@ def test_an_interrupted_two_rank_run_resumes_to_the_same_weights(tmp_path):
     import psutil
 
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    _run(_torchrun(whole), tmp_path)
-    env = dict(os.environ, OMP_NUM_THREADS="1", LATENTSPACE_CACHE=str(tmp_path / "cache"))
+    _run(_torchrun(whole, LONG), tmp_path)
     proc = subprocess.Popen(
-        _torchrun(cut), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        _torchrun(cut, LONG), env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     last = tmp_path / ".cut.checkpoints" / "train" / "last.safetensors"
     deadline = time.monotonic() + 120
@@ -119,7 +95,7 @@ def test_an_interrupted_two_rank_run_resumes_to_the_same_weights(tmp_path):
     proc.wait(timeout=30)
     psutil.wait_procs(family, timeout=30)
     assert last.exists() and not cut.exists(), "the run must be cut after a checkpoint, before its end"
-    _run(_torchrun(cut, ["--resume"]), tmp_path)
+    _run(_torchrun(cut, LONG, ["--resume"]), tmp_path)
     A, B = load_file(whole / "model.safetensors"), load_file(cut / "model.safetensors")
     for k in A:
         assert np.abs(A[k] - B[k]).max() < 1e-6, k

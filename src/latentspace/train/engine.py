@@ -276,6 +276,7 @@ class Trainer:
             best_state, loop = load_checkpoint(s.checkpoint_dir, self.module, opts, s.device)
             log.info("resuming after epoch %d from %s", loop["epoch"], s.checkpoint_dir)
         self.history = loop["history"]
+        self._steppers = {name: _DirectAdamW(opt) for name, opt in opts.items()}  # after any resume
         for epoch in range(loop["epoch"], s.epochs):
             if s.patience is not None and loop["bad_epochs"] >= s.patience:
                 break
@@ -326,7 +327,6 @@ class Trainer:
         # the CPU as Python floats (reading a value is cheaper than two tensor operations)
         on_cpu = s.device.type == "cpu"
         sums: dict = {}
-        steppers = {name: _DirectAdamW(opt) for name, opt in opts.items()}
         last = self.phases[-1].name
         every = max(1, steps // 100)  # progress reports: about 100 per epoch, always the last step
         running = 0.0
@@ -349,7 +349,7 @@ class Trainer:
                     (loss * share if share != 1.0 else loss).backward()
                 if s.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(phase.params, s.grad_clip)
-                steppers[phase.name].step()
+                self._steppers[phase.name].step()
                 for k, v in out.items():
                     if k != "loss" or phase.name == last:  # "loss" is the last phase's objective
                         weighted = (v.item() if on_cpu else v.detach()) * len(batch)

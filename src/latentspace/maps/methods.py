@@ -47,6 +47,8 @@ PARAMS = {
         # auto: umap-learn's spectral initialisation below SPECTRAL_MAX rows, PCA of the latents from
         # there (ARPACK on a million-node graph Laplacian ran 18+ minutes without finishing)
         "init": ("auto", OneOf("auto", "spectral", "pca", "random")),
+        # parallel: our seeded layout on every core (layout.py); umap-learn: its own, one thread
+        "layout": ("parallel", OneOf("parallel", "umap-learn")),
     },
 }
 SPECTRAL_MAX = 200_000  # rows up to which init="auto" means umap-learn's spectral initialisation
@@ -338,6 +340,9 @@ def _fit_umap(Z, graph, dims, seed, params) -> np.ndarray:
     # umap-learn's neighbour lists start with the point itself at distance 0
     idx = np.hstack([np.arange(n)[:, None], idx]).astype(np.int32)
     dist = np.hstack([np.zeros((n, 1), np.float32), dist]).astype(np.float32)
+    X = prepare(Z, params["metric"])
+    if params["layout"] == "parallel":
+        return _umap_parallel(X, idx, dist, dims, seed, params)
     model = umap.UMAP(
         n_neighbors=nn,
         n_components=dims,
@@ -353,9 +358,44 @@ def _fit_umap(Z, graph, dims, seed, params) -> np.ndarray:
     with warnings.catch_warnings():  # "n_jobs overridden by random_state": the price of a seed
         warnings.simplefilter("ignore")
         report("UMAP", 0, 1)
-        out = model.fit_transform(prepare(Z, params["metric"]))
+        out = model.fit_transform(X)
         report("UMAP", 1, 1)
     return np.asarray(out, dtype=np.float32)
+
+
+def _umap_parallel(X, idx, dist, dims, seed, params) -> np.ndarray:
+    """umap-learn's fuzzy graph, (a, b) curve and initialisation (as ``UMAP.fit`` makes them), then
+    the seeded parallel layout of ``layout.py``."""
+    from sklearn.decomposition import PCA
+    from umap.spectral import spectral_layout
+    from umap.umap_ import find_ab_params, fuzzy_simplicial_set, noisy_scale_coords
+
+    from .layout import optimize_layout
+
+    n = len(X)
+    rs = np.random.RandomState(seed)
+    report("UMAP graph", 0, 1)
+    g, _, _ = fuzzy_simplicial_set(X, idx.shape[1], rs, "euclidean", knn_indices=idx, knn_dists=dist)
+    g = g.tocoo()
+    g.sum_duplicates()
+    n_epochs = params["n_epochs"] or (500 if n <= 10_000 else 200)  # umap-learn's defaults
+    g.data[g.data < g.data.max() / float(n_epochs)] = 0.0
+    g.eliminate_zeros()
+    init = umap_init(params["init"], n)
+    report("UMAP graph", 1, 1)
+    if init == "random":
+        y = rs.uniform(-10.0, 10.0, size=(n, dims)).astype(np.float32)
+    else:
+        if init == "spectral":
+            y = spectral_layout(X, g, dims, rs, metric="euclidean")
+        else:
+            y = PCA(n_components=dims, random_state=seed).fit_transform(X)
+        y = noisy_scale_coords(np.asarray(y, np.float32), rs, max_coord=10, noise=0.0001)
+    lo, hi = y.min(0), y.max(0)
+    y = (10.0 * (y - lo) / np.where(hi > lo, hi - lo, 1.0)).astype(np.float32)
+    a, b = find_ab_params(params["spread"], params["min_dist"])
+    rate = float(params["negative_sample_rate"])
+    return optimize_layout(y, g, n_epochs, a, b, seed, negative_sample_rate=rate, threads=_threads())
 
 
 def umap_init(init: str, n: int) -> str:

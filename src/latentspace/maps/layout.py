@@ -1,0 +1,217 @@
+"""UMAP's layout optimisation, parallel on every core and still the same map for the same seed.
+
+umap-learn optimises the layout on one thread whenever a seed is set (its parallel mode lets the
+threads race on shared coordinates, so the map changes from run to run). At a million points that
+single thread was about 28 of the 35 minutes of a map. This is the same stochastic gradient descent
+(McInnes, Healy & Melville 2018, section 3 and appendix C: attractive steps along the fuzzy graph's
+edges, each edge sampled in proportion to its weight and moving both its ends, ``negative_sample_rate``
+repulsive steps from random points per attractive step moving the head only, gradients clipped to
+[-4, 4], learning rate falling linearly to 0), arranged so that threads never race:
+
+* the points are cut into blocks of about BLOCK_EDGES edges (fixed by the graph, not by the thread
+  count); within an epoch a block moves only its own points, reading its own points live and every
+  other point from the snapshot taken when the epoch began;
+* an attractive step whose tail lies in another block leaves the tail's move in a per-edge buffer;
+  after the blocks, every point adds up its buffered moves in a fixed order;
+* each block draws its negative samples from its own generator, seeded by (seed, epoch, block).
+
+The result depends only on the seed and the data, whatever the number of threads. With a single
+block this is umap-learn's algorithm step for step (but for the random numbers). The graph, the
+(a, b) curve and the initialisation stay umap-learn's own (``methods._umap_parallel``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import scipy.sparse
+from numba import prange
+
+from ..progress import report
+
+BLOCK_EDGES = 4096  # edges per block: many more blocks than cores (load balance)
+MAX_BLOCKS = 16
+
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_STAR = np.uint64(0x2545F4914F6CDD1D)
+
+
+@numba.njit(inline="always")
+def _splitmix(x):  # pragma: no cover - compiled
+    x = x + _GOLDEN
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+@numba.njit(inline="always")
+def _clip(v):  # pragma: no cover - compiled
+    hi = np.float32(4.0)
+    return hi if v > hi else (-hi if v < -hi else v)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _epoch(y, y0, indptr, tails, eps_pos, eps_neg, next_pos, next_neg, blocks, delta, stamp, a, b, gamma, alpha, epoch, seed):  # noqa: E501  # pragma: no cover - compiled
+    """One epoch's head moves, block by block; the moves of tails outside the head's block are
+    left in ``delta`` (stamped with the epoch) for ``_apply_tails``."""
+    n, dim = y.shape
+    nb = blocks.shape[0] - 1
+    a = np.float32(a)
+    b = np.float32(b)
+    alpha = np.float32(alpha)
+    ab2 = np.float32(2.0) * a * b
+    gb2 = np.float32(2.0 * gamma) * b
+    one = np.float32(1.0)
+    tiny = np.float32(0.001)
+    zero = np.float32(0.0)
+    un = np.uint64(n)
+    for blk in prange(nb):
+        lo = blocks[blk]
+        hi = blocks[blk + 1]
+        state = _splitmix(_splitmix(seed ^ np.uint64(epoch)) ^ np.uint64(blk))
+        if state == np.uint64(0):
+            state = _GOLDEN
+        for i in range(lo, hi):
+            for e in range(indptr[i], indptr[i + 1]):
+                if next_pos[e] > epoch:
+                    continue
+                j = tails[e]
+                own = lo <= j < hi
+                src = y if own else y0
+                d2 = zero
+                for d in range(dim):
+                    t = y[i, d] - src[j, d]
+                    d2 += t * t
+                g = zero
+                if d2 > zero:
+                    pb = d2**b
+                    g = -ab2 * (pb / d2) / (a * pb + one)
+                if not own:
+                    stamp[e] = epoch
+                for d in range(dim):
+                    step = _clip(g * (y[i, d] - src[j, d])) * alpha
+                    y[i, d] += step
+                    if own:
+                        y[j, d] -= step
+                    else:
+                        delta[e, d] = -step
+                next_pos[e] += eps_pos[e]
+                n_neg = max(0, int((epoch - next_neg[e]) / eps_neg[e]))
+                for _ in range(n_neg):
+                    state ^= state >> np.uint64(12)  # xorshift64*
+                    state ^= state << np.uint64(25)
+                    state ^= state >> np.uint64(27)
+                    k = np.int64(((state * _STAR) >> np.uint64(11)) % un)
+                    if k == i:
+                        continue
+                    src = y if lo <= k < hi else y0
+                    d2 = 0.0
+                    for d in range(dim):
+                        t = y[i, d] - src[k, d]
+                        d2 += t * t
+                    if d2 > 0.0:
+                        g = gb2 / ((0.001 + d2) * (a * d2**b + 1.0))
+                        for d in range(dim):
+                            y[i, d] += _clip(g * (y[i, d] - src[k, d])) * alpha
+                next_neg[e] += n_neg * eps_neg[e]
+
+
+@numba.njit(parallel=True, cache=True)
+def _apply_tails(y, t_indptr, t_edges, delta, stamp, epoch):  # pragma: no cover - compiled
+    """Each point takes this epoch's moves as the tail of edges whose head is in another block
+    (``t_indptr``/``t_edges``: the edges ending at each point), in a fixed order."""
+    n, dim = y.shape
+    for j in prange(n):
+        for p in range(t_indptr[j], t_indptr[j + 1]):
+            e = t_edges[p]
+            if stamp[e] == epoch:
+                for d in range(dim):
+                    y[j, d] += delta[e, d]
+
+
+def spatial_order(y: np.ndarray) -> np.ndarray:
+    """Point order along a Z-order (Morton) curve of the 2-D or 3-D positions ``y``."""
+    lo, hi = y.min(0), y.max(0)
+    bits = 21 if y.shape[1] <= 3 else 63 // y.shape[1]
+    q = ((y - lo) / np.where(hi > lo, hi - lo, 1.0) * (2**bits - 1)).astype(np.uint64)
+    code = np.zeros(len(y), np.uint64)
+    for bit in range(bits - 1, -1, -1):
+        for d in range(y.shape[1]):
+            code = (code << np.uint64(1)) | ((q[:, d] >> np.uint64(bit)) & np.uint64(1))
+    return np.argsort(code, kind="stable")
+
+
+def blocks_for(indptr: np.ndarray) -> np.ndarray:
+    """Block boundaries (point indices) with about BLOCK_EDGES edges each; fixed by the graph alone."""
+    n = len(indptr) - 1
+    nb = int(min(MAX_BLOCKS, max(1, indptr[-1] // BLOCK_EDGES), n))
+    cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], nb + 1)[1:-1]).astype(np.int64)
+    return np.unique(np.concatenate([[0], np.clip(cuts, 0, n), [n]])).astype(np.int64)
+
+
+def optimize_layout(
+    embedding: np.ndarray,
+    graph,
+    n_epochs: int,
+    a: float,
+    b: float,
+    seed: int,
+    negative_sample_rate: float = 5.0,
+    gamma: float = 1.0,
+    initial_alpha: float = 1.0,
+    threads: int | None = None,
+    label: str = "UMAP layout",
+) -> np.ndarray:
+    """Optimise ``embedding`` (n, dims) against the symmetric fuzzy graph (scipy sparse, n x n,
+    already pruned of edges below max / n_epochs) for ``n_epochs`` epochs; returns a new array."""
+    csr = graph.tocsr()
+    csr.sort_indices()
+    nnz = csr.nnz
+    y = np.ascontiguousarray(embedding, dtype=np.float32)
+    # points renumbered along a Z-order curve of the initial layout: graph neighbours then mostly
+    # share a block (read live, moved together, as in umap-learn) and sit close in memory
+    order = spatial_order(y)
+    y = y[order]
+    csr = csr[order]
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order))
+    csr.indices = inv[csr.indices].astype(csr.indices.dtype)
+    csr.has_sorted_indices = False
+    csr.sort_indices()
+    w = csr.data.astype(np.float64)
+    keep = w > 0
+    eps = np.full(nnz, np.inf)
+    eps[keep] = w.max() / w[keep]
+    eps_neg = np.where(keep, eps / float(negative_sample_rate), 1.0)
+    next_pos = eps.copy()
+    next_neg = eps_neg.copy()
+    y0 = y.copy()
+    indptr = csr.indptr.astype(np.int64)
+    tails = csr.indices.astype(np.int64)
+    blocks = blocks_for(indptr)
+    # the edges ending at each point, as edge numbers, by transposing a matrix of edge numbers
+    ids = scipy.sparse.csr_matrix((np.arange(nnz, dtype=np.float64), csr.indices, csr.indptr), shape=csr.shape)
+    t = ids.T.tocsr()
+    t.sort_indices()
+    t_indptr = t.indptr.astype(np.int64)
+    t_edges = t.data.astype(np.int64)
+    del ids, t
+    delta = np.zeros((nnz, y.shape[1]), np.float32)
+    stamp = np.full(nnz, -1, np.int32)
+    base = np.uint64(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0])
+    old = numba.get_num_threads()
+    if threads:
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        for epoch in range(int(n_epochs)):
+            alpha = initial_alpha * (1.0 - epoch / float(n_epochs))
+            y0[:] = y
+            _epoch(y, y0, indptr, tails, eps, eps_neg, next_pos, next_neg, blocks, delta, stamp,
+                   float(a), float(b), float(gamma), float(alpha), epoch, base)  # fmt: skip
+            _apply_tails(y, t_indptr, t_edges, delta, stamp, epoch)
+            report(label, epoch + 1, n_epochs)
+    finally:
+        numba.set_num_threads(old)
+    return y[inv]

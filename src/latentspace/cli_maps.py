@@ -27,7 +27,8 @@ def map_cmd(
             "--param",
             "-p",
             help="Other method parameters as KEY=VALUE: t-SNE n_iter, early_exaggeration,"
-            " early_exaggeration_iter; UMAP spread, n_epochs, negative_sample_rate.",
+            " early_exaggeration_iter; UMAP spread, n_epochs, negative_sample_rate, init"
+            " (auto|spectral|pca|random), layout (parallel|umap-learn).",
         ),
     ] = None,
     k: Annotated[int, typer.Option("--k", help="Neighbours for the map's quality figures.")] = 10,

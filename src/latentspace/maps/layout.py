@@ -11,8 +11,9 @@ repulsive steps from random points per attractive step moving the head only, gra
 * the points are cut into blocks of about BLOCK_EDGES edges (fixed by the graph, not by the thread
   count); within an epoch a block moves only its own points, reading its own points live and every
   other point from the snapshot taken when the epoch began;
-* an attractive step whose tail lies in another block leaves the tail's move in a per-edge buffer;
-  after the blocks, every point adds up its buffered moves in a fixed order;
+* an attractive step whose tail lies in another block leaves the head's position in a per-edge
+  buffer; after the blocks, every point takes its buffered steps in a fixed order, each computed
+  from its current position as umap-learn's tail step is;
 * each block draws its negative samples from its own generator, seeded by (seed, epoch, block).
 
 The result depends only on the seed and the data, whatever the number of threads. With a single
@@ -30,7 +31,7 @@ from numba import prange
 from ..progress import report
 
 BLOCK_EDGES = 4096  # edges per block: many more blocks than cores (load balance)
-MAX_BLOCKS = 16
+MAX_BLOCKS = 64
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -53,9 +54,9 @@ def _clip(v):  # pragma: no cover - compiled
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _epoch(y, y0, indptr, tails, eps_pos, eps_neg, next_pos, next_neg, blocks, delta, stamp, a, b, gamma, alpha, epoch, seed):  # noqa: E501  # pragma: no cover - compiled
-    """One epoch's head moves, block by block; the moves of tails outside the head's block are
-    left in ``delta`` (stamped with the epoch) for ``_apply_tails``."""
+def _epoch(y, y0, indptr, tails, eps_pos, eps_neg, next_pos, next_neg, blocks, head, stamp, a, b, gamma, alpha, epoch, seed):  # noqa: E501  # pragma: no cover - compiled
+    """One epoch's steps, block by block; for tails outside the head's block the head's position
+    is left in ``head`` (the edge stamped with the epoch) for ``_apply_tails``."""
     n, dim = y.shape
     nb = blocks.shape[0] - 1
     a = np.float32(a)
@@ -88,15 +89,15 @@ def _epoch(y, y0, indptr, tails, eps_pos, eps_neg, next_pos, next_neg, blocks, d
                 if d2 > zero:
                     pb = d2**b
                     g = -ab2 * (pb / d2) / (a * pb + one)
-                if not own:
+                if not own:  # the tail's pull, toward where the head was, made in _apply_tails
                     stamp[e] = epoch
+                    for d in range(dim):
+                        head[e, d] = y[i, d]
                 for d in range(dim):
                     step = _clip(g * (y[i, d] - src[j, d])) * alpha
                     y[i, d] += step
                     if own:
                         y[j, d] -= step
-                    else:
-                        delta[e, d] = -step
                 next_pos[e] += eps_pos[e]
                 n_neg = max(0, int((epoch - next_neg[e]) / eps_neg[e]))
                 for _ in range(n_neg):
@@ -118,17 +119,33 @@ def _epoch(y, y0, indptr, tails, eps_pos, eps_neg, next_pos, next_neg, blocks, d
                 next_neg[e] += n_neg * eps_neg[e]
 
 
-@numba.njit(parallel=True, cache=True)
-def _apply_tails(y, t_indptr, t_edges, delta, stamp, epoch):  # pragma: no cover - compiled
-    """Each point takes this epoch's moves as the tail of edges whose head is in another block
-    (``t_indptr``/``t_edges``: the edges ending at each point), in a fixed order."""
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _apply_tails(y, t_indptr, t_edges, head, stamp, a, b, alpha, epoch):  # pragma: no cover - compiled
+    """Each point takes this epoch's attractive steps as the tail of edges whose head lies in
+    another block (``t_indptr``/``t_edges``: the edges ending at each point, in a fixed order): each
+    step toward the head's position when the edge was sampled, from the point's current position,
+    as umap-learn moves the tail (summing steps computed from one old position would overshoot)."""
     n, dim = y.shape
+    a = np.float32(a)
+    b = np.float32(b)
+    alpha = np.float32(alpha)
+    ab2 = np.float32(2.0) * a * b
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
     for j in prange(n):
         for p in range(t_indptr[j], t_indptr[j + 1]):
             e = t_edges[p]
-            if stamp[e] == epoch:
+            if stamp[e] != epoch:
+                continue
+            d2 = zero
+            for d in range(dim):
+                t = head[e, d] - y[j, d]
+                d2 += t * t
+            if d2 > zero:
+                pb = d2**b
+                g = -ab2 * (pb / d2) / (a * pb + one)
                 for d in range(dim):
-                    y[j, d] += delta[e, d]
+                    y[j, d] -= _clip(g * (head[e, d] - y[j, d])) * alpha
 
 
 def spatial_order(y: np.ndarray) -> np.ndarray:
@@ -198,7 +215,7 @@ def optimize_layout(
     t_indptr = t.indptr.astype(np.int64)
     t_edges = t.data.astype(np.int64)
     del ids, t
-    delta = np.zeros((nnz, y.shape[1]), np.float32)
+    head = np.zeros((nnz, y.shape[1]), np.float32)
     stamp = np.full(nnz, -1, np.int32)
     base = np.uint64(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0])
     old = numba.get_num_threads()
@@ -208,9 +225,9 @@ def optimize_layout(
         for epoch in range(int(n_epochs)):
             alpha = initial_alpha * (1.0 - epoch / float(n_epochs))
             y0[:] = y
-            _epoch(y, y0, indptr, tails, eps, eps_neg, next_pos, next_neg, blocks, delta, stamp,
+            _epoch(y, y0, indptr, tails, eps, eps_neg, next_pos, next_neg, blocks, head, stamp,
                    float(a), float(b), float(gamma), float(alpha), epoch, base)  # fmt: skip
-            _apply_tails(y, t_indptr, t_edges, delta, stamp, epoch)
+            _apply_tails(y, t_indptr, t_edges, head, stamp, float(a), float(b), float(alpha), epoch)
             report(label, epoch + 1, n_epochs)
     finally:
         numba.set_num_threads(old)

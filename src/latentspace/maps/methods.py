@@ -1,7 +1,9 @@
 """2-D / 3-D maps of a latent space: PCA (scikit-learn), t-SNE (openTSNE), UMAP (umap-learn).
 
 t-SNE and UMAP take their neighbours from the shared exact kNN graph (``graph.py``) instead of
-searching again. New points go onto an existing map through each method's own out-of-sample rule:
+searching again. UMAP's layout is optimised by ``layout.py`` on every core with the same result
+for the same seed (umap-learn's own, single-threaded when seeded, stays as ``layout="umap-learn"``).
+New points go onto an existing map through each method's own out-of-sample rule:
 PCA exactly, openTSNE's ``TSNEEmbedding.transform`` (the reference embedding fixed), and for UMAP
 umap-learn's transform procedure (fuzzy memberships to the new points' neighbours, initialised at
 their weighted mean, optimised against the fixed reference) built from its public functions, so a

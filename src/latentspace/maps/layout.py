@@ -54,7 +54,25 @@ def _clip(v):  # pragma: no cover - compiled
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _epoch(y, y0, indptr, tails, eps_pos, eps_neg, next_pos, next_neg, blocks, head, stamp, a, b, gamma, alpha, epoch, seed):  # noqa: E501  # pragma: no cover - compiled
+def _epoch(
+    y,
+    y0,
+    indptr,
+    tails,
+    eps_pos,
+    eps_neg,
+    next_pos,
+    next_neg,
+    blocks,
+    head,
+    stamp,
+    a,
+    b,
+    gamma,
+    alpha,
+    epoch,
+    seed,
+):  # pragma: no cover - compiled
     """One epoch's steps, block by block; for tails outside the head's block the head's position
     is left in ``head`` (the edge stamped with the epoch) for ``_apply_tails``."""
     n, dim = y.shape
@@ -65,7 +83,6 @@ def _epoch(y, y0, indptr, tails, eps_pos, eps_neg, next_pos, next_neg, blocks, h
     ab2 = np.float32(2.0) * a * b
     gb2 = np.float32(2.0 * gamma) * b
     one = np.float32(1.0)
-    tiny = np.float32(0.001)
     zero = np.float32(0.0)
     un = np.uint64(n)
     for blk in prange(nb):
@@ -108,7 +125,7 @@ def _epoch(y, y0, indptr, tails, eps_pos, eps_neg, next_pos, next_neg, blocks, h
                     if k == i:
                         continue
                     src = y if lo <= k < hi else y0
-                    d2 = 0.0
+                    d2 = 0.0  # the repulsive step in float64, as umap-learn's
                     for d in range(dim):
                         t = y[i, d] - src[k, d]
                         d2 += t * t
@@ -187,6 +204,8 @@ def optimize_layout(
     csr.sort_indices()
     nnz = csr.nnz
     y = np.ascontiguousarray(embedding, dtype=np.float32)
+    if nnz == 0:  # no edges: nothing pulls or pushes
+        return y.copy()
     # points renumbered along a Z-order curve of the initial layout: graph neighbours then mostly
     # share a block (read live, moved together, as in umap-learn) and sit close in memory
     order = spatial_order(y)
@@ -208,12 +227,13 @@ def optimize_layout(
     indptr = csr.indptr.astype(np.int64)
     tails = csr.indices.astype(np.int64)
     blocks = blocks_for(indptr)
-    # the edges ending at each point, as edge numbers, by transposing a matrix of edge numbers
-    ids = scipy.sparse.csr_matrix((np.arange(nnz, dtype=np.float64), csr.indices, csr.indptr), shape=csr.shape)
+    # the edges ending at each point, as edge numbers, by transposing a matrix of edge numbers + 1
+    numbers = np.arange(1, nnz + 1, dtype=np.float64)
+    ids = scipy.sparse.csr_matrix((numbers, csr.indices, csr.indptr), shape=csr.shape)
     t = ids.T.tocsr()
     t.sort_indices()
     t_indptr = t.indptr.astype(np.int64)
-    t_edges = t.data.astype(np.int64)
+    t_edges = t.data.astype(np.int64) - 1
     del ids, t
     head = np.zeros((nnz, y.shape[1]), np.float32)
     stamp = np.full(nnz, -1, np.int32)

@@ -17,7 +17,8 @@ repulsive steps from random points per attractive step moving the head only, gra
 * each block draws its negative samples from its own generator, seeded by (seed, epoch, block).
 
 The result depends only on the seed and the data, whatever the number of threads. With a single
-block this is umap-learn's algorithm step for step (but for the random numbers). The graph, the
+block this is umap-learn's algorithm but for the random numbers and the order in which points are
+visited (along the curve, not by row). The graph, the
 (a, b) curve and the initialisation stay umap-learn's own (``methods._umap_parallel``).
 """
 
@@ -200,7 +201,9 @@ def optimize_layout(
 ) -> np.ndarray:
     """Optimise ``embedding`` (n, dims) against the symmetric fuzzy graph (scipy sparse, n x n,
     already pruned of edges below max / n_epochs) for ``n_epochs`` epochs; returns a new array."""
-    csr = graph.tocsr()
+    csr = graph.tocsr(copy=True)
+    csr.data[csr.data < 0] = 0.0
+    csr.eliminate_zeros()  # every edge left has a positive weight, so a finite schedule
     csr.sort_indices()
     nnz = csr.nnz
     y = np.ascontiguousarray(embedding, dtype=np.float32)
@@ -217,10 +220,8 @@ def optimize_layout(
     csr.has_sorted_indices = False
     csr.sort_indices()
     w = csr.data.astype(np.float64)
-    keep = w > 0
-    eps = np.full(nnz, np.inf)
-    eps[keep] = w.max() / w[keep]
-    eps_neg = np.where(keep, eps / float(negative_sample_rate), 1.0)
+    eps = w.max() / w
+    eps_neg = eps / float(negative_sample_rate)
     next_pos = eps.copy()
     next_neg = eps_neg.copy()
     y0 = y.copy()
@@ -243,7 +244,8 @@ def optimize_layout(
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
         for epoch in range(int(n_epochs)):
-            alpha = initial_alpha * (1.0 - epoch / float(n_epochs))
+            # umap-learn's schedule: 1 for the first two epochs, then falling by 1/n_epochs a step
+            alpha = initial_alpha * (1.0 - max(epoch - 1, 0) / float(n_epochs))
             y0[:] = y
             _epoch(y, y0, indptr, tails, eps, eps_neg, next_pos, next_neg, blocks, head, stamp,
                    float(a), float(b), float(gamma), float(alpha), epoch, base)  # fmt: skip

@@ -380,8 +380,9 @@ def _umap_parallel(X, idx, dist, dims, seed, params) -> np.ndarray:
     g, _, _ = fuzzy_simplicial_set(X, idx.shape[1], rs, "euclidean", knn_indices=idx, knn_dists=dist)
     g = g.tocoo()
     g.sum_duplicates()
-    n_epochs = params["n_epochs"] or (500 if n <= 10_000 else 200)  # umap-learn's defaults
-    g.data[g.data < g.data.max() / float(n_epochs)] = 0.0
+    default_epochs = 500 if n <= 10_000 else 200  # umap-learn's defaults, and its pruning below
+    n_epochs = params["n_epochs"] or default_epochs
+    g.data[g.data < g.data.max() / float(n_epochs if n_epochs > 10 else default_epochs)] = 0.0
     g.eliminate_zeros()
     init = umap_init(params["init"], n)
     report("UMAP graph", 1, 1)

@@ -5,10 +5,11 @@ seed is set), on the same fuzzy graph and the same initialisation, with the qual
 Usage: .venv/bin/python bench/bench_layout.py [--n 70000] [--epochs 200]
 
 Latents: a 16-d PCA of the first n MNIST images; graph: the exact 15-NN graph through umap-learn's
-`fuzzy_simplicial_set`, pruned as umap-learn prunes it; initialisation: the latents' 2-D PCA scaled
-to [0, 10], as umap-learn's "pca" init ends. Each layout runs once after a compilation run on a
-small graph; ratio ours / umap-learn (lower is better). Quality: trustworthiness, continuity and
-10-NN label accuracy of each map against the latents (map_quality, exact).
+`fuzzy_simplicial_set`, pruned as umap-learn prunes it (`latentspace.maps.methods.umap_graph`);
+initialisation: the latents' 2-D PCA scaled to [0, 10], as umap-learn's "pca" init ends. Each
+layout runs once after a compilation run on a small graph; ratio ours / umap-learn (lower is
+better). Quality: trustworthiness, continuity and 10-NN label accuracy of each map against the
+latents (map_quality, exact).
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ def main(argv=None) -> int:
     import numpy as np
     from sklearn.decomposition import PCA
     from umap.layouts import optimize_layout_euclidean
-    from umap.umap_ import find_ab_params, fuzzy_simplicial_set, make_epochs_per_sample
+    from umap.umap_ import find_ab_params, make_epochs_per_sample
 
     import latentspace as ls
     from latentspace.maps import KnnGraph, LatentMap, map_quality
     from latentspace.maps.layout import optimize_layout
+    from latentspace.maps.methods import umap_graph
 
     header("UMAP layout: ours vs umap-learn", {"latentspace": ls.__version__, "numba": numba.__version__})
     d = ls.load_data("mnist")
@@ -47,14 +49,7 @@ def main(argv=None) -> int:
     Z = ls.PCA(16, random_state=0).fit(X).encode(X)
     n, ne = len(Z), args.epochs
     graph = KnnGraph.compute(Z, 14)
-    idx, dist = graph.first(14)
-    idx = np.hstack([np.arange(n)[:, None], idx]).astype(np.int32)
-    dist = np.hstack([np.zeros((n, 1), np.float32), dist]).astype(np.float32)
-    rs = np.random.RandomState(0)
-    g, _, _ = fuzzy_simplicial_set(Z, 15, rs, "euclidean", knn_indices=idx, knn_dists=dist)
-    g = g.tocoo()
-    g.data[g.data < g.data.max() / ne] = 0.0
-    g.eliminate_zeros()
+    g = umap_graph(Z, graph, 15, n_epochs=ne)
     init = PCA(2, random_state=0).fit_transform(Z)
     init = (10 * (init - init.min(0)) / (init.max(0) - init.min(0))).astype(np.float32)
     a, b = find_ab_params(1.0, 0.1)

@@ -261,29 +261,16 @@ def test_umap_initialisation_by_size(latents):
     assert map_quality(m, y[:1500])["knn_accuracy_map"] > 0.9
 
 
-def _fuzzy_graph(Z, k=15, epochs=200):
-    from umap.umap_ import fuzzy_simplicial_set
-
-    idx, dist = exact_knn(Z, k - 1)
-    n = len(Z)
-    idx = np.hstack([np.arange(n)[:, None], idx]).astype(np.int32)
-    dist = np.hstack([np.zeros((n, 1), np.float32), dist]).astype(np.float32)
-    g, _, _ = fuzzy_simplicial_set(Z, k, np.random.RandomState(0), "euclidean", knn_indices=idx, knn_dists=dist)
-    g = g.tocoo()
-    g.data[g.data < g.data.max() / epochs] = 0.0
-    g.eliminate_zeros()
-    return g
-
-
 def test_parallel_layout_is_the_same_on_any_number_of_threads(latents):
     """The seeded parallel UMAP layout: blocks and random streams are fixed by the graph and the
     seed, so one thread and two give the same map bit for bit; another seed gives another map."""
     from umap.umap_ import find_ab_params
 
     from latentspace.maps.layout import blocks_for, optimize_layout
+    from latentspace.maps.methods import umap_graph
 
     Z, _ = latents
-    g = _fuzzy_graph(Z)
+    g = umap_graph(Z, KnnGraph.compute(Z, 14), 15, n_epochs=200)
     y0 = np.random.default_rng(0).uniform(0, 10, size=(len(Z), 2)).astype(np.float32)
     a, b = find_ab_params(1.0, 0.1)
     one = optimize_layout(y0, g, 50, a, b, seed=3, threads=1)

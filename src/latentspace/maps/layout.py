@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-import scipy.sparse
 from numba import prange
 
 from ..progress import report
@@ -228,14 +227,9 @@ def optimize_layout(
     indptr = csr.indptr.astype(np.int64)
     tails = csr.indices.astype(np.int64)
     blocks = blocks_for(indptr)
-    # the edges ending at each point, as edge numbers, by transposing a matrix of edge numbers + 1
-    numbers = np.arange(1, nnz + 1, dtype=np.float64)
-    ids = scipy.sparse.csr_matrix((numbers, csr.indices, csr.indptr), shape=csr.shape)
-    t = ids.T.tocsr()
-    t.sort_indices()
-    t_indptr = t.indptr.astype(np.int64)
-    t_edges = t.data.astype(np.int64) - 1
-    del ids, t
+    # the edges ending at each point, heads in increasing order (edges are stored by head)
+    t_edges = np.argsort(tails, kind="stable")
+    t_indptr = np.concatenate([[0], np.cumsum(np.bincount(tails, minlength=len(y)))]).astype(np.int64)
     head = np.zeros((nnz, y.shape[1]), np.float32)
     stamp = np.full(nnz, -1, np.int32)
     base = np.uint64(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0])

@@ -337,14 +337,10 @@ def _fit_umap(Z, graph, dims, seed, params) -> np.ndarray:
     import umap
 
     nn = min(params["n_neighbors"], len(Z))
-    idx, dist = graph.first(nn - 1)
-    n = len(Z)
-    # umap-learn's neighbour lists start with the point itself at distance 0
-    idx = np.hstack([np.arange(n)[:, None], idx]).astype(np.int32)
-    dist = np.hstack([np.zeros((n, 1), np.float32), dist]).astype(np.float32)
     X = prepare(Z, params["metric"])
     if params["layout"] == "parallel":
-        return _umap_parallel(X, idx, dist, dims, seed, params)
+        return _umap_parallel(X, graph, nn, dims, seed, params)
+    idx, dist = _umap_neighbours(graph, nn)
     model = umap.UMAP(
         n_neighbors=nn,
         n_components=dims,
@@ -352,7 +348,7 @@ def _fit_umap(Z, graph, dims, seed, params) -> np.ndarray:
         spread=params["spread"],
         n_epochs=params["n_epochs"] or None,
         negative_sample_rate=params["negative_sample_rate"],
-        init=umap_init(params["init"], n),
+        init=umap_init(params["init"], len(Z)),
         random_state=seed,
         precomputed_knn=(idx, dist, None),
         transform_mode="embedding",
@@ -365,25 +361,54 @@ def _fit_umap(Z, graph, dims, seed, params) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-def _umap_parallel(X, idx, dist, dims, seed, params) -> np.ndarray:
+def _umap_neighbours(graph: KnnGraph, nn: int) -> tuple[np.ndarray, np.ndarray]:
+    """The graph's first ``nn - 1`` neighbours as umap-learn takes them: each list starts with the
+    point itself at distance 0."""
+    idx, dist = graph.first(nn - 1)
+    n = len(idx)
+    idx = np.hstack([np.arange(n)[:, None], idx]).astype(np.int32)
+    dist = np.hstack([np.zeros((n, 1), np.float32), dist]).astype(np.float32)
+    return idx, dist
+
+
+def umap_epochs(n_epochs: int, n: int) -> tuple[int, int]:
+    """(epochs to run, epochs to prune by): umap-learn's defaults, 500 up to 10,000 points and 200
+    above, and its pruning, which uses the default when 10 or fewer epochs are asked for."""
+    default = 500 if n <= 10_000 else 200
+    epochs = n_epochs or default
+    return epochs, epochs if epochs > 10 else default
+
+
+def umap_graph(X: np.ndarray, graph: KnnGraph, nn: int, n_epochs: int = 0):
+    """umap-learn's fuzzy graph (scipy COO) of the points ``X`` from ``nn - 1`` neighbours of the
+    shared kNN graph, with edges below max weight / epochs pruned as ``UMAP.fit`` prunes them."""
+    from umap.umap_ import fuzzy_simplicial_set
+
+    idx, dist = _umap_neighbours(graph, nn)
+    rs = np.random.RandomState(0)  # for umap-learn's neighbour search, which given lists skip
+    g, _, _ = fuzzy_simplicial_set(X, nn, rs, "euclidean", knn_indices=idx, knn_dists=dist)
+    g = g.tocoo()
+    g.sum_duplicates()
+    prune = umap_epochs(n_epochs, len(X))[1]
+    g.data[g.data < g.data.max() / float(prune)] = 0.0
+    g.eliminate_zeros()
+    return g
+
+
+def _umap_parallel(X, graph, nn, dims, seed, params) -> np.ndarray:
     """umap-learn's fuzzy graph, (a, b) curve and initialisation (as ``UMAP.fit`` makes them), then
     the seeded parallel layout of ``layout.py``."""
     from sklearn.decomposition import PCA
     from umap.spectral import spectral_layout
-    from umap.umap_ import find_ab_params, fuzzy_simplicial_set, noisy_scale_coords
+    from umap.umap_ import find_ab_params, noisy_scale_coords
 
     from .layout import optimize_layout
 
     n = len(X)
     rs = np.random.RandomState(seed)
     report("UMAP graph", 0, 1)
-    g, _, _ = fuzzy_simplicial_set(X, idx.shape[1], rs, "euclidean", knn_indices=idx, knn_dists=dist)
-    g = g.tocoo()
-    g.sum_duplicates()
-    default_epochs = 500 if n <= 10_000 else 200  # umap-learn's defaults, and its pruning below
-    n_epochs = params["n_epochs"] or default_epochs
-    g.data[g.data < g.data.max() / float(n_epochs if n_epochs > 10 else default_epochs)] = 0.0
-    g.eliminate_zeros()
+    g = umap_graph(X, graph, nn, params["n_epochs"])
+    n_epochs = umap_epochs(params["n_epochs"], n)[0]
     init = umap_init(params["init"], n)
     report("UMAP graph", 1, 1)
     if init == "random":

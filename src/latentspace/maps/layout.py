@@ -11,8 +11,9 @@ repulsive steps from random points per attractive step moving the head only, gra
 * the points are cut into blocks of about BLOCK_EDGES edges (fixed by the graph, not by the thread
   count); within an epoch a block moves only its own points, reading its own points live and every
   other point from the snapshot taken when the epoch began;
-* an attractive step whose tail lies in another block leaves the head's position in a per-edge
-  buffer; after the blocks, every point takes its buffered steps in a fixed order, each computed
+* an attractive step whose tail lies in another block leaves the head's position in that edge's
+  buffer slot (slots numbered by tail, then head); after the blocks, every point takes its buffered
+  steps in that order, each computed
   from its current position as umap-learn's tail step is;
 * each block draws its negative samples from its own generator, seeded by (seed, epoch, block).
 
@@ -32,6 +33,7 @@ from ..progress import report
 
 BLOCK_EDGES = 4096  # edges per block: many more blocks than cores (load balance)
 MAX_BLOCKS = 64
+_GATHER = 8  # negative samples read together
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -64,6 +66,7 @@ def _epoch(
     next_pos,
     next_neg,
     blocks,
+    slot,
     head,
     stamp,
     a,
@@ -91,6 +94,7 @@ def _epoch(
         state = _splitmix(_splitmix(seed ^ np.uint64(epoch)) ^ np.uint64(blk))
         if state == np.uint64(0):
             state = _GOLDEN
+        sample = np.empty((_GATHER, dim), np.float32)
         for i in range(lo, hi):
             for e in range(indptr[i], indptr[i + 1]):
                 if next_pos[e] > epoch:
@@ -107,9 +111,10 @@ def _epoch(
                     pb = d2**b
                     g = -ab2 * (pb / d2) / (a * pb + one)
                 if not own:  # the tail's pull, toward where the head was, made in _apply_tails
-                    stamp[e] = epoch
+                    s = slot[e]
+                    stamp[s] = epoch
                     for d in range(dim):
-                        head[e, d] = y[i, d]
+                        head[s, d] = y[i, d]
                 for d in range(dim):
                     step = _clip(g * (y[i, d] - src[j, d])) * alpha
                     y[i, d] += step
@@ -117,31 +122,45 @@ def _epoch(
                         y[j, d] -= step
                 next_pos[e] += eps_pos[e]
                 n_neg = max(0, int((epoch - next_neg[e]) / eps_neg[e]))
-                for _ in range(n_neg):
-                    state ^= state >> np.uint64(12)  # xorshift64*
-                    state ^= state << np.uint64(25)
-                    state ^= state >> np.uint64(27)
-                    k = np.int64(((state * _STAR) >> np.uint64(11)) % un)
-                    if k == i:
-                        continue
-                    src = y if lo <= k < hi else y0
-                    d2 = 0.0  # the repulsive step in float64, as umap-learn's
-                    for d in range(dim):
-                        t = y[i, d] - src[k, d]
-                        d2 += t * t
-                    if d2 > 0.0:
-                        g = gb2 / ((0.001 + d2) * (a * d2**b + 1.0))
+                done = 0
+                while done < n_neg:
+                    # draw a batch of samples and read them all before stepping: at scale the reads
+                    # miss the cache, and made together they overlap. The step arithmetic and its
+                    # order are unchanged (a sample's position cannot change while point i steps:
+                    # a sample equal to i is skipped).
+                    batch = min(n_neg - done, _GATHER)
+                    got = 0
+                    for _ in range(batch):
+                        state ^= state >> np.uint64(12)  # xorshift64*
+                        state ^= state << np.uint64(25)
+                        state ^= state >> np.uint64(27)
+                        k = np.int64(((state * _STAR) >> np.uint64(11)) % un)
+                        if k == i:
+                            continue
+                        src = y if lo <= k < hi else y0
                         for d in range(dim):
-                            y[i, d] += _clip(g * (y[i, d] - src[k, d])) * alpha
+                            sample[got, d] = src[k, d]
+                        got += 1
+                    done += batch
+                    for c in range(got):
+                        d2 = 0.0  # the repulsive step in float64, as umap-learn's
+                        for d in range(dim):
+                            t = y[i, d] - sample[c, d]
+                            d2 += t * t
+                        if d2 > 0.0:
+                            g = gb2 / ((0.001 + d2) * (a * d2**b + 1.0))
+                            for d in range(dim):
+                                y[i, d] += _clip(g * (y[i, d] - sample[c, d])) * alpha
                 next_neg[e] += n_neg * eps_neg[e]
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _apply_tails(y, t_indptr, t_edges, head, stamp, a, b, alpha, epoch):  # pragma: no cover - compiled
+def _apply_tails(y, t_indptr, head, stamp, a, b, alpha, epoch):  # pragma: no cover - compiled
     """Each point takes this epoch's attractive steps as the tail of edges whose head lies in
-    another block (``t_indptr``/``t_edges``: the edges ending at each point, in a fixed order): each
-    step toward the head's position when the edge was sampled, from the point's current position,
-    as umap-learn moves the tail (summing steps computed from one old position would overshoot)."""
+    another block (slots ``t_indptr[j]:t_indptr[j + 1]`` hold the edges ending at point j, heads in
+    increasing order): each step toward the head's position when the edge was sampled, from the
+    point's current position, as umap-learn moves the tail (summing steps computed from one old
+    position would overshoot). The slots are in tail order, so this pass reads them in sequence."""
     n, dim = y.shape
     a = np.float32(a)
     b = np.float32(b)
@@ -150,19 +169,18 @@ def _apply_tails(y, t_indptr, t_edges, head, stamp, a, b, alpha, epoch):  # prag
     one = np.float32(1.0)
     zero = np.float32(0.0)
     for j in prange(n):
-        for p in range(t_indptr[j], t_indptr[j + 1]):
-            e = t_edges[p]
-            if stamp[e] != epoch:
+        for s in range(t_indptr[j], t_indptr[j + 1]):
+            if stamp[s] != epoch:
                 continue
             d2 = zero
             for d in range(dim):
-                t = head[e, d] - y[j, d]
+                t = head[s, d] - y[j, d]
                 d2 += t * t
             if d2 > zero:
                 pb = d2**b
                 g = -ab2 * (pb / d2) / (a * pb + one)
                 for d in range(dim):
-                    y[j, d] -= _clip(g * (head[e, d] - y[j, d])) * alpha
+                    y[j, d] -= _clip(g * (head[s, d] - y[j, d])) * alpha
 
 
 def spatial_order(y: np.ndarray) -> np.ndarray:
@@ -225,13 +243,22 @@ def optimize_layout(
     next_neg = eps_neg.copy()
     y0 = y.copy()
     indptr = csr.indptr.astype(np.int64)
-    tails = csr.indices.astype(np.int64)
+    tails = csr.indices.astype(np.int32)
     blocks = blocks_for(indptr)
-    # the edges ending at each point, heads in increasing order (edges are stored by head)
-    t_edges = np.argsort(tails, kind="stable")
-    t_indptr = np.concatenate([[0], np.cumsum(np.bincount(tails, minlength=len(y)))]).astype(np.int64)
-    head = np.zeros((nnz, y.shape[1]), np.float32)
-    stamp = np.full(nnz, -1, np.int32)
+    # the edges whose tail lies in another block than their head, numbered ("slots") by tail and
+    # then head (edges are stored by head: a stable sort by tail); slot[e] = -1 for the others
+    block_of = np.repeat(np.arange(len(blocks) - 1, dtype=np.int32), np.diff(blocks))
+    heads = np.repeat(np.arange(len(y), dtype=np.int32), np.diff(indptr))
+    cross = np.flatnonzero(block_of[heads] != block_of[tails])
+    del heads
+    by_tail = cross[np.argsort(tails[cross], kind="stable")]
+    slot = np.full(nnz, -1, np.int64)
+    slot[by_tail] = np.arange(len(by_tail))
+    per_tail = np.bincount(tails[by_tail], minlength=len(y))
+    t_indptr = np.concatenate([[0], np.cumsum(per_tail)]).astype(np.int64)
+    head = np.zeros((len(by_tail), y.shape[1]), np.float32)
+    stamp = np.full(len(by_tail), -1, np.int32)
+    del by_tail, cross
     base = np.uint64(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0])
     old = numba.get_num_threads()
     if threads:
@@ -241,9 +268,9 @@ def optimize_layout(
             # umap-learn's schedule: 1 for the first two epochs, then falling by 1/n_epochs a step
             alpha = initial_alpha * (1.0 - max(epoch - 1, 0) / float(n_epochs))
             y0[:] = y
-            _epoch(y, y0, indptr, tails, eps, eps_neg, next_pos, next_neg, blocks, head, stamp,
+            _epoch(y, y0, indptr, tails, eps, eps_neg, next_pos, next_neg, blocks, slot, head, stamp,
                    float(a), float(b), float(gamma), float(alpha), epoch, base)  # fmt: skip
-            _apply_tails(y, t_indptr, t_edges, head, stamp, float(a), float(b), float(alpha), epoch)
+            _apply_tails(y, t_indptr, head, stamp, float(a), float(b), float(alpha), epoch)
             report(label, epoch + 1, n_epochs)
     finally:
         numba.set_num_threads(old)

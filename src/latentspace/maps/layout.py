@@ -8,19 +8,24 @@ edges, each edge sampled in proportion to its weight and moving both its ends, `
 repulsive steps from random points per attractive step moving the head only, gradients clipped to
 [-4, 4], learning rate falling linearly to 0), arranged so that threads never race:
 
-* the points are cut into blocks of about BLOCK_EDGES edges (fixed by the graph, not by the thread
-  count); within an epoch a block moves only its own points, reading its own points live and every
-  other point from the snapshot taken when the epoch began;
+* the points are numbered along a Z-order curve of the layout (at the start, and again at the
+  epochs of REARRANGE_AT, as the layout gathers graph neighbours together) and cut into blocks of
+  about BLOCK_EDGES edges (fixed by the graph and the layout, not by the thread count); within an
+  epoch a block moves only its own points, reading its own points live and every other point from
+  the snapshot taken when the epoch began;
 * an attractive step whose tail lies in another block leaves the head's position in that edge's
   buffer slot (slots numbered by tail, then head); after the blocks, every point takes its buffered
-  steps in that order, each computed
-  from its current position as umap-learn's tail step is;
+  steps in that order, each computed from its current position as umap-learn's tail step is;
 * each block draws its negative samples from its own generator, seeded by (seed, epoch, block).
 
 The result depends only on the seed and the data, whatever the number of threads. With a single
 block this is umap-learn's algorithm but for the random numbers and the order in which points are
-visited (along the curve, not by row). The graph, the
-(a, b) curve and the initialisation stay umap-learn's own (``methods._umap_parallel``).
+visited (along the curve, not by row). The graph, the (a, b) curve and the initialisation stay
+umap-learn's own (``methods._umap_parallel``).
+
+At a million points the random negative samples miss the cache (about 60% of an epoch's time);
+drawing them in batches and reading each batch before stepping lets those reads overlap, and the
+renumbering keeps most tails in their head's block (read live, from the cache).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from ..progress import report
 BLOCK_EDGES = 4096  # edges per block: many more blocks than cores (load balance)
 MAX_BLOCKS = 64
 _GATHER = 8  # negative samples read together
+REARRANGE_AT = (10, 30, 70, 150)  # epochs at which the points are renumbered along the layout
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -222,56 +228,77 @@ def optimize_layout(
     csr.data[csr.data < 0] = 0.0
     csr.eliminate_zeros()  # every edge left has a positive weight, so a finite schedule
     csr.sort_indices()
-    nnz = csr.nnz
     y = np.ascontiguousarray(embedding, dtype=np.float32)
-    if nnz == 0:  # no edges: nothing pulls or pushes
+    if csr.nnz == 0:  # no edges: nothing pulls or pushes
         return y.copy()
-    # points renumbered along a Z-order curve of the initial layout: graph neighbours then mostly
-    # share a block (read live, moved together, as in umap-learn) and sit close in memory
-    order = spatial_order(y)
-    y = y[order]
-    csr = csr[order]
-    inv = np.empty_like(order)
-    inv[order] = np.arange(len(order))
-    csr.indices = inv[csr.indices].astype(csr.indices.dtype)
-    csr.has_sorted_indices = False
-    csr.sort_indices()
     w = csr.data.astype(np.float64)
     eps = w.max() / w
     eps_neg = eps / float(negative_sample_rate)
-    next_pos = eps.copy()
-    next_neg = eps_neg.copy()
-    y0 = y.copy()
+    edges = [eps, eps_neg, eps.copy(), eps_neg.copy()]  # per edge: eps, eps_neg, next_pos, next_neg
     indptr = csr.indptr.astype(np.int64)
     tails = csr.indices.astype(np.int32)
-    blocks = blocks_for(indptr)
-    # the edges whose tail lies in another block than their head, numbered ("slots") by tail and
-    # then head (edges are stored by head: a stable sort by tail); slot[e] = -1 for the others
-    block_of = np.repeat(np.arange(len(blocks) - 1, dtype=np.int32), np.diff(blocks))
-    heads = np.repeat(np.arange(len(y), dtype=np.int32), np.diff(indptr))
-    cross = np.flatnonzero(block_of[heads] != block_of[tails])
-    del heads
-    by_tail = cross[np.argsort(tails[cross], kind="stable")]
-    slot = np.full(nnz, -1, np.int64)
-    slot[by_tail] = np.arange(len(by_tail))
-    per_tail = np.bincount(tails[by_tail], minlength=len(y))
-    t_indptr = np.concatenate([[0], np.cumsum(per_tail)]).astype(np.int64)
-    head = np.zeros((len(by_tail), y.shape[1]), np.float32)
-    stamp = np.full(len(by_tail), -1, np.int32)
-    del by_tail, cross
+    del csr, w
+    at = np.arange(len(y))  # at[p]: the point now numbered p
     base = np.uint64(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0])
     old = numba.get_num_threads()
     if threads:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
         for epoch in range(int(n_epochs)):
+            if epoch == 0 or epoch in REARRANGE_AT:
+                # points renumbered along a Z-order curve of the layout as it is now: graph
+                # neighbours then mostly share a block (read live, moved together, as in
+                # umap-learn) and sit close in memory. The layout gathers neighbours as it goes, so
+                # renumbering again along the way keeps more of them together.
+                order = spatial_order(y)
+                y, indptr, tails, edges = _renumbered(order, y, indptr, tails, edges)
+                at = at[order]
+                blocks = blocks_for(indptr)
+                slot, t_indptr = _cross_slots(indptr, tails, blocks)
+                head = np.zeros((t_indptr[-1], y.shape[1]), np.float32)
+                stamp = np.full(t_indptr[-1], -1, np.int32)
+                y0 = np.empty_like(y)
             # umap-learn's schedule: 1 for the first two epochs, then falling by 1/n_epochs a step
             alpha = initial_alpha * (1.0 - max(epoch - 1, 0) / float(n_epochs))
             y0[:] = y
+            eps, eps_neg, next_pos, next_neg = edges
             _epoch(y, y0, indptr, tails, eps, eps_neg, next_pos, next_neg, blocks, slot, head, stamp,
                    float(a), float(b), float(gamma), float(alpha), epoch, base)  # fmt: skip
             _apply_tails(y, t_indptr, head, stamp, float(a), float(b), float(alpha), epoch)
             report(label, epoch + 1, n_epochs)
     finally:
         numba.set_num_threads(old)
-    return y[inv]
+    out = np.empty_like(y)
+    out[at] = y
+    return out
+
+
+def _renumbered(order, y, indptr, tails, edges):
+    """Points renumbered so that new point p is old point order[p]: the positions, the edges
+    regrouped by new head (each head's edges keep their order) with their tails renumbered, and the
+    per-edge arrays moved with them."""
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order))
+    counts = np.diff(indptr)[order]
+    new_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    moved = np.repeat(indptr[order] - new_indptr[:-1], counts) + np.arange(new_indptr[-1])
+    return (
+        np.ascontiguousarray(y[order]),
+        new_indptr,
+        inv[tails[moved]].astype(np.int32),
+        [e[moved] for e in edges],
+    )
+
+
+def _cross_slots(indptr, tails, blocks):
+    """The edges whose tail lies in another block than their head, numbered ("slots") by tail and
+    then head (edges are stored by head: a stable sort by tail): slot[e] (-1 for the others) and
+    t_indptr, the slots of the edges ending at each point."""
+    n = len(indptr) - 1
+    block_of = np.repeat(np.arange(len(blocks) - 1, dtype=np.int32), np.diff(blocks))
+    cross = np.flatnonzero(block_of[np.repeat(np.arange(n), np.diff(indptr))] != block_of[tails])
+    by_tail = cross[np.argsort(tails[cross], kind="stable")]
+    slot = np.full(len(tails), -1, np.int64)
+    slot[by_tail] = np.arange(len(by_tail))
+    t_indptr = np.concatenate([[0], np.cumsum(np.bincount(tails[by_tail], minlength=n))]).astype(np.int64)
+    return slot, t_indptr

@@ -282,10 +282,43 @@ def test_parallel_layout_is_the_same_on_any_number_of_threads(latents):
     assert blocks[0] == 0 and blocks[-1] == len(Z) and len(blocks) > 3 and (np.diff(blocks) > 0).all()
 
 
+def test_layout_renumbering_keeps_every_edge_and_its_state():
+    """Renumbering the points (as the layout does along its Z-order) moves every edge with its
+    per-edge arrays: mapped back through the order, the (head, tail, values) triples are the
+    original ones; the cross-block slots list exactly the edges whose ends lie in different
+    blocks, by tail and then head."""
+    import scipy.sparse as sp
+
+    from latentspace.maps.layout import _cross_slots, _renumbered
+
+    rng = np.random.default_rng(5)
+    g = sp.random(300, 300, density=0.05, random_state=6, format="csr")
+    g.sort_indices()
+    indptr, tails = g.indptr.astype(np.int64), g.indices.astype(np.int32)
+    vals = [g.data.astype(np.float64), -g.data.astype(np.float64)]
+    y = rng.normal(size=(300, 2)).astype(np.float32)
+    order = rng.permutation(300)
+    y2, indptr2, tails2, vals2 = _renumbered(order, y, indptr, tails, vals)
+    assert np.array_equal(y2, y[order])
+    heads = np.repeat(np.arange(300), np.diff(indptr))
+    heads2 = order[np.repeat(np.arange(300), np.diff(indptr2))]
+    before = sorted(zip(heads, tails, vals[0], vals[1], strict=True))
+    after = sorted(zip(heads2, order[tails2], vals2[0], vals2[1], strict=True))
+    assert before == after and len(after) == g.nnz
+    blocks = np.array([0, 100, 180, 300])
+    slot, t_indptr = _cross_slots(indptr2, tails2, blocks)
+    h2 = np.repeat(np.arange(300), np.diff(indptr2))
+    cross = np.searchsorted(blocks, h2, "right") != np.searchsorted(blocks, tails2, "right")
+    assert np.array_equal(slot >= 0, cross) and t_indptr[-1] == cross.sum()
+    listed = np.argsort(np.where(slot >= 0, slot, len(slot)))[: cross.sum()]  # edges by slot
+    assert np.array_equal(np.lexsort((h2[listed], tails2[listed])), np.arange(len(listed)))
+    assert np.array_equal(np.diff(t_indptr), np.bincount(tails2[cross], minlength=300))
+
+
 def test_parallel_layout_matches_umap_learns_layout(latents):
     """Our parallel layout and umap-learn's own single-threaded one, on the same graph and
     initialisation: trustworthiness and continuity within 0.01 and 10-NN label accuracy within 0.02
-    of each other (measured here: 0.9919 / 0.9853 vs 0.9915 / 0.9862; 0.951 vs 0.949)."""
+    of each other (measured here: 0.9917 / 0.9852 vs 0.9915 / 0.9862; 0.947 vs 0.949)."""
     Z, y = latents
     graph = KnnGraph.compute(Z, 15)
     ours = map_quality(fit_map(Z, "umap", 2, seed=0, graph=graph), y)

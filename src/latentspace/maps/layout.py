@@ -83,7 +83,7 @@ def _epoch(
     seed,
 ):  # pragma: no cover - compiled
     """One epoch's steps, block by block; for tails outside the head's block the head's position
-    is left in ``head`` (the edge stamped with the epoch) for ``_apply_tails``."""
+    is left in the edge's slot of ``head`` (the slot stamped with the epoch) for ``_apply_tails``."""
     n, dim = y.shape
     nb = blocks.shape[0] - 1
     a = np.float32(a)
@@ -258,10 +258,10 @@ def optimize_layout(
                 head = np.zeros((t_indptr[-1], y.shape[1]), np.float32)
                 stamp = np.full(t_indptr[-1], -1, np.int32)
                 y0 = np.empty_like(y)
+                eps, eps_neg, next_pos, next_neg = edges  # the same arrays: updated in place
             # umap-learn's schedule: 1 for the first two epochs, then falling by 1/n_epochs a step
             alpha = initial_alpha * (1.0 - max(epoch - 1, 0) / float(n_epochs))
             y0[:] = y
-            eps, eps_neg, next_pos, next_neg = edges
             _epoch(y, y0, indptr, tails, eps, eps_neg, next_pos, next_neg, blocks, slot, head, stamp,
                    float(a), float(b), float(gamma), float(alpha), epoch, base)  # fmt: skip
             _apply_tails(y, t_indptr, head, stamp, float(a), float(b), float(alpha), epoch)

@@ -250,6 +250,7 @@ def optimize_layout(
                 # neighbours then mostly share a block (read live, moved together, as in
                 # umap-learn) and sit close in memory. The layout gathers neighbours as it goes, so
                 # renumbering again along the way keeps more of them together.
+                slot = head = stamp = y0 = None  # freed before the new ones are built
                 order = spatial_order(y)
                 y, indptr, tails, edges = _renumbered(order, y, indptr, tails, edges)
                 at = at[order]
@@ -276,18 +277,18 @@ def optimize_layout(
 def _renumbered(order, y, indptr, tails, edges):
     """Points renumbered so that new point p is old point order[p]: the positions, the edges
     regrouped by new head (each head's edges keep their order) with their tails renumbered, and the
-    per-edge arrays moved with them."""
-    inv = np.empty_like(order)
-    inv[order] = np.arange(len(order))
+    per-edge arrays moved with them. ``tails`` and the arrays of ``edges`` are rewritten in place,
+    one at a time (at 1M points each is some 150 MB: moving them all at once held two copies)."""
+    inv = np.empty(len(order), np.int32)
+    inv[order] = np.arange(len(order), dtype=np.int32)
     counts = np.diff(indptr)[order]
     new_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    moved = np.repeat(indptr[order] - new_indptr[:-1], counts) + np.arange(new_indptr[-1])
-    return (
-        np.ascontiguousarray(y[order]),
-        new_indptr,
-        inv[tails[moved]].astype(np.int32),
-        [e[moved] for e in edges],
-    )
+    moved = np.repeat(indptr[order] - new_indptr[:-1], counts)
+    moved += np.arange(new_indptr[-1])
+    tails[:] = inv[tails[moved]]
+    for e in edges:
+        e[:] = e[moved]
+    return np.ascontiguousarray(y[order]), new_indptr, tails, edges
 
 
 def _cross_slots(indptr, tails, blocks):
@@ -296,7 +297,9 @@ def _cross_slots(indptr, tails, blocks):
     t_indptr, the slots of the edges ending at each point."""
     n = len(indptr) - 1
     block_of = np.repeat(np.arange(len(blocks) - 1, dtype=np.int32), np.diff(blocks))
-    cross = np.flatnonzero(block_of[np.repeat(np.arange(n), np.diff(indptr))] != block_of[tails])
+    head_of = np.repeat(np.arange(n, dtype=np.int32), np.diff(indptr))
+    cross = np.flatnonzero(block_of[head_of] != block_of[tails])
+    del head_of
     by_tail = cross[np.argsort(tails[cross], kind="stable")]
     slot = np.full(len(tails), -1, np.int64)
     slot[by_tail] = np.arange(len(by_tail))

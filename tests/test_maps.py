@@ -261,14 +261,32 @@ def test_umap_initialisation_by_size(latents):
     assert map_quality(m, y[:1500])["knn_accuracy_map"] > 0.9
 
 
-def test_parallel_layout_is_the_same_on_any_number_of_threads(latents):
+def test_layout_blocks_hold_enough_points():
+    """Blocks of at least MIN_BLOCK_POINTS points (smaller ones cost trustworthiness: BENCHMARKS),
+    one below that, at most MAX_BLOCKS, each with about the same number of edges."""
+    from latentspace.maps import layout
+
+    rng = np.random.default_rng(0)
+    for n in (1797, 9_999, 10_000, 70_000, 1_000_000):
+        indptr = np.concatenate([[0], np.cumsum(rng.integers(10, 30, n))]).astype(np.int64)
+        blocks = layout.blocks_for(indptr)
+        want = min(layout.MAX_BLOCKS, max(1, n // layout.MIN_BLOCK_POINTS))
+        assert blocks[0] == 0 and blocks[-1] == n and len(blocks) - 1 == want, (n, len(blocks))
+        edges = np.diff(indptr[blocks])
+        assert edges.max() - edges.min() <= 2 * 30  # two points' degrees at most
+        assert np.diff(blocks).min() >= min(n, 0.8 * layout.MIN_BLOCK_POINTS)
+
+
+def test_parallel_layout_is_the_same_on_any_number_of_threads(latents, monkeypatch):
     """The seeded parallel UMAP layout: blocks and random streams are fixed by the graph and the
     seed, so one thread and two give the same map bit for bit; another seed gives another map."""
     from umap.umap_ import find_ab_params
 
+    from latentspace.maps import layout
     from latentspace.maps.layout import blocks_for, optimize_layout
     from latentspace.maps.methods import umap_graph
 
+    monkeypatch.setattr(layout, "MIN_BLOCK_POINTS", 300)  # several blocks on 1,797 digits
     Z, _ = latents
     g = umap_graph(Z, KnnGraph.compute(Z, 14), 15, n_epochs=200)
     y0 = np.random.default_rng(0).uniform(0, 10, size=(len(Z), 2)).astype(np.float32)

@@ -39,7 +39,7 @@ from ..progress import report
 # Blocks of at least MIN_BLOCK_POINTS points: an edge between two blocks pulls toward where its
 # tail was when the epoch began and moves the tail only after the blocks, so the smaller the blocks,
 # the more edges act late. On 70,000 MNIST digits (PCA-50, seeds 0 and 1) T against the PCA was
-# 0.9631 / 0.9630 with one block (umap-learn's sequential order), 0.9630 / 0.9627 with 8 blocks and
+# 0.9631 / 0.9630 with one block (every read live), 0.9630 / 0.9627 with 8 blocks and
 # 0.9631 / 0.9635 with 16 (4,400 points each), but 0.9597 / 0.9603 with 32 and 0.9583 / 0.9597
 # with 64 (1,100 points each).
 MIN_BLOCK_POINTS = 5000

@@ -241,11 +241,13 @@ def optimize_layout(
     w = csr.data.astype(np.float64)
     eps = w.max() / w
     eps_neg = eps / float(negative_sample_rate)
-    edges = [eps, eps_neg, eps.copy(), eps_neg.copy()]  # per edge: eps, eps_neg, next_pos, next_neg
+    next_pos, next_neg = eps.copy(), eps_neg.copy()
+    edges = [eps, eps_neg, next_pos, next_neg]  # per edge; _renumbered moves them in place
     indptr = csr.indptr.astype(np.int64)
     tails = csr.indices.astype(np.int32)
     del csr, w
     at = np.arange(len(y))  # at[p]: the point now numbered p
+    y0 = np.empty_like(y)  # each epoch's snapshot
     base = np.uint64(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0])
     old = numba.get_num_threads()
     if threads:
@@ -257,16 +259,14 @@ def optimize_layout(
                 # neighbours then mostly share a block (read live, moved together, as in
                 # umap-learn) and sit close in memory. The layout gathers neighbours as it goes, so
                 # renumbering again along the way keeps more of them together.
-                slot = head = stamp = y0 = None  # freed before the new ones are built
+                slot = head = stamp = None  # freed before the new ones are built
                 order = spatial_order(y)
-                y, indptr, tails, edges = _renumbered(order, y, indptr, tails, edges)
+                y, indptr = _renumbered(order, y, indptr, tails, edges)
                 at = at[order]
                 blocks = blocks_for(indptr)
                 slot, t_indptr = _cross_slots(indptr, tails, blocks)
                 head = np.zeros((t_indptr[-1], y.shape[1]), np.float32)
                 stamp = np.full(t_indptr[-1], -1, np.int32)
-                y0 = np.empty_like(y)
-                eps, eps_neg, next_pos, next_neg = edges  # the same arrays: updated in place
             # umap-learn's schedule: 1 for the first two epochs, then falling by 1/n_epochs a step
             alpha = initial_alpha * (1.0 - max(epoch - 1, 0) / float(n_epochs))
             y0[:] = y
@@ -284,8 +284,9 @@ def optimize_layout(
 def _renumbered(order, y, indptr, tails, edges):
     """Points renumbered so that new point p is old point order[p]: the positions, the edges
     regrouped by new head (each head's edges keep their order) with their tails renumbered, and the
-    per-edge arrays moved with them. ``tails`` and the arrays of ``edges`` are rewritten in place,
-    one at a time (at 1M points each is some 150 MB: moving them all at once held two copies)."""
+    per-edge arrays moved with them. Returns the new positions and indptr; ``tails`` and the arrays
+    of ``edges`` are rewritten in place, one at a time (at 1M points each is some 150 MB: moving
+    them all at once held two copies)."""
     inv = np.empty(len(order), np.int32)
     inv[order] = np.arange(len(order), dtype=np.int32)
     counts = np.diff(indptr)[order]
@@ -295,7 +296,7 @@ def _renumbered(order, y, indptr, tails, edges):
     tails[:] = inv[tails[moved]]
     for e in edges:
         e[:] = e[moved]
-    return np.ascontiguousarray(y[order]), new_indptr, tails, edges
+    return np.ascontiguousarray(y[order]), new_indptr
 
 
 def _cross_slots(indptr, tails, blocks):

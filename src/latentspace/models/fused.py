@@ -56,6 +56,8 @@ class _Stack:
 
     def __init__(self, linears: list[nn.Linear]):
         self.weights = [m.weight for m in linears]
+        # transposed views, made once: the optimizer and checkpoint loading update weights in place
+        self.weights_t = [w.t() for w in self.weights]
         self.biases = [m.bias for m in linears]
         self.grad_w = [torch.zeros_like(w) for w in self.weights]
         self.grad_b = [torch.zeros_like(b) for b in self.biases]
@@ -92,8 +94,8 @@ class _Stack:
         """Every layer's input, then the output: [x, h1, ..., out] (in buffers reused next step)."""
         acts = [x]
         last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.addmm(b, acts[-1], w.t(), out=self._buffer(("act", i), x.shape[0], w.shape[0], x))
+        for i, (wt, b) in enumerate(zip(self.weights_t, self.biases, strict=True)):
+            h = torch.addmm(b, acts[-1], wt, out=self._buffer(("act", i), x.shape[0], wt.shape[1], x))
             acts.append(h.relu_() if i < last else h)
         return acts
 
@@ -114,7 +116,8 @@ class _Stack:
 
 class FusedStep:
     """One training step of an MLP autoencoder: fills every used parameter's ``.grad`` with the
-    gradient of the mean loss and returns the metrics ``_loss`` would (the loss as a tensor)."""
+    gradient of the mean loss and returns the metrics ``_loss`` would (tensors, or Python floats
+    where the CPU kernels compute them)."""
 
     def __init__(self, model, encoder: list[nn.Linear], decoder: list[nn.Linear]):
         self.model = model
@@ -148,7 +151,7 @@ class FusedStep:
 
             p = torch.sigmoid(out, out=self.dec._buffer(("sigmoid",), n, d, out))
             nll, sq = bernoulli_terms(flat_out.numpy(), flat_x.numpy(), p.reshape(-1).numpy())
-            return torch.tensor(nll, dtype=torch.float64), p, torch.tensor(sq, dtype=torch.float64)
+            return nll, p, sq  # Python floats
         if self.bernoulli:  # BCE with logits: softplus(l) - x l; gradient p - x with p = sigmoid(l)
             p = torch.sigmoid(out)
             # softplus(l) = relu(l) - log sigmoid(|l|), and sigmoid(|l|) = 1/2 + |p - 1/2| lies in
@@ -229,9 +232,9 @@ class FusedStep:
         kl_sum = float(kl.sum())
         nll = float(nll)
         return {
-            "loss": torch.tensor((nll + float(term)) / n),
-            "elbo": torch.tensor(-(nll + kl_sum) / n),
-            "kl": torch.tensor(kl_sum / n),
+            "loss": (nll + float(term)) / n,
+            "elbo": -(nll + kl_sum) / n,
+            "kl": kl_sum / n,
         }
 
     def _kl_weight(self, kl: torch.Tensor, progress: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -43,9 +43,10 @@ torch.set_flush_denormal(True)
 # loss_fn(batch (B, d), progress in epochs (float), generator, training?, phase name)
 #   -> {"loss": scalar to minimise, other named metrics...}
 LossFn = Callable[[torch.Tensor, float, torch.Generator, bool, str], dict[str, torch.Tensor]]
-# fast_step(batch, progress, generator) -> the same metrics as loss_fn in training, having written
-# the gradient of "loss" into every parameter's .grad itself (models/fused.py: no autograd)
-FastStep = Callable[[torch.Tensor, float, torch.Generator], dict[str, torch.Tensor]]
+# fast_step(batch, progress, generator) -> the same metrics as loss_fn in training (tensors, or Python
+# floats on the CPU), having written the gradient of "loss" into every parameter's .grad itself
+# (models/fused.py: no autograd)
+FastStep = Callable[[torch.Tensor, float, torch.Generator], dict[str, "torch.Tensor | float"]]
 
 
 @dataclass
@@ -341,7 +342,7 @@ class Trainer:
                 else:
                     out = self._objective(batch, progress, gen, True, phase.name)
                 loss = out["loss"]
-                value = loss.item()
+                value = float(loss)  # a tensor, or a float from a fast step on the CPU
                 if not math.isfinite(value):
                     self._diverged(epoch, step, value)
                 if self.fast_step is None:
@@ -352,7 +353,7 @@ class Trainer:
                 self._steppers[phase.name].step()
                 for k, v in out.items():
                     if k != "loss" or phase.name == last:  # "loss" is the last phase's objective
-                        weighted = (v.item() if on_cpu else v.detach()) * len(batch)
+                        weighted = (float(v) if on_cpu else v.detach()) * len(batch)
                         sums[k] = weighted if k not in sums else sums[k] + weighted
                 if phase.name == last:
                     running += value * len(batch)

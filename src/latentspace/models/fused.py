@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -130,6 +131,10 @@ class FusedStep:
         w = next(model.net_.parameters())
         on_cpu = w.device.type == "cpu" and w.dtype == torch.float32
         self.latent_kernels = on_cpu and latent_kernels_enabled()
+        self._latent: dict[int, tuple] = {}  # batch size -> the latent part's buffers (_vae_cpu)
+        from .vae import _LOGVAR_RANGE
+
+        self.lo, self.hi = (float(v) for v in _LOGVAR_RANGE)
 
     def __call__(self, x: torch.Tensor, progress: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
         self.enc.attach()
@@ -209,33 +214,49 @@ class FusedStep:
         kl_sum = kl.sum()
         return {"loss": (nll + term) / n, "elbo": -(nll + kl_sum) / n, "kl": kl_sum / n}
 
-    def _vae_cpu(self, x: torch.Tensor, progress: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        """``_vae`` with the latent part in two numba loops (see models/_fused_kernels.py)."""
+    def _vae_cpu(self, x: torch.Tensor, progress: float, gen: torch.Generator) -> dict[str, float]:
+        """``_vae`` with the latent part in two numba loops (see models/_fused_kernels.py), on
+        (B, latent) arrays kept across steps with their numpy views."""
         from ._fused_kernels import latent_backward, latent_forward
-        from .vae import _LOGVAR_RANGE
 
-        n, latent = x.shape[0], self.model.latent_dim
-        lo, hi = (float(v) for v in _LOGVAR_RANGE)
+        n = x.shape[0]
         e_acts = self.enc.forward(x)
         s = e_acts[-1]
-        eps = torch.randn((n, latent), generator=gen)  # the draw _loss makes
-        z, std, kl = torch.empty_like(eps), torch.empty_like(eps), torch.empty(n)
-        s_np, eps_np, std_np = s.numpy(), eps.numpy(), std.numpy()
-        latent_forward(s_np, eps_np, lo, hi, z.numpy(), std_np, kl.numpy())
+        eps = torch.randn((n, self.model.latent_dim), generator=gen)  # the draw _loss makes
+        z, std, kl, grad_s, views = self._latent_buffers(n, s)
+        s_np, std_np, kl_np, grad_s_np = views
+        eps_np = eps.numpy()
+        latent_forward(s_np, eps_np, self.lo, self.hi, z.numpy(), std_np, kl_np)
         d_acts = self.dec.forward(z)
         nll, grad, _ = self._likelihood(x, d_acts[-1])
-        weight, term = self._kl_weight(kl, progress)
+        kl_sum = float(kl_np.sum(dtype=np.float64))
+        scale = self.model._kl_scale(progress)
+        if scale is not None:  # a linear KL term: one weight for every row
+            weight, term = np.full(n, scale, dtype=np.float32), scale * kl_sum
+        else:
+            w, t = self._kl_weight(kl, progress)
+            weight, term = w.numpy(), float(t)
         grad_z = self.dec.backward(d_acts, grad, 1.0 / n, need_input=True)
-        grad_s = torch.empty_like(s)
-        latent_backward(grad_z.numpy(), s_np, eps_np, std_np, weight.numpy(), lo, hi, grad_s.numpy())
+        latent_backward(grad_z.numpy(), s_np, eps_np, std_np, weight, self.lo, self.hi, grad_s_np)
         self.enc.backward(e_acts, grad_s, 1.0 / n, need_input=False)
-        kl_sum = float(kl.sum())
         nll = float(nll)
-        return {
-            "loss": (nll + float(term)) / n,
-            "elbo": -(nll + kl_sum) / n,
-            "kl": kl_sum / n,
-        }
+        return {"loss": (nll + term) / n, "elbo": -(nll + kl_sum) / n, "kl": kl_sum / n}
+
+    def _latent_buffers(self, n: int, s: torch.Tensor):
+        """z, std (B, latent), kl (B,), grad_s like s, and the numpy views of s, std, kl and grad_s,
+        made again only when the encoder's output buffer ``s`` is a new tensor."""
+        cached = self._latent.get(n)
+        if cached is None or cached[0] is not s:
+            latent = self.model.latent_dim
+            z, std, kl, grad_s = (
+                torch.empty(n, latent),
+                torch.empty(n, latent),
+                torch.empty(n),
+                torch.empty_like(s),
+            )
+            views = (s.numpy(), std.numpy(), kl.numpy(), grad_s.numpy())
+            cached = self._latent[n] = (s, z, std, kl, grad_s, views)
+        return cached[1:]
 
     def _kl_weight(self, kl: torch.Tensor, progress: float) -> tuple[torch.Tensor, torch.Tensor]:
         scale = self.model._kl_scale(progress)

@@ -49,6 +49,11 @@ LossFn = Callable[[torch.Tensor, float, torch.Generator, bool, str], dict[str, t
 FastStep = Callable[[torch.Tensor, float, torch.Generator], dict[str, "torch.Tensor | float"]]
 
 
+def _scalar(v) -> float:
+    """A metric's value: a tensor's item, or a Python float from a fast step on the CPU."""
+    return v.item() if isinstance(v, torch.Tensor) else float(v)
+
+
 @dataclass
 class Phase:
     """One optimiser and the parameters it updates. Several phases per step alternate in order
@@ -342,7 +347,7 @@ class Trainer:
                 else:
                     out = self._objective(batch, progress, gen, True, phase.name)
                 loss = out["loss"]
-                value = float(loss)  # a tensor, or a float from a fast step on the CPU
+                value = _scalar(loss)
                 if not math.isfinite(value):
                     self._diverged(epoch, step, value)
                 if self.fast_step is None:
@@ -353,7 +358,7 @@ class Trainer:
                 self._steppers[phase.name].step()
                 for k, v in out.items():
                     if k != "loss" or phase.name == last:  # "loss" is the last phase's objective
-                        weighted = (float(v) if on_cpu else v.detach()) * len(batch)
+                        weighted = (_scalar(v) if on_cpu else v.detach()) * len(batch)
                         sums[k] = weighted if k not in sums else sums[k] + weighted
                 if phase.name == last:
                     running += value * len(batch)

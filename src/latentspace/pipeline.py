@@ -40,6 +40,10 @@ def _resume_guard(ckpt: Path, fingerprint: dict, resume: bool) -> None:
                 " resume with the same command line, or start again without --resume"
             )
         return
+    from .train.device import is_main_process
+
+    if not is_main_process():  # under torchrun rank 0 alone prepares (and later writes) the folder:
+        return  # two ranks each replacing it deleted each other's files (a flaky failure)
     if ckpt.exists():
         shutil.rmtree(ckpt)  # a fresh start replaces an abandoned attempt
     ckpt.mkdir(parents=True)

@@ -2,11 +2,13 @@
 
 Autograd records a graph every step, allocates fresh gradient tensors (1.6 MB for a 784 x 512
 layer, page-faulted anew each step) and runs some sixty small kernels: for the MNIST VAE of
-BENCHMARKS.md that is 3.4 ms per step, of which the eleven matrix products are 1.6 ms. Here the
-forward and backward passes are written out: weight gradients go straight into buffers kept across
-steps, with the batch mean's 1/B folded into the product's ``alpha``; ReLU's backward is one masked
-copy; the likelihood's gradient is its closed form (``sigmoid(logits) - x`` for a Bernoulli
-decoder); only the loss's total is computed, never per-row tensors that are summed at once.
+BENCHMARKS.md that was 3.4 ms per step on the machine of session 3, of which the eleven matrix
+products were 1.6 ms. Here the forward and backward passes are written out: weight gradients go
+straight into buffers kept across steps, with the batch mean's 1/B folded into the product's
+``alpha``, and so do the layers' outputs and input gradients (the next step overwrites them);
+ReLU's backward is applied in place; the likelihood's gradient is its closed form
+(``sigmoid(logits) - x`` for a Bernoulli decoder, with the loss's total in the same numba pass on
+the CPU); only the loss's total is computed, never per-row tensors that are summed at once.
 
 It is the same computation as the model's ``_loss`` under autograd, to float rounding: the tests
 compare every gradient and metric with autograd's. The per-sample KL weight (warm-up, beta,

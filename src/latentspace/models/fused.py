@@ -85,8 +85,9 @@ class _Stack:
                     p.grad = g
 
     def _buffer(self, key: tuple, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
-        """A (rows, cols) tensor kept across steps: a fresh 400 KB output is written to memory that
-        is not in cache, and out-of-place kernels on a 128 x 784 batch ran 2-10x slower than in place."""
+        """A (rows, cols) tensor kept across steps: a fresh output lands in memory that is not in
+        cache (in a profile, out-of-place kernels on a 128 x 784 batch took 0.14-0.20 ms, in-place
+        ones 0.01-0.08 ms)."""
         key = (*key, rows)  # the last batch of an epoch is often shorter: it keeps its own
         buf = self._buffers.get(key)
         if buf is None or buf.shape != (rows, cols) or buf.device != like.device or buf.dtype != like.dtype:

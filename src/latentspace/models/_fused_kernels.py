@@ -54,6 +54,24 @@ def latent_backward(grad_z, s, eps, std, w, lo, hi, grad_s):  # pragma: no cover
                 grad_s[i, L + j] = half * (g * eps[i, j] * sd + wi * (sd * sd - one))
 
 
+@numba.njit(inline="always", fastmath={"reassoc", "contract", "nsz", "arcp"})
+def _bernoulli_span(logits, x, p, lo, hi):  # pragma: no cover - compiled
+    """float32 sums of relu(l), x l and (p - x)^2 over [lo, hi), writing p - x into p."""
+    zero = np.float32(0.0)
+    r32 = zero
+    xl32 = zero
+    sq32 = zero
+    for i in range(lo, hi):
+        li = logits[i]
+        xi = x[i]
+        r32 += max(li, zero)
+        xl32 += xi * li
+        g = p[i] - xi
+        sq32 += g * g
+        p[i] = g
+    return r32, xl32, sq32
+
+
 # reassociation lets LLVM vectorise the sums; no "nnan"/"ninf": a NaN loss must stay NaN (divergence check)
 @numba.njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
 def bernoulli_terms(logits, x, p):  # pragma: no cover - compiled
@@ -66,10 +84,10 @@ def bernoulli_terms(logits, x, p):  # pragma: no cover - compiled
     no overflow and no log(0). Its logs are taken of products: 64 terms in float32 (at least 2^-64,
     a normal float), 15 of those in float64 (at least 2^-960), so one log call per 960 elements.
     Sums run in float32 over 256 elements and are added in float64. Both loops have fixed bounds so
-    that LLVM vectorises them (a bound computed with min() kept them scalar, 5x slower)."""
+    that LLVM vectorises them (a bound computed with min() kept them scalar, 5x slower): the spans
+    call the inlined ``_bernoulli_span`` with literal lengths, the remainder calls it once more."""
     n = logits.size
     half = np.float32(0.5)
-    zero = np.float32(0.0)
     tail = 0.0
     acc = 1.0
     full = n // 64
@@ -88,27 +106,12 @@ def bernoulli_terms(logits, x, p):  # pragma: no cover - compiled
     xl = 0.0
     sq = 0.0
     full = n // 256
-    for c in range(full):
-        r32 = zero
-        xl32 = zero
-        sq32 = zero
-        for i in range(c * 256, c * 256 + 256):
-            li = logits[i]
-            xi = x[i]
-            r32 += max(li, zero)
-            xl32 += xi * li
-            g = p[i] - xi
-            sq32 += g * g
-            p[i] = g
+    for c in range(full + 1):  # 256-element spans (fixed bounds), then the remainder
+        if c < full:
+            r32, xl32, sq32 = _bernoulli_span(logits, x, p, c * 256, c * 256 + 256)
+        else:
+            r32, xl32, sq32 = _bernoulli_span(logits, x, p, full * 256, n)
         relu += r32
         xl += xl32
         sq += sq32
-    for i in range(full * 256, n):
-        li = logits[i]
-        xi = x[i]
-        relu += max(li, zero)
-        xl += xi * li
-        g = p[i] - xi
-        sq += g * g
-        p[i] = g
     return relu - tail - xl, sq

@@ -319,9 +319,9 @@ def test_layout_renumbering_keeps_every_edge_and_its_state():
     heads = np.repeat(np.arange(300), np.diff(indptr))
     before = sorted(zip(heads, tails, vals[0], vals[1], strict=True))
     y2, indptr2 = _renumbered(order, y, indptr, tails, vals)
-    # the per-edge arrays are rewritten in place (at 1M points, moving them all at once held
-    # two copies: 870 MiB extra at 20M edges instead of 324)
-    tails2, vals2 = tails, vals
+    # tails and the per-edge arrays are rewritten in place (at 1M points, moving them all at once
+    # held two copies: 870 MiB extra at 20M edges instead of 324)
+    tails2, vals2 = tails, vals  # the same arrays, now renumbered
     assert np.array_equal(y2, y[order])
     heads2 = order[np.repeat(np.arange(300), np.diff(indptr2))]
     after = sorted(zip(heads2, order[tails2], vals2[0], vals2[1], strict=True))

@@ -2,7 +2,7 @@
 
 Autograd records a graph every step, allocates fresh gradient tensors (1.6 MB for a 784 x 512
 layer, page-faulted anew each step) and runs some sixty small kernels: for the MNIST VAE of
-BENCHMARKS.md that was 3.4 ms per step on the machine of session 3, of which the eleven matrix
+BENCHMARKS.md that was 3.4 ms per step when this step was written, of which the eleven matrix
 products were 1.6 ms. Here the forward and backward passes are written out: weight gradients go
 straight into buffers kept across steps, with the batch mean's 1/B folded into the product's
 ``alpha``, and so do the layers' outputs and input gradients (the next step overwrites them);

@@ -1,6 +1,8 @@
 """VAE training on MNIST: latentspace's training engine against Pythae 0.1.2, side by side in one run.
 
 Usage: .venv/bin/python bench/bench_vae_train.py [--epochs 10] [--threads N] [--target -110] [--quick]
+(Pythae comes with the bench extra: ``.venv/bin/pip install -c constraints.txt -e '.[bench]'``, as
+``make bench`` does.)
 
 Both libraries train the same model on the same 60,000 MNIST training images (``ls.load_data("mnist")``
 minus its 10,000 test rows): an MLP encoder 784-512-(16 means, 16 log-variances) and decoder
@@ -505,6 +507,15 @@ def main(argv=None) -> int:
         " start (also 1-minute load average < 1) and before every epoch; 0: never wait",
     )
     args = parser.parse_args(argv)
+    import importlib.util
+
+    if importlib.util.find_spec("pythae") is None:  # the anchor: an extra, not in the default setup
+        print(
+            "bench_vae_train.py needs Pythae 0.1.2, the anchor it measures against; install the bench"
+            " extra first: .venv/bin/pip install -c constraints.txt -e '.[bench]' (make bench does it)",
+            file=sys.stderr,
+        )
+        return 2
     epochs = args.epochs or (3 if args.quick else 10)
     if epochs < 3:
         parser.error("--epochs must be at least 3 (epoch 1 is warm-up; at least 2 are measured)")

@@ -172,6 +172,31 @@ def test_bernoulli_terms_match_float64_bce(n):
     np.testing.assert_array_equal(p, expected_grad)
 
 
+def test_bernoulli_terms_do_not_depend_on_where_the_arrays_sit():
+    """The same inputs give bit-identical totals and gradients whether x and p lie next to each
+    other in memory or far apart (a store in the summing loop once made LLVM pick another loop,
+    summing in another order, for nearby arrays: a run from disk then reported another loss)."""
+    from latentspace.models._fused_kernels import bernoulli_terms
+
+    rng = np.random.default_rng(3)
+    n = 64 * 64
+    logits = rng.normal(0, 3, n).astype(np.float32)
+    x = rng.random(n).astype(np.float32)
+    p0 = (1 / (1 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+    big = np.empty(2 * n + 5000, np.float32)
+    results, grads = set(), []
+    for gap in (0, 1, 3, 16, 100, 1000, 5000):
+        for x_first in (True, False):
+            near, far = big[:n], big[n + gap : 2 * n + gap]
+            xs, ps = (near, far) if x_first else (far, near)
+            xs[:] = x
+            ps[:] = p0
+            results.add(bernoulli_terms(logits, xs, ps))
+            grads.append(ps.copy())
+    assert len(results) == 1
+    assert all(np.array_equal(g, grads[0]) for g in grads)
+
+
 def test_bernoulli_terms_propagate_nan():
     """A NaN logit must give a NaN loss, so the engine's divergence check stops training."""
     from latentspace.models._fused_kernels import bernoulli_terms

@@ -56,7 +56,7 @@ def latent_backward(grad_z, s, eps, std, w, lo, hi, grad_s):  # pragma: no cover
 
 @numba.njit(inline="always", fastmath={"reassoc", "contract", "nsz", "arcp"})
 def _bernoulli_span(logits, x, p, lo, hi):  # pragma: no cover - compiled
-    """float32 sums of relu(l), x l and (p - x)^2 over [lo, hi), writing p - x into p."""
+    """float32 sums of relu(l), x l and (p - x)^2 over [lo, hi) (reads only: see bernoulli_terms)."""
     zero = np.float32(0.0)
     r32 = zero
     xl32 = zero
@@ -68,7 +68,6 @@ def _bernoulli_span(logits, x, p, lo, hi):  # pragma: no cover - compiled
         xl32 += xi * li
         g = p[i] - xi
         sq32 += g * g
-        p[i] = g
     return r32, xl32, sq32
 
 
@@ -114,4 +113,10 @@ def bernoulli_terms(logits, x, p):  # pragma: no cover - compiled
         relu += r32
         xl += xl32
         sq += sq32
+    # the gradient in a loop of its own: a store in the summing loop made LLVM check at run time
+    # whether p overlaps x, and when the two arrays lay within some 4 KB of each other it took
+    # another loop, which sums in another order: the total then depended on where the arrays sat
+    # in memory (1e-9 relative, enough to change a run's history from disk against from memory)
+    for i in range(n):
+        p[i] -= x[i]
     return relu - tail - xl, sq

@@ -277,9 +277,51 @@ def test_layout_blocks_hold_enough_points():
         assert np.diff(blocks).min() >= min(n, 0.8 * layout.MIN_BLOCK_POINTS)
 
 
-def test_parallel_layout_is_the_same_on_any_number_of_threads(latents, monkeypatch):
-    """The seeded parallel UMAP layout: blocks and random streams are fixed by the graph and the
-    seed, so one thread and two give the same map bit for bit; another seed gives another map."""
+def test_layout_rounds_follow_the_initialisation(latents, monkeypatch):
+    """Several rounds per epoch from an unorganised start (PCA, random), one after the spectral
+    initialisation (where more rounds cost trustworthiness on MNIST: layout.ROUNDS)."""
+    from latentspace.maps import layout
+
+    seen = []
+    real = layout.optimize_layout
+
+    def spy(*args, rounds=1, **kwargs):
+        seen.append(rounds)
+        return real(*args, rounds=rounds, **kwargs)
+
+    monkeypatch.setattr(layout, "optimize_layout", spy)
+    Z, _ = latents
+    for init in ("spectral", "pca", "random"):
+        m = fit_map(Z[:600], "umap", seed=0, init=init, n_epochs=20)
+        assert np.isfinite(m.embedding).all()
+    assert seen == [1, layout.ROUNDS, layout.ROUNDS] and layout.ROUNDS == 4
+    with pytest.raises(ValueError, match="rounds must be at least 1"):
+        real(np.zeros((3, 2), np.float32), None, 1, 1.0, 1.0, 0, rounds=0)
+
+
+def test_layout_rounds_cover_each_block_once():
+    """Each epoch's rounds split every block into consecutive runs of points that cover it once,
+    with about the same number of edges each (a round may be empty when a block has few points)."""
+    from latentspace.maps import layout
+
+    rng = np.random.default_rng(1)
+    for n, rounds in ((1797, 4), (70_000, 4), (70_000, 7), (12, 8)):
+        indptr = np.concatenate([[0], np.cumsum(rng.integers(10, 30, n))]).astype(np.int64)
+        blocks = layout.blocks_for(indptr)
+        cuts = layout._round_cuts(indptr, blocks, rounds)
+        assert cuts.shape == (rounds + 1, len(blocks) - 1)
+        assert np.array_equal(cuts[0], blocks[:-1]) and np.array_equal(cuts[-1], blocks[1:])
+        assert (np.diff(cuts, axis=0) >= 0).all()  # consecutive, so each point in exactly one round
+        edges = np.diff(indptr[cuts], axis=0)  # (rounds, blocks)
+        per_block = indptr[blocks[1:]] - indptr[blocks[:-1]]
+        assert np.abs(edges - per_block / rounds).max() <= 30  # within one point's degree
+
+
+@pytest.mark.parametrize("rounds", [1, 4])
+def test_parallel_layout_is_the_same_on_any_number_of_threads(latents, monkeypatch, rounds):
+    """The seeded parallel UMAP layout: blocks, rounds and random streams are fixed by the graph
+    and the seed, so one thread and two give the same map bit for bit; another seed gives another
+    map."""
     from umap.umap_ import find_ab_params
 
     from latentspace.maps import layout
@@ -291,10 +333,10 @@ def test_parallel_layout_is_the_same_on_any_number_of_threads(latents, monkeypat
     g = umap_graph(Z, KnnGraph.compute(Z, 14), 15, n_epochs=200)
     y0 = np.random.default_rng(0).uniform(0, 10, size=(len(Z), 2)).astype(np.float32)
     a, b = find_ab_params(1.0, 0.1)
-    one = optimize_layout(y0, g, 50, a, b, seed=3, threads=1)
-    two = optimize_layout(y0, g, 50, a, b, seed=3, threads=2)
+    one = optimize_layout(y0, g, 50, a, b, seed=3, threads=1, rounds=rounds)
+    two = optimize_layout(y0, g, 50, a, b, seed=3, threads=2, rounds=rounds)
     assert np.array_equal(one, two)
-    assert not np.allclose(optimize_layout(y0, g, 50, a, b, seed=4, threads=2), one)
+    assert not np.allclose(optimize_layout(y0, g, 50, a, b, seed=4, threads=2, rounds=rounds), one)
     assert np.isfinite(one).all() and not np.array_equal(one, y0)
     blocks = blocks_for(g.tocsr().indptr)
     assert blocks[0] == 0 and blocks[-1] == len(Z) and len(blocks) > 3 and (np.diff(blocks) > 0).all()

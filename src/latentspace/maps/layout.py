@@ -11,12 +11,16 @@ repulsive steps from random points per attractive step moving the head only, gra
 * the points are numbered along a Z-order curve of the layout (at the start, and again at the
   epochs of REARRANGE_AT, as the layout gathers graph neighbours together) and cut into blocks of
   at least MIN_BLOCK_POINTS points (fixed by the graph and the layout, not by the thread count:
-  below 10,000 points a single block); within an epoch a block moves only its own points, reading
-  its own points live and every other point from the snapshot taken when the epoch began;
+  below 10,000 points a single block); a block moves only its own points, reading its own points
+  live and every other point from a snapshot;
+* an epoch runs in one or more rounds (ROUNDS from an unorganised start): in each, every block
+  steps the next share of its points (by edges), then the snapshot is taken again, so what a
+  block reads of the others is at most a round old;
 * an attractive step whose tail lies in another block leaves the head's position in that edge's
-  buffer slot (slots numbered by tail, then head); after the blocks, every point takes its buffered
+  buffer slot (slots numbered by tail, then head); after each round, every point takes its buffered
   steps in that order, each computed from its current position as umap-learn's tail step is;
-* each block draws its negative samples from its own generator, seeded by (seed, epoch, block).
+* each block draws its negative samples from its own generator, seeded by (seed, epoch, round,
+  block).
 
 The result depends only on the seed and the data, whatever the number of threads. With a single
 block this is umap-learn's algorithm but for the random numbers and the order in which points are
@@ -37,8 +41,9 @@ from numba import prange
 from ..progress import report
 
 # Blocks of at least MIN_BLOCK_POINTS points: an edge between two blocks pulls toward where its
-# tail was when the epoch began and moves the tail only after the blocks, so the smaller the blocks,
-# the more edges act late. On 70,000 MNIST digits (PCA-50, seeds 0 and 1) T against the PCA was
+# tail was when the round began and moves the tail only after the round, so the smaller the blocks,
+# the more edges act late. On 70,000 MNIST digits (PCA-50, seeds 0 and 1; one round per epoch, as
+# the layout ran then) T against the PCA was
 # 0.9631 / 0.9630 with one block (every read live), 0.9630 / 0.9627 with 8 blocks and
 # 0.9631 / 0.9635 with 16 (4,400 points each), but 0.9597 / 0.9603 with 32 and 0.9583 / 0.9597
 # with 64 (1,100 points each).
@@ -46,6 +51,17 @@ MIN_BLOCK_POINTS = 5000
 MAX_BLOCKS = 64  # at a million points: blocks of 15,600
 _GATHER = 8  # negative samples read together
 REARRANGE_AT = (10, 30, 70, 150)  # epochs at which the points are renumbered along the layout
+# Rounds per epoch when the layout starts unorganised (PCA or random initialisation; one round after
+# umap-learn's spectral one): each block steps the next 1/rounds of its points, then the snapshot
+# is taken again and the tails' steps are made. With one round a block reads the others as they
+# were when the epoch began. At a million points (64 blocks, PCA initialisation, one graph) T was
+# 0.8924 / 0.9018 (seeds 0 / 1) with one round and 0.9052 / 0.9087 with 4, against 0.9151 for
+# umap-learn's own layout on that graph; on 70,000 MNIST digits (PCA-16) with PCA initialisation
+# 0.9669 with one round, 0.9684 with 4, 0.9682 with 16 and 0.9687 for umap-learn's (means of 3-4
+# seeds), but with spectral initialisation 0.9680 with one round and 0.9664 with 4 (umap-learn's
+# 0.9676, 2 seeds); rounds only in the first 10 or 30 epochs gave 0.9666 / 0.9659 (PCA) and
+# 0.9681 / 0.9672 (spectral). BENCHMARKS.md, scaling, session 9.
+ROUNDS = 4
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -78,6 +94,8 @@ def _epoch(
     next_pos,
     next_neg,
     blocks,
+    starts,
+    stops,
     slot,
     head,
     stamp,
@@ -86,6 +104,7 @@ def _epoch(
     gamma,
     alpha,
     epoch,
+    tick,
     seed,
 ):  # pragma: no cover - compiled
     """One epoch's steps, block by block; for tails outside the head's block the head's position
@@ -103,11 +122,11 @@ def _epoch(
     for blk in prange(nb):
         lo = blocks[blk]
         hi = blocks[blk + 1]
-        state = _splitmix(_splitmix(seed ^ np.uint64(epoch)) ^ np.uint64(blk))
+        state = _splitmix(_splitmix(seed ^ np.uint64(tick)) ^ np.uint64(blk))
         if state == np.uint64(0):
             state = _GOLDEN
         sample = np.empty((_GATHER, dim), np.float32)
-        for i in range(lo, hi):
+        for i in range(starts[blk], stops[blk]):
             for e in range(indptr[i], indptr[i + 1]):
                 if next_pos[e] > epoch:
                     continue
@@ -124,7 +143,7 @@ def _epoch(
                     g = -ab2 * (pb / d2) / (a * pb + one)
                 if not own:  # the tail's pull, toward where the head was, made in _apply_tails
                     s = slot[e]
-                    stamp[s] = epoch
+                    stamp[s] = tick
                     for d in range(dim):
                         head[s, d] = y[i, d]
                 for d in range(dim):
@@ -167,7 +186,7 @@ def _epoch(
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _apply_tails(y, t_indptr, head, stamp, a, b, alpha, epoch):  # pragma: no cover - compiled
+def _apply_tails(y, t_indptr, head, stamp, a, b, alpha, tick):  # pragma: no cover - compiled
     """Each point takes this epoch's attractive steps as the tail of edges whose head lies in
     another block (slots ``t_indptr[j]:t_indptr[j + 1]`` hold the edges ending at point j, heads in
     increasing order): each step toward the head's position when the edge was sampled, from the
@@ -182,7 +201,7 @@ def _apply_tails(y, t_indptr, head, stamp, a, b, alpha, epoch):  # pragma: no co
     zero = np.float32(0.0)
     for j in prange(n):
         for s in range(t_indptr[j], t_indptr[j + 1]):
-            if stamp[s] != epoch:
+            if stamp[s] != tick:
                 continue
             d2 = zero
             for d in range(dim):
@@ -227,10 +246,15 @@ def optimize_layout(
     gamma: float = 1.0,
     initial_alpha: float = 1.0,
     threads: int | None = None,
+    rounds: int = 1,
     label: str = "UMAP layout",
 ) -> np.ndarray:
     """Optimise ``embedding`` (n, dims) against the symmetric fuzzy graph (scipy sparse, n x n,
-    already pruned of edges below max / n_epochs) for ``n_epochs`` epochs; returns a new array."""
+    already pruned of edges below max / n_epochs) for ``n_epochs`` epochs, each in ``rounds``
+    rounds; returns a new array."""
+    rounds = int(rounds)
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1; got {rounds}")
     csr = graph.tocsr(copy=True)
     csr.data[csr.data < 0] = 0.0
     csr.eliminate_zeros()  # every edge left has a positive weight, so a finite schedule
@@ -253,6 +277,7 @@ def optimize_layout(
     if threads:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
+        tick = 0  # rounds so far: stamps the tails' slots and seeds the rounds' random streams
         for epoch in range(int(n_epochs)):
             if epoch == 0 or epoch in REARRANGE_AT:
                 # points renumbered along a Z-order curve of the layout as it is now: graph
@@ -267,18 +292,36 @@ def optimize_layout(
                 slot, t_indptr = _cross_slots(indptr, tails, blocks)
                 head = np.zeros((t_indptr[-1], y.shape[1]), np.float32)
                 stamp = np.full(t_indptr[-1], -1, np.int32)
+                cuts = None
+            if cuts is None:
+                cuts = _round_cuts(indptr, blocks, rounds)
             # umap-learn's schedule: 1 for the first two epochs, then falling by 1/n_epochs a step
             alpha = initial_alpha * (1.0 - max(epoch - 1, 0) / float(n_epochs))
-            y0[:] = y
-            _epoch(y, y0, indptr, tails, eps, eps_neg, next_pos, next_neg, blocks, slot, head, stamp,
-                   float(a), float(b), float(gamma), float(alpha), epoch, base)  # fmt: skip
-            _apply_tails(y, t_indptr, head, stamp, float(a), float(b), float(alpha), epoch)
+            for r in range(rounds):
+                y0[:] = y
+                _epoch(y, y0, indptr, tails, eps, eps_neg, next_pos, next_neg, blocks, cuts[r], cuts[r + 1],
+                       slot, head, stamp, float(a), float(b), float(gamma), float(alpha), epoch, tick,
+                       base)  # fmt: skip
+                _apply_tails(y, t_indptr, head, stamp, float(a), float(b), float(alpha), tick)
+                tick += 1
             report(label, epoch + 1, n_epochs)
     finally:
         numba.set_num_threads(old)
     out = np.empty_like(y)
     out[at] = y
     return out
+
+
+def _round_cuts(indptr, blocks, rounds):
+    """(rounds + 1, blocks) point indices: in round r block k steps points cuts[r, k]:cuts[r + 1, k],
+    each round about the same share of the block's edges."""
+    lo, hi = blocks[:-1], blocks[1:]
+    share = np.linspace(0.0, 1.0, rounds + 1)[:, None]
+    targets = indptr[lo][None, :] + share * (indptr[hi] - indptr[lo])[None, :]
+    cuts = np.searchsorted(indptr, targets.ravel()).reshape(targets.shape).astype(np.int64)
+    cuts = np.clip(cuts, lo[None, :], hi[None, :])
+    cuts[0], cuts[-1] = lo, hi
+    return np.maximum.accumulate(cuts, axis=0)
 
 
 def _renumbered(order, y, indptr, tails, edges):

@@ -402,7 +402,7 @@ def _umap_parallel(X, graph, nn, dims, seed, params) -> np.ndarray:
     from umap.spectral import spectral_layout
     from umap.umap_ import find_ab_params, noisy_scale_coords
 
-    from .layout import optimize_layout
+    from .layout import ROUNDS, optimize_layout
 
     n = len(X)
     rs = np.random.RandomState(seed)
@@ -423,7 +423,10 @@ def _umap_parallel(X, graph, nn, dims, seed, params) -> np.ndarray:
     y = (10.0 * (y - lo) / np.where(hi > lo, hi - lo, 1.0)).astype(np.float32)
     a, b = find_ab_params(params["spread"], params["min_dist"])
     rate = float(params["negative_sample_rate"])
-    return optimize_layout(y, g, n_epochs, a, b, seed, negative_sample_rate=rate, threads=_threads())
+    rounds = 1 if init == "spectral" else ROUNDS  # from an unorganised start: see layout.ROUNDS
+    return optimize_layout(
+        y, g, n_epochs, a, b, seed, negative_sample_rate=rate, threads=_threads(), rounds=rounds
+    )
 
 
 def umap_init(init: str, n: int) -> str:

@@ -108,8 +108,9 @@ def _epoch(
     tick,
     seed,
 ):  # pragma: no cover - compiled
-    """One epoch's steps, block by block; for tails outside the head's block the head's position
-    is left in the edge's slot of ``head`` (the slot stamped with the epoch) for ``_apply_tails``."""
+    """One round's steps, block by block (block k steps its points starts[k]:stops[k]); for tails
+    outside the head's block the head's position is left in the edge's slot of ``head`` (the slot
+    stamped with the round's ``tick``) for ``_apply_tails``."""
     n, dim = y.shape
     nb = blocks.shape[0] - 1
     a = np.float32(a)
@@ -188,7 +189,7 @@ def _epoch(
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _apply_tails(y, t_indptr, head, stamp, a, b, alpha, tick):  # pragma: no cover - compiled
-    """Each point takes this epoch's attractive steps as the tail of edges whose head lies in
+    """Each point takes this round's attractive steps as the tail of edges whose head lies in
     another block (slots ``t_indptr[j]:t_indptr[j + 1]`` hold the edges ending at point j, heads in
     increasing order): each step toward the head's position when the edge was sampled, from the
     point's current position, as umap-learn moves the tail (summing steps computed from one old

@@ -55,9 +55,9 @@ REARRANGE_AT = (10, 30, 70, 150)  # epochs at which the points are renumbered al
 # umap-learn's spectral one): each block steps the next 1/rounds of its points, then the snapshot
 # is taken again and the tails' steps are made. With one round a block reads the others as they
 # were when the epoch began. At a million points (64 blocks, PCA initialisation, one graph) T was
-# 0.8924 / 0.9018 (seeds 0 / 1) with one round, 0.9052 / 0.9087 with 4 and 0.9137 (seed 0) with
+# 0.8924 / 0.9018 (seeds 0 / 1) with one round, 0.9052 / 0.9087 with 4 and 0.9137 / 0.9136 with
 # 16, against 0.9151 for umap-learn's own layout on that graph (10-NN label accuracy 0.797 / 0.815
-# with one round, 0.830 / 0.841 with 4, 0.843 with 16); on
+# with one round, 0.830 / 0.841 with 4, 0.843 / 0.843 with 16); on
 # 70,000 MNIST digits (PCA-16) with PCA initialisation 0.9669 with one round, 0.9684 with 4, 0.9682
 # with 16 and 0.9687 for umap-learn's (means of 3-4 seeds; label accuracy 0.942 -> 0.937), but
 # with spectral initialisation 0.9680 with one round and 0.9664 with 4 (umap-learn's 0.9676, 2

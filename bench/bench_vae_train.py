@@ -55,6 +55,7 @@ import argparse
 import contextlib
 import datetime
 import hashlib
+import importlib.util
 import math
 import multiprocessing as mp
 import os
@@ -507,8 +508,6 @@ def main(argv=None) -> int:
         " start (also 1-minute load average < 1) and before every epoch; 0: never wait",
     )
     args = parser.parse_args(argv)
-    import importlib.util
-
     if importlib.util.find_spec("pythae") is None:  # the anchor: an extra, not in the default setup
         print(
             "bench_vae_train.py needs Pythae 0.1.2, the anchor it measures against; install the bench"

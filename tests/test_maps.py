@@ -305,8 +305,12 @@ def test_layout_rounds_cover_each_block_once():
     from latentspace.maps import layout
 
     rng = np.random.default_rng(1)
-    for n, rounds in ((1797, 4), (70_000, 4), (70_000, 7), (12, 8)):
-        indptr = np.concatenate([[0], np.cumsum(rng.integers(10, 30, n))]).astype(np.int64)
+    for n, rounds, low in ((1797, 4, 10), (70_000, 4, 10), (70_000, 7, 10), (12, 8, 10), (20_000, 16, 0)):
+        # low 0: points of degree 0, which may sit at a block's start or end (the last 5 do here)
+        degrees = rng.integers(low, 30, n)
+        if low == 0:
+            degrees[-5:] = 0
+        indptr = np.concatenate([[0], np.cumsum(degrees)]).astype(np.int64)
         blocks = layout.blocks_for(indptr)
         cuts = layout._round_cuts(indptr, blocks, rounds)
         assert cuts.shape == (rounds + 1, len(blocks) - 1)

@@ -59,10 +59,10 @@ REARRANGE_AT = (10, 30, 70, 150)  # epochs at which the points are renumbered al
 # 16, against 0.9151 for umap-learn's own layout on that graph (10-NN label accuracy 0.797 / 0.815
 # with one round, 0.830 / 0.841 with 4, 0.843 / 0.843 with 16); on
 # 70,000 MNIST digits (PCA-16) with PCA initialisation 0.9669 with one round, 0.9684 with 4, 0.9682
-# with 16 and 0.9687 for umap-learn's (means of 3-4 seeds; label accuracy 0.942 -> 0.937), but
-# with spectral initialisation 0.9680 with one round and 0.9664 with 4 (umap-learn's 0.9676, 2
-# seeds); rounds only in the first 10 or 30 epochs gave 0.9666 / 0.9659 (PCA) and 0.9681 / 0.9672
-# (spectral). BENCHMARKS.md, scaling, session 9.
+# with 16 and 0.9687 for umap-learn's (means of 3-4 seeds; label accuracy 0.942 with one round,
+# 0.937 with 4), but with spectral initialisation 0.9680 with one round and 0.9664 with 4
+# (umap-learn's 0.9676, 2 seeds); 4 rounds only in the first 10 or 30 epochs gave 0.9666 / 0.9659
+# (PCA) and 0.9681 / 0.9672 (spectral). BENCHMARKS.md, scaling, session 9.
 ROUNDS = 16
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -322,9 +322,10 @@ def _round_cuts(indptr, blocks, rounds):
     share = np.linspace(0.0, 1.0, rounds + 1)[:, None]
     targets = indptr[lo][None, :] + share * (indptr[hi] - indptr[lo])[None, :]
     cuts = np.searchsorted(indptr, targets.ravel()).reshape(targets.shape).astype(np.int64)
+    # targets rise with r, so the cuts do; the clip keeps points of degree 0 before a block out of it
     cuts = np.clip(cuts, lo[None, :], hi[None, :])
-    cuts[0], cuts[-1] = lo, hi
-    return np.maximum.accumulate(cuts, axis=0)
+    cuts[-1] = hi  # points of degree 0 at a block's end belong to its last round
+    return cuts
 
 
 def _renumbered(order, y, indptr, tails, edges):

@@ -37,8 +37,6 @@ from common import cpu_model  # noqa: E402
 MIB = 2**20
 
 
-
-
 def timed(fn) -> float:
     gc.collect()
     start = time.perf_counter()

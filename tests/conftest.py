@@ -48,7 +48,9 @@ def browser():
 
     from playwright.sync_api import sync_playwright
 
-    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
+    assert os.path.exists(CHROMIUM), (
+        f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
+    )
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b

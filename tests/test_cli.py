@@ -38,9 +38,7 @@ def test_datasets_lists_builtins():
 
 def test_fit_info_encode(tmp_path, digits):
     out = tmp_path / "runs" / "d"
-    result = invoke(
-        "fit", "--data", "digits", "--model", "pca", "--latent-dim", 5, "--out", out, "--seed", 2
-    )
+    result = invoke("fit", "--data", "digits", "--model", "pca", "--latent-dim", 5, "--out", out, "--seed", 2)
     assert result.exit_code == 0, result.output
     assert "fitted pca" in result.output
     run = Run(out)
@@ -61,9 +59,7 @@ def test_fit_info_encode(tmp_path, digits):
 
 def test_data_args_reach_the_builtin(tmp_path):
     out = tmp_path / "s"
-    result = invoke(
-        "fit", "-d", "shapes", "--data-arg", "n=300", "--data-arg", "size=16", "-k", 3, "-o", out
-    )
+    result = invoke("fit", "-d", "shapes", "--data-arg", "n=300", "--data-arg", "size=16", "-k", 3, "-o", out)
     assert result.exit_code == 0, result.output
     assert Run(out).config["dataset"]["n"] == 300 and Run(out).config["dataset"]["d"] == 256
 
@@ -97,9 +93,7 @@ def test_nan_file_names_row_and_column(tmp_path):
 def test_encode_with_wrong_feature_count(tmp_path):
     invoke("fit", "-d", "digits", "-k", 2, "-o", tmp_path / "r")
     np.save(tmp_path / "x.npy", np.zeros((4, 10), dtype=np.float32))
-    result = invoke(
-        "encode", tmp_path / "r", "-d", tmp_path / "x.npy", "-o", tmp_path / "z.parquet"
-    )
+    result = invoke("encode", tmp_path / "r", "-d", tmp_path / "x.npy", "-o", tmp_path / "z.parquet")
     assert_clean_error(result, "has 10 features, but the model was fitted with 64 features")
     assert not (tmp_path / "z.parquet").exists()
 
@@ -114,9 +108,7 @@ def test_tampered_run_fails_cleanly(tmp_path):
 def test_existing_out_needs_overwrite(tmp_path):
     assert invoke("fit", "-d", "digits", "-k", 2, "-o", tmp_path / "r").exit_code == 0
     assert_clean_error(invoke("fit", "-d", "digits", "-k", 3, "-o", tmp_path / "r"), "--overwrite")
-    assert (
-        invoke("fit", "-d", "digits", "-k", 3, "-o", tmp_path / "r", "--overwrite").exit_code == 0
-    )
+    assert invoke("fit", "-d", "digits", "-k", 3, "-o", tmp_path / "r", "--overwrite").exit_code == 0
     assert Run(tmp_path / "r").config["latent_dim"] == 3
 
 

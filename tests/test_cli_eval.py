@@ -23,7 +23,9 @@ def two_runs(tmp_path_factory):
 
 def test_evaluate_then_compare(two_runs, tmp_path):
     for name in ("pca3", "pca9"):
-        result = invoke("evaluate", two_runs / name, "--metrics", "reconstruction,neighbourhood,probes", "--k", 5)
+        result = invoke(
+            "evaluate", two_runs / name, "--metrics", "reconstruction,neighbourhood,probes", "--k", 5
+        )
         assert result.exit_code == 0, result.output
         assert "trustworthiness" in result.output and "linear_probe_latent" in result.output
     out = tmp_path / "cmp.html"

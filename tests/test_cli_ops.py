@@ -82,12 +82,18 @@ def test_neighbours_table(digits_run):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["interpolate", "--from", 0, "--to", 5000], "item 5000 is out of range: this run's data has items 0..1796"),
+        (
+            ["interpolate", "--from", 0, "--to", 5000],
+            "item 5000 is out of range: this run's data has items 0..1796",
+        ),
         (["interpolate", "--from", 0, "--to", 1, "--steps", 1], "steps must be at least 2"),
         (["traverse", "--item", 0, "--dims", "0-9"], "out of range: the latent has dimensions 0..5"),
         (["attribute", "--where", "label==42", "--item", 0], "'label==42' selects no rows"),
         (["attribute", "--where", "colour==3", "--item", 0], "unknown column 'colour'"),
-        (["attribute", "--where", "label==3", "--item", 0, "--alphas", "x"], "--alphas must be START:STOP:COUNT"),
+        (
+            ["attribute", "--where", "label==3", "--item", 0, "--alphas", "x"],
+            "--alphas must be START:STOP:COUNT",
+        ),
         (["sample", "-n", 0], "-n must be at least 1"),
     ],
 )

@@ -33,9 +33,7 @@ def test_registry_round_trip():
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(
-        InputError, match=r"unknown model 'pcaa' \(did you mean 'pca'\?\); available: "
-    ):
+    with pytest.raises(InputError, match=r"unknown model 'pcaa' \(did you mean 'pca'\?\); available: "):
         ls.create_model("pcaa")
 
 

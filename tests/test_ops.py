@@ -95,10 +95,19 @@ def test_denoise_only_where_the_model_can(pca_digits, digits):
     "call, message",
     [
         (lambda m, X, Z: ops.interpolate(m, Z[0], Z[1], steps=1), "steps must be at least 2"),
-        (lambda m, X, Z: ops.interpolate(m, Z[0][:5], Z[1]), "a has 5 values; expected a data item \\(64 values\\) or a latent vector \\(10 values\\)"),
-        (lambda m, X, Z: ops.interpolate(m, np.r_[Z[0][:9], np.nan], Z[1]), "a contains nan at row 0, column 9"),
+        (
+            lambda m, X, Z: ops.interpolate(m, Z[0][:5], Z[1]),
+            "a has 5 values; expected a data item \\(64 values\\) or a latent vector \\(10 values\\)",
+        ),
+        (
+            lambda m, X, Z: ops.interpolate(m, np.r_[Z[0][:9], np.nan], Z[1]),
+            "a contains nan at row 0, column 9",
+        ),
         (lambda m, X, Z: ops.interpolate(m, Z[0], Z[1], method="cubic"), "method must be one of lerp, slerp"),
-        (lambda m, X, Z: ops.traverse(m, Z[0], "0-12", reference=Z), r"dims \[10, 11, 12\] out of range: the latent has dimensions 0..9"),
+        (
+            lambda m, X, Z: ops.traverse(m, Z[0], "0-12", reference=Z),
+            r"dims \[10, 11, 12\] out of range: the latent has dimensions 0..9",
+        ),
         (lambda m, X, Z: ops.neighbours(m, X, 5000, Z=Z), "item 5000 is out of range: items are 0..1796"),
         (lambda m, X, Z: ops.attribute_vector(m, X, np.zeros(len(X), bool), Z=Z), "group A selects no rows"),
     ],
@@ -127,8 +136,9 @@ def test_select_rows():
 @pytest.fixture(scope="module")
 def shapes_bvae():
     ds = ls.load_data("shapes", n=8000, size=32, seed=0)
-    model = BetaVAE(6, beta=4.0, kl_warmup=2, hidden=(256,), arch="mlp", epochs=30, batch_size=64,
-                    random_state=0).fit(ds.X)
+    model = BetaVAE(
+        6, beta=4.0, kl_warmup=2, hidden=(256,), arch="mlp", epochs=30, batch_size=64, random_state=0
+    ).fit(ds.X)
     return model, ds, model.encode(ds.X)
 
 

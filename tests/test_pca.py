@@ -14,9 +14,7 @@ SOLVERS = ["covariance_eigh", "full", "randomized"]
 
 def _compare(ours, ref, X, rtol=1e-4, atol_components=1e-3):
     np.testing.assert_allclose(ours.explained_variance_, ref.explained_variance_, rtol=rtol)
-    np.testing.assert_allclose(
-        ours.explained_variance_ratio_, ref.explained_variance_ratio_, rtol=rtol
-    )
+    np.testing.assert_allclose(ours.explained_variance_ratio_, ref.explained_variance_ratio_, rtol=rtol)
     np.testing.assert_allclose(ours.singular_values_, ref.singular_values_, rtol=rtol)
     np.testing.assert_allclose(ours.mean_, ref.mean_, atol=1e-5)
     np.testing.assert_allclose(ours.noise_variance_, ref.noise_variance_, rtol=rtol)
@@ -104,9 +102,7 @@ def test_mnist_equals_sklearn(mnist):
 def test_memmap_input_streams(tmp_path, blobs):
     np.save(tmp_path / "x.npy", blobs)
     mm = np.load(tmp_path / "x.npy", mmap_mode="r")
-    np.testing.assert_allclose(
-        ls.PCA(3).fit(mm).components_, ls.PCA(3).fit(blobs).components_, atol=1e-6
-    )
+    np.testing.assert_allclose(ls.PCA(3).fit(mm).components_, ls.PCA(3).fit(blobs).components_, atol=1e-6)
 
 
 def test_large_offset_data_keeps_precision(blobs):

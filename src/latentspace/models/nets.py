@@ -42,8 +42,9 @@ def usable_conv_layers(h: int, w: int, wanted: int) -> int:
 class ConvEncoder(nn.Module):
     """Stride-2 convolutions, then dense layers: (B, c*h*w) -> (B, out_dim)."""
 
-    def __init__(self, sample_shape, channels: Sequence[int], hidden: Sequence[int], out_dim: int,
-                 act=nn.ReLU):
+    def __init__(
+        self, sample_shape, channels: Sequence[int], hidden: Sequence[int], out_dim: int, act=nn.ReLU
+    ):
         super().__init__()
         c, h, w = sample_shape
         self.sample_shape = tuple(sample_shape)
@@ -87,8 +88,9 @@ class ConvDecoder(nn.Module):
         return self.convs(x).flatten(1)
 
 
-def build_encoder(arch: str, n_features: int, sample_shape, hidden, channels, out_dim: int,
-                  act=nn.ReLU) -> nn.Module:
+def build_encoder(
+    arch: str, n_features: int, sample_shape, hidden, channels, out_dim: int, act=nn.ReLU
+) -> nn.Module:
     if arch == "conv":
         return ConvEncoder(sample_shape, channels, hidden, out_dim, act)
     return mlp([n_features, *hidden, out_dim], act)

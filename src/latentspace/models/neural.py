@@ -92,10 +92,18 @@ class NeuralLatentModel(LatentModel):
         torch.manual_seed(seed)  # the same seed gives the same initial weights
         self.net_ = self._build_net().to(self.device_)
         settings = TrainSettings(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            val_fraction=self.val_fraction, patience=self.patience, lr_schedule=self.lr_schedule,
-            grad_clip=self.grad_clip, seed=seed, device=self.device_,
-            checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None, resume=resume,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            val_fraction=self.val_fraction,
+            patience=self.patience,
+            lr_schedule=self.lr_schedule,
+            grad_clip=self.grad_clip,
+            seed=seed,
+            device=self.device_,
+            checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
+            resume=resume,
         )
         self.history_ = self._train(X, settings)
         self._after_fit(X)

@@ -45,9 +45,7 @@ def get_model_class(name: str) -> type:
         if name not in _MODULES:
             close = difflib.get_close_matches(name, available_models(), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise InputError(
-                f"unknown model {name!r}{hint}; available: {', '.join(available_models())}"
-            )
+            raise InputError(f"unknown model {name!r}{hint}; available: {', '.join(available_models())}")
         importlib.import_module(_MODULES[name])
     return _CLASSES[name]
 

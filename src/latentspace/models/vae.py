@@ -38,10 +38,26 @@ class VAE(NeuralLatentModel):
     _param_rules = {**COMMON_RULES, "kl_warmup": Real(0)}
 
     def __init__(
-        self, latent_dim=16, *, kl_warmup=0.0, arch="auto", hidden=(512,), channels=(32, 64, 64),
-        likelihood="auto", epochs=30, batch_size=128, lr=1e-3, weight_decay=0.0, val_fraction=0.1,
-        patience=None, lr_schedule="constant", grad_clip=None, device="auto", threads=None,
-        sample_shape=None, random_state=None,
+        self,
+        latent_dim=16,
+        *,
+        kl_warmup=0.0,
+        arch="auto",
+        hidden=(512,),
+        channels=(32, 64, 64),
+        likelihood="auto",
+        epochs=30,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=0.0,
+        val_fraction=0.1,
+        patience=None,
+        lr_schedule="constant",
+        grad_clip=None,
+        device="auto",
+        threads=None,
+        sample_shape=None,
+        random_state=None,
     ):
         self.latent_dim, self.kl_warmup = latent_dim, kl_warmup
         self.arch, self.hidden, self.channels, self.likelihood = arch, hidden, channels, likelihood
@@ -49,8 +65,6 @@ class VAE(NeuralLatentModel):
         self.val_fraction, self.patience, self.lr_schedule = val_fraction, patience, lr_schedule
         self.grad_clip, self.device, self.threads = grad_clip, device, threads
         self.sample_shape, self.random_state = sample_shape, random_state
-
-
 
     # --- the objective --------------------------------------------------------------------------
     def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,18 +165,49 @@ class BetaVAE(VAE):
     }
 
     def __init__(
-        self, latent_dim=16, *, beta=4.0, capacity_max=None, capacity_epochs=None, kl_warmup=0.0,
-        arch="auto", hidden=(512,), channels=(32, 64, 64), likelihood="auto", epochs=30,
-        batch_size=128, lr=1e-3, weight_decay=0.0, val_fraction=0.1, patience=None,
-        lr_schedule="constant", grad_clip=None, device="auto", threads=None, sample_shape=None,
+        self,
+        latent_dim=16,
+        *,
+        beta=4.0,
+        capacity_max=None,
+        capacity_epochs=None,
+        kl_warmup=0.0,
+        arch="auto",
+        hidden=(512,),
+        channels=(32, 64, 64),
+        likelihood="auto",
+        epochs=30,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=0.0,
+        val_fraction=0.1,
+        patience=None,
+        lr_schedule="constant",
+        grad_clip=None,
+        device="auto",
+        threads=None,
+        sample_shape=None,
         random_state=None,
     ):
         super().__init__(
-            latent_dim, kl_warmup=kl_warmup, arch=arch, hidden=hidden, channels=channels,
-            likelihood=likelihood, epochs=epochs, batch_size=batch_size, lr=lr,
-            weight_decay=weight_decay, val_fraction=val_fraction, patience=patience,
-            lr_schedule=lr_schedule, grad_clip=grad_clip, device=device, threads=threads,
-            sample_shape=sample_shape, random_state=random_state,
+            latent_dim,
+            kl_warmup=kl_warmup,
+            arch=arch,
+            hidden=hidden,
+            channels=channels,
+            likelihood=likelihood,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            val_fraction=val_fraction,
+            patience=patience,
+            lr_schedule=lr_schedule,
+            grad_clip=grad_clip,
+            device=device,
+            threads=threads,
+            sample_shape=sample_shape,
+            random_state=random_state,
         )
         self.beta, self.capacity_max, self.capacity_epochs = beta, capacity_max, capacity_epochs
 

@@ -30,7 +30,13 @@ Other processes: on a small machine one busy neighbour halves torch's speed, so 
 to ``--wait-quiet`` seconds) until other processes use < 0.1 cores before the run, before each
 epoch and before each matmul measurement, and it measures from /proc how much CPU other processes
 took during every epoch: epochs above 0.1 cores are starred, left out of the throughput medians, and
-flagged in the time-to-target rows and in a closing warning (then rerun).
+flagged in the time-to-target rows and in a closing warning (then rerun). Where the two CPUs sit:
+the parent also measures the core-to-core latency of the first two CPUs (a C ping-pong, compiled
+with the system's cc; skipped without one) just before and just after every epoch, while both
+workers are idle. On the shared machines of BENCHMARKS.md it is either about 40-60 ns or about
+170-210 ns (the vCPUs far apart), and our step runs 1.6x slower in the far placement, Pythae's
+1.3x; such epochs are marked F, counted, and left out of a supplementary throughput and paired
+GFLOP/s ratio over the near epochs only (the targets themselves count every epoch).
 
 Reported: (1) training throughput, samples/s from the median epoch time over epochs 2..E (epoch 1
 carries the setup; ratio ours / Pythae, higher is better). (2) The GFLOP/s our training reaches,
@@ -62,6 +68,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -145,6 +152,83 @@ def wait_quiet(max_wait: float, loadavg_too: bool = False) -> float:
             )
             return time.monotonic() - start
         time.sleep(5)
+
+
+# --- where the two CPUs sit ------------------------------------------------------------------------
+# One-way latency of a cache line handed back and forth between two pinned threads. On the shared
+# AMD EPYC machines of BENCHMARKS.md it is bimodal: about 40-53 ns, or about 170-190 ns when the
+# hypervisor puts the two vCPUs far apart (another chiplet); in the far placement the training step,
+# whose threads hand gradients and weights to each other every step, ran 1.6x slower, Pythae's
+# 1.3x. Written in C because Python threads cannot spin on a shared word; skipped without a compiler.
+PINGPONG_C = r"""
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+static _Atomic int flag __attribute__((aligned(64)));
+static int n, cpu_b;
+static void pin(int c) { cpu_set_t s; CPU_ZERO(&s); CPU_SET(c, &s);
+  pthread_setaffinity_np(pthread_self(), sizeof s, &s); }
+static void *other(void *arg) { (void)arg; pin(cpu_b);
+  for (int i = 0; i < n; i++) {
+    while (atomic_load_explicit(&flag, memory_order_acquire) != 1) {}
+    atomic_store_explicit(&flag, 0, memory_order_release); }
+  return 0; }
+int main(int argc, char **argv) {
+  if (argc != 4) return 2;
+  int cpu_a = atoi(argv[1]); cpu_b = atoi(argv[2]); n = atoi(argv[3]);
+  pin(cpu_a); pthread_t t; struct timespec a, b;
+  if (pthread_create(&t, 0, other, 0)) return 1;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  for (int i = 0; i < n; i++) {
+    atomic_store_explicit(&flag, 1, memory_order_release);
+    while (atomic_load_explicit(&flag, memory_order_acquire) != 0) {} }
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  pthread_join(t, 0);
+  printf("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n / 2);
+  return 0; }
+"""
+FAR_NS = 100.0  # core-to-core latency above which the two CPUs count as far apart
+
+
+class CoreProbe:
+    """Core-to-core latency (ns) between the first two CPUs this process may use, or NaN (with
+    ``why``) where it cannot be measured."""
+
+    def __init__(self, workdir: Path):
+        self.binary, self.why = None, ""
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        compiler = shutil.which("cc") or shutil.which("gcc")
+        if len(cpus) < 2 or compiler is None or not sys.platform.startswith("linux"):
+            self.why = "needs Linux, two CPUs and a C compiler"
+            return
+        self.cpus = cpus[:2]
+        src, binary = workdir / "pingpong.c", workdir / "pingpong"
+        src.write_text(PINGPONG_C)
+        done = subprocess.run(
+            [compiler, "-O2", "-pthread", "-o", str(binary), str(src)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            self.why = f"the C probe did not compile: {done.stderr.strip()[:200]}"
+            return
+        self.binary = binary
+
+    def measure(self, round_trips: int = 100_000) -> float:
+        if self.binary is None:
+            return float("nan")
+        try:
+            done = subprocess.run(
+                [str(self.binary), *map(str, self.cpus), str(round_trips)],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            return float(done.stdout) if done.returncode == 0 else float("nan")
+        except (subprocess.TimeoutExpired, ValueError):
+            return float("nan")
 
 
 def _operands(lib: str, m: int, k: int, n: int, g: torch.Generator):
@@ -527,6 +611,8 @@ def main(argv=None) -> int:
     cfg = {"epochs": epochs, "threads": threads, "quick": args.quick}
     ctx = mp.get_context("spawn")
     conns, procs, ready = {}, {}, {}
+    probe_dir = tempfile.TemporaryDirectory(prefix="latentspace-bench-")
+    probe = CoreProbe(Path(probe_dir.name))
     try:
         for name in LIBS:  # one at a time, so the warm-ups do not share the CPU either
             parent_end, child_end = ctx.Pipe()
@@ -549,19 +635,24 @@ def main(argv=None) -> int:
         seen_threads: dict[str, set] = {n: set() for n in LIBS}
         others: dict[str, list[float]] = {n: [] for n in LIBS}  # cores other processes used, per epoch
         adjacent: dict[str, list[float]] = {n: [] for n in LIBS}  # same-shape rate around each epoch
+        apart: dict[str, list[float]] = {n: [] for n in LIBS}  # core-to-core ns, worst around each epoch
         waited = 0.0
         print("ELBO: test set, nats/image; others: cores other processes kept busy during the epoch (ours /")
-        print(f"pythae; * marks an epoch above {QUIET})")
-        print("epoch  first    ours s  pythae s  ours ELBO  pythae ELBO  others")
+        print(f"pythae; * marks an epoch above {QUIET}); core ns: the two CPUs' core-to-core latency, the")
+        print(f"higher of just before and just after the epoch (ours / pythae; F: above {FAR_NS:.0f}")
+        print("ns, the CPUs sat far apart)" + (f"; not measured: {probe.why}" if probe.why else ""))
+        print("epoch  first    ours s  pythae s  ours ELBO  pythae ELBO  others       core ns")
         for e in range(epochs):
             order = LIBS if e % 2 == 0 else LIBS[::-1]
             for name in order:
                 if args.wait_quiet > 0:
                     waited += wait_quiet(args.wait_quiet)
+                before = probe.measure()  # both workers are idle now
                 m0, w0, t0 = cpu_ticks(), cpu_ticks(procs[name].pid), time.perf_counter()
                 conns[name].send("go")
                 _, _, seconds, elbo, around, nthreads = recv(name, conns[name], "epoch")
                 adjacent[name].append(statistics.mean(around))
+                apart[name].append(max(before, probe.measure()))
                 m1, w1, wall = cpu_ticks(), cpu_ticks(procs[name].pid), time.perf_counter() - t0
                 busy = 0.0 if None in (m0, m1, w0, w1) else max(0, (m1 - m0) - (w1 - w0)) / TICK / wall
                 others[name].append(busy)
@@ -569,10 +660,11 @@ def main(argv=None) -> int:
                 elbos[name].append(elbo)
                 seen_threads[name].add(nthreads)
             busy = " / ".join(f"{others[n][-1]:.2f}" for n in LIBS)
-            flag = " *" if max(others[n][-1] for n in LIBS) > QUIET else ""
+            flag = " *" if max(others[n][-1] for n in LIBS) > QUIET else "  "
+            cores = " / ".join(f"{apart[n][-1]:.0f}" + ("F" if apart[n][-1] > FAR_NS else " ") for n in LIBS)
             print(
                 f"{e + 1:5d}  {order[0]:6}  {times['ours'][-1]:8.3f}  {times['pythae'][-1]:8.3f}"
-                f"  {elbos['ours'][-1]:9.2f}  {elbos['pythae'][-1]:11.2f}  {busy}{flag}",
+                f"  {elbos['ours'][-1]:9.2f}  {elbos['pythae'][-1]:11.2f}  {busy}{flag}  {cores}",
                 flush=True,
             )
         done = {}
@@ -587,6 +679,7 @@ def main(argv=None) -> int:
         for p in procs.values():
             if p.is_alive():
                 p.terminate()
+        probe_dir.cleanup()
 
     ok = True
     print(f"\nmodels (as instantiated; Pythae's nets from {done['pythae']['source']}):")
@@ -696,6 +789,28 @@ def main(argv=None) -> int:
         f"   ours / the rate around the same epoch (median): {paired['ours']:.2f}   target >= 0.75:"
         f" {'met' if paired['ours'] >= 0.75 else 'NOT met'}"
     )
+
+    # the same two measures over the epochs whose CPUs sat near each other (supplementary)
+    near = {n: [i for i in range(1, epochs) if others[n][i] <= QUIET and apart[n][i] <= FAR_NS] for n in LIBS}
+    far = {n: sum(a > FAR_NS for a in apart[n][1:]) for n in LIBS}
+    if probe.binary is not None:
+        lo, hi = min(min(a) for a in apart.values()), max(max(a) for a in apart.values())
+        print(
+            f"\n   the CPUs sat far apart (core-to-core > {FAR_NS:.0f} ns) around {far['ours']} of our"
+            f" epochs 2..{epochs} and {far['pythae']} of Pythae's; core-to-core latency {lo:.0f}-{hi:.0f} ns"
+        )
+        if all(len(near[n]) >= 2 for n in LIBS):
+            near_sps = {n: n_train / statistics.median(times[n][i] for i in near[n]) for n in LIBS}
+            near_paired = statistics.median(
+                n_train / times["ours"][i] * STEP_FLOPS / 1e9 / adjacent["ours"][i] for i in near["ours"]
+            )
+            print(
+                f"   supplementary, the epochs with the CPUs near only (ours {len(near['ours'])}, pythae"
+                f" {len(near['pythae'])}): throughput ratio {near_sps['ours'] / near_sps['pythae']:.2f},"
+                f" paired GFLOP/s ratio {near_paired:.2f} (the targets above count every epoch)"
+            )
+        else:
+            print("   supplementary, near epochs only: fewer than 2 such epochs for a library")
 
     # 3. time to a test ELBO
     print("\n3. training time to first reach a test ELBO: cumulative epoch times from epoch 1 (setup")

@@ -652,8 +652,10 @@ def main(argv=None) -> int:
                 conns[name].send("go")
                 _, _, seconds, elbo, around, nthreads = recv(name, conns[name], "epoch")
                 adjacent[name].append(statistics.mean(around))
-                apart[name].append(max(before, probe.measure()))
                 m1, w1, wall = cpu_ticks(), cpu_ticks(procs[name].pid), time.perf_counter() - t0
+                # after the CPU count: the probe's own spinning is not another process's load
+                measured = [v for v in (before, probe.measure()) if math.isfinite(v)]
+                apart[name].append(max(measured, default=float("nan")))
                 busy = 0.0 if None in (m0, m1, w0, w1) else max(0, (m1 - m0) - (w1 - w0)) / TICK / wall
                 others[name].append(busy)
                 times[name].append(seconds)

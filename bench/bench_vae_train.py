@@ -33,7 +33,7 @@ took during every epoch: epochs above 0.1 cores are starred, left out of the thr
 flagged in the time-to-target rows and in a closing warning (then rerun). Where the two CPUs sit:
 the parent also measures the core-to-core latency of the first two CPUs (a C ping-pong, compiled
 with the system's cc; skipped without one) just before and just after every epoch, while both
-workers are idle. On the shared machines of BENCHMARKS.md it is either about 40-60 ns or about
+workers are idle. On the shared machines of BENCHMARKS.md it is either about 40-70 ns or about
 170-210 ns (the vCPUs far apart), and our step runs 1.6x slower in the far placement, Pythae's
 1.3x; such epochs are marked F, counted, and left out of a supplementary throughput and paired
 GFLOP/s ratio over the near epochs only (the targets themselves count every epoch).
@@ -156,7 +156,7 @@ def wait_quiet(max_wait: float, loadavg_too: bool = False) -> float:
 
 # --- where the two CPUs sit ------------------------------------------------------------------------
 # One-way latency of a cache line handed back and forth between two pinned threads. On the shared
-# AMD EPYC machines of BENCHMARKS.md it is bimodal: about 40-53 ns, or about 170-190 ns when the
+# AMD EPYC machines of BENCHMARKS.md it is bimodal: about 40-70 ns, or about 170-210 ns when the
 # hypervisor puts the two vCPUs far apart (another chiplet); in the far placement the training step,
 # whose threads hand gradients and weights to each other every step, ran 1.6x slower, Pythae's
 # 1.3x. Written in C because Python threads cannot spin on a shared word; skipped without a compiler.

@@ -612,8 +612,8 @@ def main(argv=None) -> int:
     ctx = mp.get_context("spawn")
     conns, procs, ready = {}, {}, {}
     probe_dir = tempfile.TemporaryDirectory(prefix="latentspace-bench-")
-    probe = CoreProbe(Path(probe_dir.name))
     try:
+        probe = CoreProbe(Path(probe_dir.name))  # compiled here, removed with the folder below
         for name in LIBS:  # one at a time, so the warm-ups do not share the CPU either
             parent_end, child_end = ctx.Pipe()
             procs[name] = ctx.Process(target=worker, args=(name, child_end, cfg), daemon=True)
@@ -770,12 +770,17 @@ def main(argv=None) -> int:
         " (mean of the two;"
     )
     print("   epochs as in 1.), and each epoch's achieved GFLOP/s against it:")
+
+    def paired_ratio(n: str, i: int) -> float:
+        """Epoch i's achieved GFLOP/s over the same-shape rate measured around it."""
+        return n_train / times[n][i] * STEP_FLOPS / 1e9 / adjacent[n][i]
+
     paired = {}
     for n in LIBS:
         keep = [i for i in range(1, epochs) if others[n][i] <= QUIET]
         keep = keep if len(keep) >= 2 else list(range(1, epochs))
         refs = [adjacent[n][i] for i in keep]
-        ratios = [n_train / times[n][i] * STEP_FLOPS / 1e9 / adjacent[n][i] for i in keep]
+        ratios = [paired_ratio(n, i) for i in keep]
         paired[n] = statistics.median(ratios)
         print(
             f"   {n:6} rate around its epochs {min(refs):.1f}-{max(refs):.1f} GFLOP/s (median"
@@ -793,19 +798,20 @@ def main(argv=None) -> int:
     )
 
     # the same two measures over the epochs whose CPUs sat near each other (supplementary)
-    near = {n: [i for i in range(1, epochs) if others[n][i] <= QUIET and apart[n][i] <= FAR_NS] for n in LIBS}
-    far = {n: sum(a > FAR_NS for a in apart[n][1:]) for n in LIBS}
     if probe.binary is not None:
-        lo, hi = min(min(a) for a in apart.values()), max(max(a) for a in apart.values())
+        near = {
+            n: [i for i in range(1, epochs) if others[n][i] <= QUIET and apart[n][i] <= FAR_NS] for n in LIBS
+        }
+        far = {n: sum(a > FAR_NS for a in apart[n][1:]) for n in LIBS}
+        measured = [a for v in apart.values() for a in v if math.isfinite(a)]
+        lo, hi = min(measured, default=float("nan")), max(measured, default=float("nan"))
         print(
             f"\n   the CPUs sat far apart (core-to-core > {FAR_NS:.0f} ns) around {far['ours']} of our"
             f" epochs 2..{epochs} and {far['pythae']} of Pythae's; core-to-core latency {lo:.0f}-{hi:.0f} ns"
         )
         if all(len(near[n]) >= 2 for n in LIBS):
             near_sps = {n: n_train / statistics.median(times[n][i] for i in near[n]) for n in LIBS}
-            near_paired = statistics.median(
-                n_train / times["ours"][i] * STEP_FLOPS / 1e9 / adjacent["ours"][i] for i in near["ours"]
-            )
+            near_paired = statistics.median(paired_ratio("ours", i) for i in near["ours"])
             print(
                 f"   supplementary, the epochs with the CPUs near only (ours {len(near['ours'])}, pythae"
                 f" {len(near['pythae'])}): throughput ratio {near_sps['ours'] / near_sps['pythae']:.2f},"

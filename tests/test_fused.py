@@ -72,10 +72,8 @@ def _both(model, x, progress):
 @pytest.mark.parametrize(
     ("name", "params"), CASES, ids=[f"{n}-{'-'.join(map(str, p.values()))}" for n, p in CASES]
 )
-@pytest.mark.parametrize("kernels", ["1", "0"], ids=["numba-latent", "torch-latent"])
+@pytest.mark.parametrize("kernels", ["1", "0"], ids=["numba-kernels", "torch-only"])
 def test_one_step_equals_autograd(name, params, likelihood, hidden, kernels, monkeypatch):
-    if kernels == "0" and name in ("ae", "dae"):
-        pytest.skip("the latent kernels serve the VAE step only")
     monkeypatch.setenv("LATENTSPACE_FUSED_KERNELS", kernels)
     model = _model(name, params, likelihood, hidden)
     assert fused_step(model).latent_kernels == (kernels == "1")
@@ -166,10 +164,14 @@ def test_bernoulli_terms_match_float64_bce(n):
     l64, x64 = logits.astype(np.float64), x.astype(np.float64)
     bce = float(np.sum(np.logaddexp(0.0, l64) - x64 * l64))
     sq = float(np.sum((p.astype(np.float64) - x64) ** 2))
-    got_bce, got_sq = bernoulli_terms(logits, x, p)
+    cols = 7 if n % 7 == 0 else 1  # 961 and 63 as rows of 7; the others as one column
+    grad_b = np.full(cols, np.nan, np.float32)
+    got_bce, got_sq = bernoulli_terms(logits, x, p, cols, 0.25, grad_b)
     assert got_bce == pytest.approx(bce, rel=1e-6, abs=1e-5)
     assert got_sq == pytest.approx(sq, rel=1e-6, abs=1e-7)
     np.testing.assert_array_equal(p, expected_grad)
+    col = 0.25 * p.astype(np.float64).reshape(-1, cols).sum(0)  # p holds the gradient now
+    np.testing.assert_allclose(grad_b, col, rtol=1e-5, atol=1e-6 * n)
 
 
 def test_bernoulli_terms_do_not_depend_on_where_the_arrays_sit():
@@ -191,9 +193,11 @@ def test_bernoulli_terms_do_not_depend_on_where_the_arrays_sit():
             xs, ps = (near, far) if x_first else (far, near)
             xs[:] = x
             ps[:] = p0
-            results.add(bernoulli_terms(logits, xs, ps))
+            grad_b = np.empty(64, np.float32)
+            results.add(bernoulli_terms(logits, xs, ps, 64, 1 / 64, grad_b))
             grads.append(ps.copy())
-    assert len(results) == 1
+            results.add(grad_b.tobytes())
+    assert len(results) == 2  # one (loss, squared error), one bias gradient
     assert all(np.array_equal(g, grads[0]) for g in grads)
 
 
@@ -204,5 +208,34 @@ def test_bernoulli_terms_propagate_nan():
     logits = np.zeros(300, np.float32)
     logits[200] = np.nan
     p = torch.sigmoid(torch.from_numpy(logits)).numpy()
-    nll, _ = bernoulli_terms(logits, np.full(300, 0.5, np.float32), p)
+    nll, _ = bernoulli_terms(logits, np.full(300, 0.5, np.float32), p, 30, 1.0, np.empty(30, np.float32))
     assert np.isnan(nll)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (40, 24), (128, 512), (7, 33)])
+def test_bias_gradient_kernels_match_torch(shape):
+    """ReLU's backward with the next bias gradient in one pass, and the plain column sums, against
+    torch's threshold_backward and a float64 sum; the result does not depend on where the arrays
+    sit (the stores run in loops without fastmath)."""
+    from latentspace.models._fused_kernels import column_sums, relu_backward_column_sums
+
+    rng = np.random.default_rng(shape[1])
+    grad = rng.standard_normal(shape).astype(np.float32)
+    act = np.maximum(rng.standard_normal(shape), 0).astype(np.float32)  # a ReLU's output: zeros in it
+    act[0, 0] = 0.0
+    expected = torch.ops.aten.threshold_backward(torch.from_numpy(grad), torch.from_numpy(act), 0).numpy()
+    scale = 1 / shape[0]
+    sums = np.full(shape[1], np.nan, np.float32)
+    column_sums(grad, scale, sums)
+    np.testing.assert_allclose(sums, grad.astype(np.float64).sum(0) * scale, rtol=1e-5, atol=1e-6)
+    results = set()
+    big = np.empty(2 * grad.size + 100, np.float32)
+    for gap in (0, 5, 100):
+        g = big[gap : gap + grad.size].reshape(shape)
+        g[:] = grad
+        out = np.full(shape[1], np.nan, np.float32)
+        relu_backward_column_sums(g, act, scale, out)
+        np.testing.assert_array_equal(g, expected)
+        np.testing.assert_allclose(out, expected.astype(np.float64).sum(0) * scale, rtol=1e-5, atol=1e-6)
+        results.add(out.tobytes())
+    assert len(results) == 1

@@ -8,7 +8,9 @@ straight into buffers kept across steps, with the batch mean's 1/B folded into t
 ``alpha``, and so do the layers' outputs and input gradients (the next step overwrites them);
 ReLU's backward is applied in place; the likelihood's gradient is its closed form
 (``sigmoid(logits) - x`` for a Bernoulli decoder, with the loss's total in the same numba pass on
-the CPU); only the loss's total is computed, never per-row tensors that are summed at once.
+the CPU); only the loss's total is computed, never per-row tensors that are summed at once. On the
+CPU each bias gradient (a column sum) is taken in the numba pass that makes the gradient it sums:
+the likelihood's, the latent backward's, or ReLU's backward (models/_fused_kernels.py).
 
 It is the same computation as the model's ``_loss`` under autograd, to float rounding: the tests
 compare every gradient and metric with autograd's. The per-sample KL weight (warm-up, beta,
@@ -57,7 +59,10 @@ def linear_stack(net: nn.Module) -> list[nn.Linear] | None:
 class _Stack:
     """Forward and backward of one Linear/ReLU stack, its gradients in buffers kept across steps."""
 
-    def __init__(self, linears: list[nn.Linear]):
+    def __init__(self, linears: list[nn.Linear], kernels: bool = False):
+        # kernels: float32 on the CPU with the numba kernels on; ReLU's backward and the bias
+        # gradients are then taken in one pass (_fused_kernels.relu_backward_column_sums)
+        self.kernels = kernels
         self.weights = [m.weight for m in linears]
         # transposed views, made once: the optimizer and checkpoint loading update weights in place
         self.weights_t = [w.t() for w in self.weights]
@@ -103,18 +108,39 @@ class _Stack:
             acts.append(h.relu_() if i < last else h)
         return acts
 
-    def backward(self, acts: list[torch.Tensor], grad: torch.Tensor, scale: float, need_input: bool):
+    def backward(
+        self,
+        acts: list[torch.Tensor],
+        grad: torch.Tensor,
+        scale: float,
+        need_input: bool,
+        bias_done: bool = False,
+    ):
         """``grad``: d(sum of per-row losses)/d(out). Writes scale x the parameter gradients and
-        returns d(sum)/d(x) (unscaled, in a buffer reused next step) when ``need_input``."""
+        returns d(sum)/d(x) (unscaled, in a buffer reused next step) when ``need_input``.
+        ``bias_done``: the last layer's bias gradient is already written (by the kernel that made
+        ``grad``)."""
+        if self.kernels:
+            from ._fused_kernels import column_sums, relu_backward_column_sums
         for i in range(len(self.weights) - 1, -1, -1):
             gw, gb = self.grad_w[i], self.grad_b[i]
             torch.addmm(gw, grad.t(), acts[i], beta=0, alpha=scale, out=gw)
-            torch.mv(grad.t(), self._weights(grad, scale), out=gb)  # scale x column sums
+            if not bias_done:  # scale x column sums
+                if self.kernels:
+                    column_sums(grad.numpy(), scale, gb.numpy())
+                else:
+                    torch.mv(grad.t(), self._weights(grad, scale), out=gb)
+            bias_done = False
             if i > 0 or need_input:
                 w = self.weights[i]
                 grad = torch.mm(grad, w, out=self._buffer(("grad", i), grad.shape[0], w.shape[1], grad))
                 if i > 0:  # through the ReLU that made acts[i], in place
-                    _threshold_backward_out(grad, acts[i], 0, grad_input=grad)
+                    if self.kernels:  # with the bias gradient of layer i - 1 in the same pass
+                        bias = self.grad_b[i - 1].numpy()
+                        relu_backward_column_sums(grad.numpy(), acts[i].numpy(), scale, bias)
+                        bias_done = True
+                    else:
+                        _threshold_backward_out(grad, acts[i], 0, grad_input=grad)
         return grad if need_input else None
 
 
@@ -125,15 +151,17 @@ class FusedStep:
 
     def __init__(self, model, encoder: list[nn.Linear], decoder: list[nn.Linear]):
         self.model = model
-        self.enc, self.dec = _Stack(encoder), _Stack(decoder)
+        # the latent part of the VAE step, the likelihood and the bias gradients as numba loops:
+        # float32 tensors on the CPU only
+        w = next(model.net_.parameters())
+        on_cpu = w.device.type == "cpu" and w.dtype == torch.float32
+        self.latent_kernels = on_cpu and latent_kernels_enabled()
+        self.enc, self.dec = _Stack(encoder, self.latent_kernels), _Stack(decoder, self.latent_kernels)
         self.gaussian_posterior = model.fused_objective == "gaussian_posterior"
         self.bernoulli = model.likelihood_ == "bernoulli"
         self.log_sigma = model.net_.log_sigma
         self.grad_log_sigma = None if self.bernoulli else torch.zeros_like(self.log_sigma)
-        # the latent part of the VAE step as numba loops: float32 tensors on the CPU only
-        w = next(model.net_.parameters())
-        on_cpu = w.device.type == "cpu" and w.dtype == torch.float32
-        self.latent_kernels = on_cpu and latent_kernels_enabled()
+        self._eps: torch.Tensor | None = None  # the VAE's noise draw, kept across steps
         self._latent: dict[int, tuple] = {}  # batch size -> the latent part's buffers (_vae_cpu)
         from .vae import _LOGVAR_RANGE
 
@@ -149,8 +177,9 @@ class FusedStep:
                 return self._vae(x, progress, gen)
             return self._ae(x, gen)
 
-    # --- the likelihood: total negative log-likelihood, d(total)/d(out), total squared error ----
-    def _likelihood(self, x: torch.Tensor, out: torch.Tensor):
+    # --- the likelihood: total negative log-likelihood, d(total)/d(out), total squared error, ----
+    # --- and whether the decoder's last bias gradient is written (scale x column sums of d/d(out))
+    def _likelihood(self, x: torch.Tensor, out: torch.Tensor, scale: float):
         n, d = x.shape
         flat_x, flat_out = x.reshape(-1), out.reshape(-1)
         if self.bernoulli and self.latent_kernels and x.is_contiguous() and x.dtype == out.dtype:
@@ -158,8 +187,9 @@ class FusedStep:
             from ._fused_kernels import bernoulli_terms
 
             p = torch.sigmoid(out, out=self.dec._buffer(("sigmoid",), n, d, out))
-            nll, sq = bernoulli_terms(flat_out.numpy(), flat_x.numpy(), p.reshape(-1).numpy())
-            return nll, p, sq  # Python floats
+            gb = self.dec.grad_b[-1].numpy()
+            nll, sq = bernoulli_terms(flat_out.numpy(), flat_x.numpy(), p.reshape(-1).numpy(), d, scale, gb)
+            return nll, p, sq, True  # Python floats
         if self.bernoulli:  # BCE with logits: softplus(l) - x l; gradient p - x with p = sigmoid(l)
             p = torch.sigmoid(out)
             # softplus(l) = relu(l) - log sigmoid(|l|), and sigmoid(|l|) = 1/2 + |p - 1/2| lies in
@@ -168,21 +198,21 @@ class FusedStep:
             nll = out.clamp_min(0.0).sum() - tail - torch.dot(flat_x, flat_out)
             grad = p.sub_(x)
             sq = torch.dot(grad.reshape(-1), grad.reshape(-1))  # (mean - x)^2 summed
-            return nll, grad, sq
+            return nll, grad, sq, False
         log_sigma = self.log_sigma
         inv_var = torch.exp(-2 * log_sigma)
         grad = out - x
         sq = torch.dot(grad.reshape(-1), grad.reshape(-1))
         nll = 0.5 * sq * inv_var + n * d * (log_sigma + 0.5 * math.log(2 * math.pi))
         torch.mul(n * d - sq * inv_var, 1.0 / n, out=self.grad_log_sigma)
-        return nll, grad.mul_(inv_var), sq
+        return nll, grad.mul_(inv_var), sq, False
 
     def _ae(self, x: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
         n = x.shape[0]
         e_acts = self.enc.forward(self.model._corrupt(x, gen))
         d_acts = self.dec.forward(e_acts[-1])
-        nll, grad, sq = self._likelihood(x, d_acts[-1])
-        grad_code = self.dec.backward(d_acts, grad, 1.0 / n, need_input=True)
+        nll, grad, sq, bias_done = self._likelihood(x, d_acts[-1], 1.0 / n)
+        grad_code = self.dec.backward(d_acts, grad, 1.0 / n, need_input=True, bias_done=bias_done)
         self.enc.backward(e_acts, grad_code, 1.0 / n, need_input=False)
         return {"loss": nll / n, "mse": sq / n}
 
@@ -200,11 +230,11 @@ class FusedStep:
         eps = torch.randn(mu.shape, generator=gen, device=mu.device)  # the draw _loss makes
         z = torch.addcmul(mu, std, eps)
         d_acts = self.dec.forward(z)
-        nll, grad, _ = self._likelihood(x, d_acts[-1])
+        nll, grad, _, bias_done = self._likelihood(x, d_acts[-1], 1.0 / n)
         var = std * std
         kl = 0.5 * (mu * mu + var - 1.0 - logvar).sum(1)  # (B,)
         weight, term = self._kl_weight(kl, progress)  # d(sum of KL terms)/d(kl_i), the terms' sum
-        grad_z = self.dec.backward(d_acts, grad, 1.0 / n, need_input=True)
+        grad_z = self.dec.backward(d_acts, grad, 1.0 / n, need_input=True, bias_done=bias_done)
         grad_s = torch.empty_like(s)
         w = weight[:, None]
         torch.addcmul(grad_z, mu, w, out=grad_s[:, :latent])  # dz/dmu = 1, dKL/dmu = mu
@@ -225,13 +255,16 @@ class FusedStep:
         n = x.shape[0]
         e_acts = self.enc.forward(x)
         s = e_acts[-1]
-        eps = torch.randn((n, self.model.latent_dim), generator=gen)  # the draw _loss makes
+        shape = (n, self.model.latent_dim)
+        if self._eps is None or self._eps.shape != shape:
+            self._eps = torch.empty(shape)
+        eps = torch.randn(shape, generator=gen, out=self._eps)  # the draw _loss makes
         z, std, kl, grad_s, views = self._latent_buffers(n, s)
         s_np, std_np, kl_np, grad_s_np = views
         eps_np = eps.numpy()
         latent_forward(s_np, eps_np, self.lo, self.hi, z.numpy(), std_np, kl_np)
         d_acts = self.dec.forward(z)
-        nll, grad, _ = self._likelihood(x, d_acts[-1])
+        nll, grad, _, bias_done = self._likelihood(x, d_acts[-1], 1.0 / n)
         kl_sum = float(kl_np.sum(dtype=np.float64))
         scale = self.model._kl_scale(progress)
         if scale is not None:  # a linear KL term: one weight for every row
@@ -239,9 +272,11 @@ class FusedStep:
         else:
             w, t = self._kl_weight(kl, progress)
             weight, term = w.numpy(), float(t)
-        grad_z = self.dec.backward(d_acts, grad, 1.0 / n, need_input=True)
-        latent_backward(grad_z.numpy(), s_np, eps_np, std_np, weight, self.lo, self.hi, grad_s_np)
-        self.enc.backward(e_acts, grad_s, 1.0 / n, need_input=False)
+        grad_z = self.dec.backward(d_acts, grad, 1.0 / n, need_input=True, bias_done=bias_done)
+        grad_b = self.enc.grad_b[-1].numpy()  # the encoder's last bias gradient, in the same pass
+        lo, hi = self.lo, self.hi
+        latent_backward(grad_z.numpy(), s_np, eps_np, std_np, weight, lo, hi, grad_s_np, 1.0 / n, grad_b)
+        self.enc.backward(e_acts, grad_s, 1.0 / n, need_input=False, bias_done=True)
         nll = float(nll)
         return {"loss": (nll + term) / n, "elbo": -(nll + kl_sum) / n, "kl": kl_sum / n}
 

@@ -8,8 +8,8 @@ torch's, except that sums over a row are float64.
 The bias gradients (column sums of a layer's output gradient) are taken in the pass that makes
 that gradient: the likelihood's ``p - x``, the latent backward, and ReLU's backward. As separate
 torch operations (``threshold_backward``, then ``mv`` for the sums) each was a two-thread kernel
-reading data the other core had just written; on a 2-core Intel Xeon (Sapphire Rapids, KVM) they
-took 0.36 ms of a 6.2 ms step in place.
+reading data the other core had just written; on a 2-core Intel Xeon (AVX-512, KVM) they took
+0.36 ms of a 7.2 ms step in place, and the step is 1.019x faster without them (BENCHMARKS.md).
 
 Loops that store run without ``fastmath``: LLVM may pick a vector or a scalar version of such a
 loop at run time (by whether the arrays overlap), and without reassociation or contraction both

@@ -39,7 +39,8 @@ def enabled() -> bool:
 
 
 def latent_kernels_enabled() -> bool:
-    """``LATENTSPACE_FUSED_KERNELS=0`` keeps the latent part of the VAE step in torch operations."""
+    """``LATENTSPACE_FUSED_KERNELS=0`` keeps the latent part of the VAE step, the Bernoulli
+    likelihood, ReLU's backward and the bias gradients in torch operations."""
     return os.environ.get("LATENTSPACE_FUSED_KERNELS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 

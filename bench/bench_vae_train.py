@@ -37,8 +37,9 @@ workers are idle. On the shared AMD EPYC machines of BENCHMARKS.md it is either 
 about 170-210 ns (the vCPUs far apart), and our step runs 1.6x slower in the far placement, Pythae's
 1.3x; such epochs are marked F, counted, and left out of a supplementary throughput and paired
 GFLOP/s ratio over the near epochs only (the targets themselves count every epoch). An Intel Xeon
-VM read 111-156 ns around every epoch (no near placement there): every epoch is F and the
-supplementary line has nothing to count.
+VM gave no such two levels: 88-2293 ns over 90 idle probes (median 146), 111-622 ns around the
+epochs of two full runs, so nearly every epoch there is F and the supplementary line has little or
+nothing to count.
 
 Reported: (1) training throughput, samples/s from the median epoch time over epochs 2..E (epoch 1
 carries the setup; ratio ours / Pythae, higher is better). (2) The GFLOP/s our training reaches,
@@ -822,7 +823,7 @@ def main(argv=None) -> int:
         else:
             print(
                 f"   supplementary, near epochs only: fewer than 2 such epochs for a library (no epoch"
-                f" under {FAR_NS:.0f} ns: some machines, such as an Intel Xeon VM, have no near placement)"
+                f" under {FAR_NS:.0f} ns; on an Intel Xeon VM the cores were rarely nearer)"
                 if not any(near.values())
                 else "   supplementary, near epochs only: fewer than 2 such epochs for a library"
             )

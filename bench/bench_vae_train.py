@@ -37,8 +37,8 @@ workers are idle. On the shared AMD EPYC machines of BENCHMARKS.md it is either 
 about 170-210 ns (the vCPUs far apart), and our step runs 1.6x slower in the far placement, Pythae's
 1.3x; such epochs are marked F, counted, and left out of a supplementary throughput and paired
 GFLOP/s ratio over the near epochs only (the targets themselves count every epoch). An Intel Xeon
-VM gave no such two levels: 88-2293 ns over 90 idle probes (median 146), 111-622 ns around the
-epochs of two full runs, so nearly every epoch there is F and the supplementary line has little or
+VM gave no such two levels: 88-2293 ns over 90 idle probes (median 146), 111-700 ns around the
+epochs of three full runs, so nearly every epoch there is F and the supplementary line has little or
 nothing to count.
 
 Reported: (1) training throughput, samples/s from the median epoch time over epochs 2..E (epoch 1
@@ -821,11 +821,10 @@ def main(argv=None) -> int:
                 f" paired GFLOP/s ratio {near_paired:.2f} (the targets above count every epoch)"
             )
         else:
+            why = f" (no epoch under {FAR_NS:.0f} ns; on an Intel Xeon VM the cores were rarely nearer)"
             print(
-                f"   supplementary, near epochs only: fewer than 2 such epochs for a library (no epoch"
-                f" under {FAR_NS:.0f} ns; on an Intel Xeon VM the cores were rarely nearer)"
-                if not any(near.values())
-                else "   supplementary, near epochs only: fewer than 2 such epochs for a library"
+                "   supplementary, near epochs only: fewer than 2 such epochs for a library"
+                + ("" if any(near.values()) else why)
             )
 
     # 3. time to a test ELBO

@@ -5,6 +5,8 @@ for each objective, likelihood, depth and KL schedule; a whole fit with and with
 ends at the same weights to float rounding.
 """
 
+import platform
+
 import numpy as np
 import pytest
 import torch
@@ -27,10 +29,27 @@ CASES = [
 
 
 def _data(likelihood: str) -> np.ndarray:
-    X = make_blobs(1)[:, :10]
+    X = np.ascontiguousarray(make_blobs(1)[:, :10])
     if likelihood == "bernoulli":
         return (X - X.min()) / (X.max() - X.min())
     return X
+
+
+# the step's three implementations: its passes as numba code calling torch's sgemm_ (the default
+# on the CPU), torch's products with numba kernels for the rest, torch operations only
+PATHS = {"blas": ("1", "1"), "numba": ("1", "0"), "torch": ("0", "1")}
+HAS_SGEMM = platform.machine().lower() in ("x86_64", "amd64")  # torch's x86 builds link MKL
+
+
+def _use(path: str, monkeypatch) -> None:
+    kernels, blas = PATHS[path]
+    monkeypatch.setenv("LATENTSPACE_FUSED_KERNELS", kernels)
+    monkeypatch.setenv("LATENTSPACE_FUSED_BLAS", blas)
+
+
+def _check_path(step, path: str) -> None:
+    assert step.latent_kernels == (path != "torch")
+    assert (step.blas is not None) == (path == "blas" and HAS_SGEMM)
 
 
 def _model(name, params, likelihood, hidden, epochs=1):
@@ -72,11 +91,11 @@ def _both(model, x, progress):
 @pytest.mark.parametrize(
     ("name", "params"), CASES, ids=[f"{n}-{'-'.join(map(str, p.values()))}" for n, p in CASES]
 )
-@pytest.mark.parametrize("kernels", ["1", "0"], ids=["numba-kernels", "torch-only"])
-def test_one_step_equals_autograd(name, params, likelihood, hidden, kernels, monkeypatch):
-    monkeypatch.setenv("LATENTSPACE_FUSED_KERNELS", kernels)
+@pytest.mark.parametrize("path", list(PATHS))
+def test_one_step_equals_autograd(name, params, likelihood, hidden, path, monkeypatch):
+    _use(path, monkeypatch)
     model = _model(name, params, likelihood, hidden)
-    assert fused_step(model).latent_kernels == (kernels == "1")
+    _check_path(fused_step(model), path)
     x = torch.from_numpy(_data(likelihood)[:40])
     fused, auto, fused_grads, auto_grads = _both(model, x, progress=1.5)
     assert fused.keys() == auto.keys()
@@ -93,11 +112,14 @@ def test_one_step_equals_autograd(name, params, likelihood, hidden, kernels, mon
     assert checked == 2 * (len(hidden) + 1) * 2 + (likelihood == "gaussian")
 
 
+@pytest.mark.parametrize("path", ["blas", "numba"])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 @pytest.mark.parametrize("name", ["vae", "ae"])
-def test_a_one_row_batch_equals_autograd(name, likelihood):
+def test_a_one_row_batch_equals_autograd(name, likelihood, path, monkeypatch):
     """The last batch of an epoch can hold one row: the column-sum kernels then sum a single row."""
+    _use(path, monkeypatch)
     model = _model(name, {}, likelihood, (5,))
+    _check_path(fused_step(model), path)
     x = torch.from_numpy(_data(likelihood)[:1])
     fused, auto, fused_grads, auto_grads = _both(model, x, progress=1.5)
     for k in fused:
@@ -107,10 +129,11 @@ def test_a_one_row_batch_equals_autograd(name, likelihood):
             assert float((g_f - g_a).abs().max()) <= 1e-5 * (float(g_a.abs().max()) + 1e-12)
 
 
-@pytest.mark.parametrize("kernels", ["1", "0"], ids=["numba-latent", "torch-latent"])
-def test_clamped_log_variance_gets_no_gradient(kernels, monkeypatch):
-    monkeypatch.setenv("LATENTSPACE_FUSED_KERNELS", kernels)
+@pytest.mark.parametrize("path", list(PATHS))
+def test_clamped_log_variance_gets_no_gradient(path, monkeypatch):
+    _use(path, monkeypatch)
     model = _model("vae", {}, "bernoulli", (16,))
+    _check_path(fused_step(model), path)
     head = model.net_.encoder[-1]
     with torch.no_grad():  # push two log-variances far beyond the clamp at +20 and -30
         head.bias[3] = 60.0
@@ -139,6 +162,65 @@ def test_a_whole_fit_matches_autograd(digits, monkeypatch):
             assert a[k] == pytest.approx(b[k], rel=1e-4), k
     for (name, p), q in zip(fused.net_.named_parameters(), auto.net_.parameters(), strict=True):
         assert float((p - q).detach().abs().max()) < 1e-4, name
+
+
+@pytest.mark.parametrize("name", ["vae", "dae"])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_the_sgemm_passes_equal_torchs_products(name, likelihood, monkeypatch):
+    """The numba passes call the sgemm_ torch calls, with torch's arguments: on a 128-row batch
+    through two hidden layers every gradient and metric equals the torch products' to 1e-6 (MKL
+    may round differently by where the arrays sit, so not asserted bitwise)."""
+    if not HAS_SGEMM:
+        pytest.skip("torch's sgemm_ is looked for on x86 builds")
+    data = np.ascontiguousarray(np.tile(_data(likelihood), (1, 8))[:128])  # 128 x 80
+    params = {"noise": "masking", "noise_level": 0.3} if name == "dae" else {}
+    results = []
+    for path in ("blas", "numba"):
+        _use(path, monkeypatch)
+        model = ls.create_model(
+            name, latent_dim=6, hidden=(48, 24), likelihood=likelihood, epochs=1, batch_size=64,
+            val_fraction=0.0, random_state=5, device="cpu", **params,
+        ).fit(data)  # fmt: skip
+        step = fused_step(model)
+        _check_path(step, path)
+        metrics = step(torch.from_numpy(data), 0.7, torch.Generator().manual_seed(2))
+        grads = [p.grad.clone() for p in model.net_.parameters() if p.grad is not None]
+        results.append(({k: float(v) for k, v in metrics.items()}, grads))
+    (m_blas, g_blas), (m_numba, g_numba) = results
+    assert m_blas == pytest.approx(m_numba, rel=1e-6)
+    assert len(g_blas) == len(g_numba) == 12 + (likelihood == "gaussian")
+    for a, b in zip(g_blas, g_numba, strict=True):
+        assert float((a - b).abs().max()) <= 1e-6 * float(b.abs().max()), a.shape
+
+
+def test_a_strided_batch_keeps_the_torch_products(monkeypatch):
+    """The numba passes take C-contiguous float32 rows; a strided batch goes the torch way, and
+    both equal autograd."""
+    _use("blas", monkeypatch)
+    model = _model("vae", {}, "gaussian", (16,))
+    wide = np.ascontiguousarray(np.tile(_data("gaussian")[:40], (1, 2)))
+    x = torch.from_numpy(wide)[:, ::2]
+    assert not x.is_contiguous()
+    assert not fused_step(model)._blas_usable(x)
+    fused, auto, fused_grads, auto_grads = _both(model, x, progress=1.0)
+    for k in fused:
+        assert fused[k] == pytest.approx(auto[k], rel=1e-5), k
+    for g_f, g_a in zip(fused_grads, auto_grads, strict=True):
+        if g_a is not None:
+            assert float((g_f - g_a).abs().max()) <= 1e-5 * (float(g_a.abs().max()) + 1e-12)
+
+
+def test_an_sgemm_that_disagrees_with_torch_is_not_used():
+    """The check each process makes before using the library function: a function that leaves
+    its output alone fails it."""
+    import ctypes
+
+    from latentspace.models import _fused_blas
+
+    if HAS_SGEMM:
+        assert _fused_blas._agrees(_fused_blas.sgemm_address())
+    noop = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 13))(lambda *args: None)
+    assert not _fused_blas._agrees(ctypes.cast(noop, ctypes.c_void_p).value)
 
 
 def test_conv_and_gan_models_train_through_autograd(digits, monkeypatch):

@@ -167,6 +167,13 @@ class FusedStep:
         from .vae import _LOGVAR_RANGE
 
         self.lo, self.hi = (float(v) for v in _LOGVAR_RANGE)
+        self.blas = None  # the address of torch's sgemm_, for the passes as numba code (_fused_blas)
+        if self.latent_kernels:
+            from ._fused_blas import sgemm_address
+
+            self.blas = sgemm_address()
+        self._blas: dict[int, _BlasBuffers] = {}
+        self._views: tuple = ((), None)  # (the parameters' data pointers, their numpy views)
 
     def __call__(self, x: torch.Tensor, progress: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
         self.enc.attach()
@@ -209,6 +216,8 @@ class FusedStep:
         return nll, grad.mul_(inv_var), sq, False
 
     def _ae(self, x: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        if self._blas_usable(x):
+            return self._ae_blas(x, gen)
         n = x.shape[0]
         e_acts = self.enc.forward(self.model._corrupt(x, gen))
         d_acts = self.dec.forward(e_acts[-1])
@@ -218,6 +227,8 @@ class FusedStep:
         return {"loss": nll / n, "mse": sq / n}
 
     def _vae(self, x: torch.Tensor, progress: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        if self._blas_usable(x):
+            return self._vae_blas(x, progress, gen)
         if self.latent_kernels:
             return self._vae_cpu(x, progress, gen)
         from .vae import _LOGVAR_RANGE
@@ -281,6 +292,80 @@ class FusedStep:
         nll = float(nll)
         return {"loss": (nll + term) / n, "elbo": -(nll + kl_sum) / n, "kl": kl_sum / n}
 
+    # --- the passes as numba code calling sgemm_ (models/_fused_blas.py) ------------------------
+    def _blas_usable(self, x: torch.Tensor) -> bool:
+        return self.blas is not None and x.dtype == torch.float32 and x.is_contiguous() and x.device.type == "cpu"
+
+    def _blas_setup(self, n: int):
+        """(the buffers for a batch of n rows, the parameters' numpy views, the likelihood's
+        1 / sigma^2 as float32, 1.0 for a Bernoulli decoder)"""
+        buf = self._blas.get(n)
+        if buf is None:
+            buf = self._blas[n] = _BlasBuffers(self, n)
+        params = (*self.enc.weights, *self.enc.biases, *self.dec.weights, *self.dec.biases)
+        key = tuple(p.data_ptr() for p in params)
+        if key != self._views[0]:  # made again if a parameter's storage changed
+            e, d = len(self.enc.weights), len(self.dec.weights)
+            arrays = [p.detach().numpy() for p in params]
+            groups = (arrays[:e], arrays[e : 2 * e], arrays[2 * e : 2 * e + d], arrays[2 * e + d :])
+            self._views = (key, tuple(tuple(g) for g in groups))
+        inv_var = 1.0 if self.bernoulli else math.exp(-2.0 * float(self.log_sigma))
+        return buf, self._views[1], np.float32(inv_var)
+
+    def _blas_nll(self, nll: float, sq: float, inv_var: np.float32, n: int, d: int) -> float:
+        """The total negative log-likelihood (a Gaussian's from the squared error, whose gradient
+        in log sigma it also writes)."""
+        if self.bernoulli:
+            return nll
+        log_sigma = float(self.log_sigma)
+        self.grad_log_sigma.fill_((n * d - sq * float(inv_var)) / n)
+        return 0.5 * sq * float(inv_var) + n * d * (log_sigma + 0.5 * math.log(2 * math.pi))
+
+    def _ae_blas(self, x: torch.Tensor, gen: torch.Generator) -> dict[str, float]:
+        from ._fused_blas import ae_backward, ae_forward
+
+        n, d = x.shape
+        buf, (ew, eb, dw, db), inv_var = self._blas_setup(n)
+        x_in = self.model._corrupt(x, gen)
+        xn = x.numpy()
+        xin = xn if x_in is x else x_in.contiguous().numpy()
+        ae_forward(self.blas, xin, ew, eb, buf.eouts, dw, db, buf.douts)
+        if self.bernoulli:
+            torch.sigmoid(buf.out, out=buf.grad)
+        egw, egb, dgw, dgb = buf.grads
+        nll, sq = ae_backward(
+            self.blas, xn, xin, buf.grad_np, self.bernoulli, inv_var, ew, buf.eouts, egw, egb, buf.egins,
+            dw, buf.douts, dgw, dgb, buf.dgins, 1.0 / n,
+        )  # fmt: skip
+        return {"loss": self._blas_nll(nll, sq, inv_var, n, d) / n, "mse": sq / n}
+
+    def _vae_blas(self, x: torch.Tensor, progress: float, gen: torch.Generator) -> dict[str, float]:
+        from ._fused_blas import vae_backward, vae_forward
+
+        n, d = x.shape
+        buf, (ew, eb, dw, db), inv_var = self._blas_setup(n)
+        torch.randn(buf.eps.shape, generator=gen, out=buf.eps)  # the draw _loss makes
+        xn, lo, hi = x.numpy(), self.lo, self.hi
+        kl_sum = vae_forward(
+            self.blas, xn, ew, eb, buf.eouts, buf.eps_np, lo, hi, buf.z, buf.std, buf.kl, dw, db, buf.douts
+        )
+        if self.bernoulli:
+            torch.sigmoid(buf.out, out=buf.grad)
+        scale = self.model._kl_scale(progress)
+        if scale is not None:  # a linear KL term: one weight for every row
+            buf.weight.fill(scale)
+            weight, term = buf.weight, scale * kl_sum
+        else:
+            w, t = self._kl_weight(torch.from_numpy(buf.kl), progress)
+            weight, term = w.numpy(), float(t)
+        egw, egb, dgw, dgb = buf.grads
+        nll, sq = vae_backward(
+            self.blas, xn, buf.grad_np, self.bernoulli, inv_var, ew, buf.eouts, egw, egb, buf.egins,
+            buf.eps_np, buf.std, weight, lo, hi, buf.grad_s, buf.z, dw, buf.douts, dgw, dgb, buf.dgins, 1.0 / n,
+        )  # fmt: skip
+        nll = self._blas_nll(nll, sq, inv_var, n, d)
+        return {"loss": (nll + term) / n, "elbo": -(nll + kl_sum) / n, "kl": kl_sum / n}
+
     def _latent_buffers(self, n: int, s: torch.Tensor):
         """z, std (B, latent), kl (B,), grad_s like s, and the numpy views of s, std, kl and grad_s,
         made again only when the encoder's output buffer ``s`` is a new tensor."""
@@ -306,6 +391,34 @@ class FusedStep:
             term = self.model._kl_term(leaf, progress).sum()
             (weight,) = torch.autograd.grad(term, leaf)
         return weight, term.detach()
+
+
+class _BlasBuffers:
+    """The arrays of the numba passes for one batch size: every layer's output and input gradient,
+    the likelihood's gradient and, for a VAE, the latent part's (torch views where torch writes)."""
+
+    def __init__(self, step: FusedStep, n: int):
+        def empty(*shape):
+            return np.empty(shape, dtype=np.float32)
+
+        enc, dec = step.enc, step.dec
+        self.eouts = tuple(empty(n, w.shape[0]) for w in enc.weights)
+        self.douts = tuple(empty(n, w.shape[0]) for w in dec.weights)
+        # input gradients: the encoder's first is never needed (a placeholder of the same type)
+        self.egins = (empty(0, 0), *(empty(n, w.shape[1]) for w in enc.weights[1:]))
+        self.dgins = tuple(empty(n, w.shape[1]) for w in dec.weights)
+        self.out = torch.from_numpy(self.douts[-1])  # the decoder's output (logits or means)
+        self.grad_np = empty(*self.douts[-1].shape)  # the likelihood's gradient (first sigmoid(logits))
+        self.grad = torch.from_numpy(self.grad_np)
+        self.grads = tuple(
+            tuple(g.numpy() for g in grads) for grads in (enc.grad_w, enc.grad_b, dec.grad_w, dec.grad_b)
+        )
+        if step.gaussian_posterior:
+            latent = step.model.latent_dim
+            self.z, self.std, self.kl, self.weight = empty(n, latent), empty(n, latent), empty(n), empty(n)
+            self.grad_s = empty(n, 2 * latent)
+            self.eps = torch.empty(n, latent)
+            self.eps_np = self.eps.numpy()
 
 
 def fused_step(model) -> FusedStep | None:

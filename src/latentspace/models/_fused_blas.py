@@ -30,7 +30,13 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._fused_kernels import bernoulli_terms, column_sums, latent_backward, latent_forward, relu_backward_column_sums
+from ._fused_kernels import (
+    bernoulli_terms,
+    column_sums,
+    latent_backward,
+    latent_forward,
+    relu_backward_column_sums,
+)
 
 _N, _T = ord("N"), ord("T")
 
@@ -68,29 +74,29 @@ def _sgemm(typingctx, fn, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, 
 @numba.njit(cache=True)
 def linear_forward(gemm, x, w, b, out):  # pragma: no cover - compiled
     """out (B, O) = x (B, I) @ w (O, I)^T + b, as ``torch.addmm(b, x, w.t(), out=out)``."""
-    B, I = x.shape
-    O = w.shape[0]
-    for r in range(B):
-        for c in range(O):
+    rows, n_in = x.shape
+    n_out = w.shape[0]
+    for r in range(rows):
+        for c in range(n_out):
             out[r, c] = b[c]
-    _sgemm(gemm, _T, _N, O, B, I, 1.0, w, I, x, I, 1.0, out, O)
+    _sgemm(gemm, _T, _N, n_out, rows, n_in, 1.0, w, n_in, x, n_in, 1.0, out, n_out)
 
 
 @numba.njit(cache=True)
 def weight_gradient(gemm, grad, inp, scale, gw):  # pragma: no cover - compiled
     """gw (O, I) = scale x grad (B, O)^T @ inp (B, I), as ``torch.addmm(gw, grad.t(), inp,
     beta=0, alpha=scale, out=gw)``."""
-    B, O = grad.shape
-    I = inp.shape[1]
-    _sgemm(gemm, _N, _T, I, O, B, scale, inp, I, grad, O, 0.0, gw, I)
+    rows, n_out = grad.shape
+    n_in = inp.shape[1]
+    _sgemm(gemm, _N, _T, n_in, n_out, rows, scale, inp, n_in, grad, n_out, 0.0, gw, n_in)
 
 
 @numba.njit(cache=True)
 def input_gradient(gemm, grad, w, out):  # pragma: no cover - compiled
     """out (B, I) = grad (B, O) @ w (O, I), as ``torch.mm(grad, w, out=out)``."""
-    B, O = grad.shape
-    I = w.shape[1]
-    _sgemm(gemm, _N, _N, I, B, O, 1.0, w, I, grad, O, 0.0, out, I)
+    rows, n_out = grad.shape
+    n_in = w.shape[1]
+    _sgemm(gemm, _N, _N, n_in, rows, n_out, 1.0, w, n_in, grad, n_out, 0.0, out, n_in)
 
 
 @numba.njit(cache=True)
@@ -179,6 +185,7 @@ def vae_forward(gemm, x, ew, eb, eouts, eps, lo, hi, z, std, kl, dw, db, douts):
     return total
 
 
+# fmt: off
 @numba.njit(cache=True)
 def vae_backward(
     gemm, x, grad, bernoulli, inv_var, ew, eouts, egw, egb, egins, eps, std, weight, lo, hi, grad_s, z,
@@ -191,6 +198,7 @@ def vae_backward(
     latent_backward(grad_z, eouts[-1], eps, std, weight, lo, hi, grad_s, scale, egb[-1])
     stack_backward(gemm, x, eouts, ew, grad_s, scale, egw, egb, egins, False, True)
     return nll, sq
+# fmt: on
 
 
 @numba.njit(cache=True)
@@ -200,6 +208,7 @@ def ae_forward(gemm, x, ew, eb, eouts, dw, db, douts):  # pragma: no cover - com
     stack_forward(gemm, eouts[-1], dw, db, douts)
 
 
+# fmt: off
 @numba.njit(cache=True)
 def ae_backward(
     gemm, x, x_in, grad, bernoulli, inv_var, ew, eouts, egw, egb, egins, dw, douts, dgw, dgb, dgins, scale
@@ -210,13 +219,15 @@ def ae_backward(
     grad_code = stack_backward(gemm, eouts[-1], douts, dw, grad, scale, dgw, dgb, dgins, True, True)
     stack_backward(gemm, x_in, eouts, ew, grad_code, scale, egw, egb, egins, False, False)
     return nll, sq
+# fmt: on
 
 
 def _library_paths() -> list[str]:
     import torch
 
     lib = os.path.join(os.path.dirname(torch.__file__), "lib")
-    return sorted(glob.glob(os.path.join(lib, "libtorch_cpu.*")) + glob.glob(os.path.join(lib, "torch_cpu.dll")))
+    names = ("libtorch_cpu.*", "torch_cpu.dll")
+    return sorted(path for name in names for path in glob.glob(os.path.join(lib, name)))
 
 
 def enabled() -> bool:
@@ -255,4 +266,3 @@ def _agrees(address: int) -> bool:
     ok = torch.allclose(out, torch.addmm(b, x, w.t()), rtol=1e-5, atol=1e-6)
     ok &= torch.allclose(gw, 0.5 * grad.t() @ x, rtol=1e-5, atol=1e-6)
     return bool(ok & torch.allclose(gin, grad @ w, rtol=1e-5, atol=1e-6))
-

@@ -294,7 +294,8 @@ class FusedStep:
 
     # --- the passes as numba code calling sgemm_ (models/_fused_blas.py) ------------------------
     def _blas_usable(self, x: torch.Tensor) -> bool:
-        return self.blas is not None and x.dtype == torch.float32 and x.is_contiguous() and x.device.type == "cpu"
+        usable = self.blas is not None and x.dtype == torch.float32
+        return usable and x.is_contiguous() and x.device.type == "cpu"
 
     def _blas_setup(self, n: int):
         """(the buffers for a batch of n rows, the parameters' numpy views, the likelihood's
@@ -361,7 +362,8 @@ class FusedStep:
         egw, egb, dgw, dgb = buf.grads
         nll, sq = vae_backward(
             self.blas, xn, buf.grad_np, self.bernoulli, inv_var, ew, buf.eouts, egw, egb, buf.egins,
-            buf.eps_np, buf.std, weight, lo, hi, buf.grad_s, buf.z, dw, buf.douts, dgw, dgb, buf.dgins, 1.0 / n,
+            buf.eps_np, buf.std, weight, lo, hi, buf.grad_s, buf.z, dw, buf.douts, dgw, dgb, buf.dgins,
+            1.0 / n,
         )  # fmt: skip
         nll = self._blas_nll(nll, sq, inv_var, n, d)
         return {"loss": (nll + term) / n, "elbo": -(nll + kl_sum) / n, "kl": kl_sum / n}

@@ -256,7 +256,7 @@ def test_cli_resume_after_interruption(digits, tmp_path, monkeypatch):
 
 def test_direct_adamw_step_is_torchs_fused_adamw_bit_for_bit():
     """The engine's direct fused-AdamW step (no Optimizer.step bookkeeping) makes torch's own update:
-    the same weights and state, bit for bit, through a learning-rate change and weight decay, and
+    the same weights and state (step counters included), bit for bit, through a learning-rate change and weight decay, and
     it falls back to opt.step() when a hook is registered."""
     import copy
 
@@ -281,6 +281,7 @@ def test_direct_adamw_step_is_torchs_fused_adamw_bit_for_bit():
         if i == 5:
             oa.param_groups[0]["lr"] = ob.param_groups[0]["lr"] = 3e-3
     assert direct.cached is not None  # the direct path was taken after the first step
+    assert direct.cached[4] is not None  # with the CPU step counters counted up by numba
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(p, q)
     sa, sb = oa.state_dict()["state"], ob.state_dict()["state"]

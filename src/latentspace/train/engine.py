@@ -111,7 +111,8 @@ class _DirectAdamW:
         from torch.optim import optimizer as torch_optimizer
 
         self.opt = opt
-        self.cached = None  # (params, exp_avgs, exp_avg_sqs, steps) once the state exists
+        # (params, exp_avgs, exp_avg_sqs, steps, the steps' numpy views or None) once the state exists
+        self.cached = None
         group = opt.param_groups[0]
         self.usable = (
             hasattr(torch, "_fused_adamw_")
@@ -138,16 +139,28 @@ class _DirectAdamW:
             if self.usable:
                 state = [self.opt.state.get(p) for p in params]
                 if all(st and "exp_avg" in st for st in state):
+                    steps = [st["step"] for st in state]
+                    # on the CPU the step counters (float32 scalars) count up in one numba call on
+                    # their numpy views: _foreach_add_ on them took 0.14 ms of a 5 ms MNIST VAE
+                    # step in place, a loop of numpy additions 0.065 ms
+                    on_cpu = all(t.device.type == "cpu" and t.dim() == 0 for t in steps)
+                    views = tuple(t.numpy() for t in steps) if on_cpu else None
                     self.cached = (
                         params,
                         [st["exp_avg"] for st in state],
                         [st["exp_avg_sq"] for st in state],
-                        [st["step"] for st in state],
+                        steps,
+                        views,
                     )
             return
-        _, exp_avgs, exp_avg_sqs, steps = cached
+        _, exp_avgs, exp_avg_sqs, steps, views = cached
         beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
+        if views is None:
+            torch._foreach_add_(steps, 1)
+        else:
+            from ._kernels import count_up
+
+            count_up(views)  # in place, in float32 as _foreach_add_
         torch._fused_adamw_(
             params,
             [p.grad for p in params],

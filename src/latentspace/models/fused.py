@@ -10,7 +10,10 @@ ReLU's backward is applied in place; the likelihood's gradient is its closed for
 (``sigmoid(logits) - x`` for a Bernoulli decoder, with the loss's total in the same numba pass on
 the CPU); only the loss's total is computed, never per-row tensors that are summed at once. On the
 CPU each bias gradient (a column sum) is taken in the numba pass that makes the gradient it sums:
-the likelihood's, the latent backward's, or ReLU's backward (models/_fused_kernels.py).
+the likelihood's, the latent backward's, or ReLU's backward (models/_fused_kernels.py). There,
+for float32 C-contiguous batches, the forward pass and the backward pass are one numba call each
+(torch's sigmoid between them), the products going to the ``sgemm_`` torch itself calls
+(models/_fused_blas.py): the same arithmetic without some forty Python-level torch calls a step.
 
 It is the same computation as the model's ``_loss`` under autograd, to float rounding: the tests
 compare every gradient and metric with autograd's. The per-sample KL weight (warm-up, beta,

@@ -3,15 +3,17 @@ that torch itself calls (models/fused.py).
 
 Each torch operation called from Python costs some microseconds before any arithmetic: argument
 parsing, the dispatcher, an output check (``addmm`` with ``out=`` takes 6 us on an 8 x 8 matrix,
-``.numpy()`` 2 us, ``reshape`` 3 us). The MNIST VAE's step made some forty such calls, 0.23-0.28
-ms of a 5-6 ms step on a 2-core machine (BENCHMARKS.md). Here the passes are two calls: numba
-code that runs the same products through the same library function, ``sgemm_`` in
-``libtorch_cpu`` (MKL on x86 builds, with torch's thread count), with the same arguments torch
-passes, so that the results are those of the torch path (the tests compare them bitwise).
+``.numpy()`` 2 us, ``reshape`` 3 us), and in the step, after AdamW has streamed the parameters
+and moments through the caches, that Python runs 3-4x slower than alone. The MNIST VAE's step made
+some forty such calls. Here the passes are two calls (1.07-1.10x a step on a 2-core machine,
+BENCHMARKS.md): numba code that runs the same products through the same library function,
+``sgemm_`` in ``libtorch_cpu`` (MKL on x86 builds, with torch's thread count), with the arguments
+torch passes, so that the results are those of the torch path (bitwise on the 33- and 128-row
+batches measured; the tests compare them to 1e-6).
 
 The function is found by name in torch's own library and checked once per process against
-``torch.mm`` on the three product forms the step uses; when either fails (another BLAS, another
-platform), the step keeps its torch operations. Integer arguments sit in 8-byte slots, so that a
+``torch.mm`` on the three product forms the step uses; when it is missing or disagrees (another
+BLAS, another platform), the step keeps its torch operations. Integer arguments sit in 8-byte slots, so that a
 64-bit-integer (ILP64) build reads them right as well as a 32-bit one.
 """
 

@@ -256,8 +256,8 @@ def test_cli_resume_after_interruption(digits, tmp_path, monkeypatch):
 
 def test_direct_adamw_step_is_torchs_fused_adamw_bit_for_bit():
     """The engine's direct fused-AdamW step (no Optimizer.step bookkeeping) makes torch's own update:
-    the same weights and state (step counters included), bit for bit, through a learning-rate change and weight decay, and
-    it falls back to opt.step() when a hook is registered."""
+    the same weights and state (step counters included), bit for bit, through a learning-rate change
+    and weight decay, and it falls back to opt.step() when a hook is registered."""
     import copy
 
     import torch

@@ -51,9 +51,7 @@ def _sgemm(typingctx, fn, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, 
     def codegen(context, builder, signature, args):
         tys = signature.args
         slots = []
-        for i, (value, ty) in enumerate(zip(args, tys, strict=True)):
-            if i == 0:
-                continue
+        for value, ty in zip(args[1:], tys[1:], strict=True):
             if isinstance(ty, types.Array):
                 data = context.make_array(ty)(context, builder, value).data
                 slots.append(builder.bitcast(data, cgutils.voidptr_t))
@@ -232,19 +230,10 @@ def _library_paths() -> list[str]:
     return sorted(path for name in names for path in glob.glob(os.path.join(lib, name)))
 
 
-def enabled() -> bool:
-    """``LATENTSPACE_FUSED_BLAS=0`` keeps the step's products and passes in torch operations."""
-    return os.environ.get("LATENTSPACE_FUSED_BLAS", "1").strip().lower() not in ("0", "false", "no", "off")
-
-
+@functools.cache
 def sgemm_address() -> int | None:
     """The address of the ``sgemm_`` torch calls, once it has given torch.mm's results on the
     step's three product forms; else None (the step then keeps its torch operations)."""
-    return _checked_sgemm() if enabled() else None
-
-
-@functools.cache
-def _checked_sgemm() -> int | None:
     for path in _library_paths():
         try:
             fn = ctypes.CDLL(path).sgemm_

@@ -37,14 +37,32 @@ from torch import nn
 _threshold_backward_out = torch.ops.aten.threshold_backward.grad_input
 
 
+def _switched_on(name: str) -> bool:
+    """An on/off environment switch, on unless set to 0, false, no or off."""
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def enabled() -> bool:
-    return os.environ.get("LATENTSPACE_FUSED", "1").strip().lower() not in ("0", "false", "no", "off")
+    return _switched_on("LATENTSPACE_FUSED")
 
 
 def latent_kernels_enabled() -> bool:
     """``LATENTSPACE_FUSED_KERNELS=0`` keeps the latent part of the VAE step, the Bernoulli
     likelihood, ReLU's backward and the bias gradients in torch operations."""
-    return os.environ.get("LATENTSPACE_FUSED_KERNELS", "1").strip().lower() not in ("0", "false", "no", "off")
+    return _switched_on("LATENTSPACE_FUSED_KERNELS")
+
+
+def blas_enabled() -> bool:
+    """``LATENTSPACE_FUSED_BLAS=0`` keeps the step's products in torch operations instead of the
+    numba passes that call torch's ``sgemm_`` (models/_fused_blas.py)."""
+    return _switched_on("LATENTSPACE_FUSED_BLAS")
+
+
+def _gaussian_total(sq, inv_var, log_sigma, n: int, d: int):
+    """A Gaussian decoder's total negative log-likelihood from the squared error ``sq`` (n rows of d
+    values), and d(mean loss)/d(log sigma); tensors or floats alike."""
+    nll = 0.5 * sq * inv_var + n * d * (log_sigma + 0.5 * math.log(2 * math.pi))
+    return nll, (n * d - sq * inv_var) / n
 
 
 def linear_stack(net: nn.Module) -> list[nn.Linear] | None:
@@ -171,11 +189,12 @@ class FusedStep:
 
         self.lo, self.hi = (float(v) for v in _LOGVAR_RANGE)
         self.blas = None  # the address of torch's sgemm_, for the passes as numba code (_fused_blas)
-        if self.latent_kernels:
+        if self.latent_kernels and blas_enabled():
             from ._fused_blas import sgemm_address
 
             self.blas = sgemm_address()
         self._blas: dict[int, _BlasBuffers] = {}
+        self._params = (*self.enc.weights, *self.enc.biases, *self.dec.weights, *self.dec.biases)
         self._views: tuple = ((), None)  # (the parameters' data pointers, their numpy views)
 
     def __call__(self, x: torch.Tensor, progress: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -214,8 +233,8 @@ class FusedStep:
         inv_var = torch.exp(-2 * log_sigma)
         grad = out - x
         sq = torch.dot(grad.reshape(-1), grad.reshape(-1))
-        nll = 0.5 * sq * inv_var + n * d * (log_sigma + 0.5 * math.log(2 * math.pi))
-        torch.mul(n * d - sq * inv_var, 1.0 / n, out=self.grad_log_sigma)
+        nll, grad_log_sigma = _gaussian_total(sq, inv_var, log_sigma, n, d)
+        self.grad_log_sigma.copy_(grad_log_sigma)
         return nll, grad.mul_(inv_var), sq, False
 
     def _ae(self, x: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -306,11 +325,10 @@ class FusedStep:
         buf = self._blas.get(n)
         if buf is None:
             buf = self._blas[n] = _BlasBuffers(self, n)
-        params = (*self.enc.weights, *self.enc.biases, *self.dec.weights, *self.dec.biases)
-        key = tuple(p.data_ptr() for p in params)
+        key = tuple(p.data_ptr() for p in self._params)
         if key != self._views[0]:  # made again if a parameter's storage changed
             e, d = len(self.enc.weights), len(self.dec.weights)
-            arrays = [p.detach().numpy() for p in params]
+            arrays = [p.detach().numpy() for p in self._params]
             groups = (arrays[:e], arrays[e : 2 * e], arrays[2 * e : 2 * e + d], arrays[2 * e + d :])
             self._views = (key, tuple(tuple(g) for g in groups))
         inv_var = 1.0 if self.bernoulli else math.exp(-2.0 * float(self.log_sigma))
@@ -321,9 +339,9 @@ class FusedStep:
         in log sigma it also writes)."""
         if self.bernoulli:
             return nll
-        log_sigma = float(self.log_sigma)
-        self.grad_log_sigma.fill_((n * d - sq * float(inv_var)) / n)
-        return 0.5 * sq * float(inv_var) + n * d * (log_sigma + 0.5 * math.log(2 * math.pi))
+        nll, grad_log_sigma = _gaussian_total(sq, float(inv_var), float(self.log_sigma), n, d)
+        self.grad_log_sigma.fill_(grad_log_sigma)
+        return nll
 
     def _ae_blas(self, x: torch.Tensor, gen: torch.Generator) -> dict[str, float]:
         from ._fused_blas import ae_backward, ae_forward

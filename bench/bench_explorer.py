@@ -104,7 +104,7 @@ def main() -> int:
     import numpy as np
 
     import latentspace as ls
-    from latentspace.pipeline import fit
+    from latentspace.stages.fit import fit
 
     header(
         "Explorer: decode round trips under load, first paint of a large map",

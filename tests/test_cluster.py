@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import latentspace as ls
-from latentspace import pipeline
 from latentspace.errors import InputError
 from latentspace.metrics.card import evaluate
+from latentspace.stages import encode as pipeline
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from latentspace.maps.store import map_run
-from latentspace.pipeline import fit
 from latentspace.runfolder import Run
+from latentspace.stages.fit import fit
 from latentspace.web.app import MAX_BODY, MAX_SPAN, create_app, load_state
 
 from .conftest import PageLog
@@ -202,7 +202,7 @@ def test_nan_and_bad_json_get_422(client):
 def test_cli_warns_on_public_host_and_refuses_bad_port(runs, monkeypatch):
     from typer.testing import CliRunner
 
-    import latentspace.cli_explore as ce
+    import latentspace.cli.explore as ce
     from latentspace.cli import app
 
     served = {}

@@ -10,8 +10,8 @@ from latentspace.errors import InputError, RunIntegrityError
 from latentspace.maps import KnnGraph, exact_knn, fit_map, load_map, map_quality, run_graph
 from latentspace.maps.store import map_file, map_run
 from latentspace.metrics.neighbourhood import neighbourhood_scores
-from latentspace.pipeline import fit
 from latentspace.runfolder import Run
+from latentspace.stages.fit import fit
 
 
 @pytest.fixture(scope="module")

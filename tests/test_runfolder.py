@@ -173,7 +173,7 @@ def test_changed_data_file_is_detected(tmp_path, blobs):
 
 def test_encode_streams_row_groups(digits, tmp_path, monkeypatch):
     """Encoding in pieces writes one row group per piece and the same table as one piece."""
-    import latentspace.pipeline as pl
+    import latentspace.stages.encode as pl
 
     r = ls.fit(digits, "pca", latent_dim=3, out=tmp_path / "r")
     whole = pq.read_table(ls.encode(r, digits, tmp_path / "whole.parquet"))

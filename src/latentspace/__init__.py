@@ -15,8 +15,9 @@ from .data import load as load_data
 from .errors import InputError, LatentspaceError, MissingDependencyError, RunIntegrityError
 from .models import available_models, create_model, get_model_class, register
 from .models.pca import PCA
-from .pipeline import encode, fit
 from .runfolder import Run, open_run
+from .stages.encode import encode
+from .stages.fit import fit
 
 try:
     __version__ = _metadata.version("latentspace")

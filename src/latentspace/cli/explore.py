@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import _stage, app, console, err_console
+from .app import app, console, err_console, stage
 
 
 def serve(
@@ -21,11 +21,11 @@ def serve(
     """Load the runs, print the URL with its access token, and serve until Ctrl-C."""
     import uvicorn
 
-    from .errors import InputError
-    from .metrics.card import same_data_check
-    from .web.app import LOCAL_HOSTS, create_app, load_state
+    from ..errors import InputError
+    from ..metrics.card import same_data_check
+    from ..web.app import LOCAL_HOSTS, create_app, load_state
 
-    with _stage():
+    with stage():
         if not 1 <= len(paths) <= 2:
             raise InputError("explore takes one run, or two runs of the same data to compare")
         if not 1 <= port <= 65535:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import _stage, app, console
+from .app import app, console, stage
 
 
 @app.command()
@@ -22,8 +22,8 @@ def reproduce(
     list_: Annotated[bool, typer.Option("--list", help="List the experiments and stop.")] = False,
 ) -> None:
     """Run the experiments that compare latentspace with published figures; write RESULTS.md."""
-    from .reproduce import EXPERIMENTS
-    from .reproduce import reproduce as run_all
+    from ..reproduce import EXPERIMENTS
+    from ..reproduce import reproduce as run_all
 
     if list_:
         for key, fn in EXPERIMENTS.items():
@@ -31,7 +31,7 @@ def reproduce(
         return
     keys = [k.strip() for k in only.split(",") if k.strip()] if only else None
     command = "latentspace reproduce" + (" --quick" if quick else "") + (f" --only {only}" if only else "")
-    with _stage():
+    with stage():
         done = run_all(out, md, quick=quick, only=keys, seed=seed, command=command)
     for e in done:
         console.print(f"[bold]{e.title}[/bold] ({e.seconds:.0f} s)")

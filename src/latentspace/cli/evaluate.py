@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .cli import DaskOpt, _stage, app, console
+from .app import DaskOpt, app, console, stage
 
 
 def _card_table(title: str, header: list[str], body: list[list], best: list | None = None) -> Table:
-    from .metrics.card import fmt
+    from ..metrics.card import fmt
 
     table = Table(title=title)
     for i, h in enumerate(header):
@@ -46,11 +46,11 @@ def evaluate(
     dask: DaskOpt = None,
 ) -> None:
     """Compute the report card of a run (only what is missing) into metrics.json and print it."""
-    from .metrics.card import evaluate as run_evaluate
-    from .metrics.card import parse_metrics, rows
-    from .runfolder import Run
+    from ..metrics.card import evaluate as run_evaluate
+    from ..metrics.card import parse_metrics, rows
+    from ..runfolder import Run
 
-    with _stage():
+    with stage():
         r = Run(run)
         names = parse_metrics(metrics)
         card = run_evaluate(r, names, k=k, force=force, dask=dask)
@@ -66,12 +66,12 @@ def compare(
     force: Annotated[bool, typer.Option(help="Compare runs fitted on different data or splits.")] = False,
 ) -> None:
     """Line up the report cards of several runs; the best value per row is marked."""
-    from .errors import InputError
-    from .metrics.card import METRICS_FILE, compare_html, compare_table, same_data_check
-    from .runfolder import Run
-    from .runfolder.atomic import atomic_write
+    from ..errors import InputError
+    from ..metrics.card import METRICS_FILE, compare_html, compare_table, same_data_check
+    from ..runfolder import Run
+    from ..runfolder.atomic import atomic_write
 
-    with _stage():
+    with stage():
         if len(runs) < 2:
             raise InputError("compare needs at least two runs")
         opened = [Run(p) for p in runs]

@@ -10,8 +10,8 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from .cli import _stage, app, console
-from .errors import InputError
+from ..errors import InputError
+from .app import app, console, stage
 
 RunArg = Annotated[Path, typer.Argument(help="Run folder made by `fit`.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")]
@@ -22,7 +22,7 @@ class _Ctx:
     """A verified run with its model and data, loaded once per command."""
 
     def __init__(self, path: Path):
-        from .runfolder import Run
+        from ..runfolder import Run
 
         self.run = Run(path)
         self.model = self.run.load_model()
@@ -44,7 +44,7 @@ class _Ctx:
         return self.data.item_name(i)
 
     def figure(self, out: Path, items: np.ndarray, **kw) -> list[Path]:
-        from .report.figures import write_figure
+        from ..report.figures import write_figure
 
         return write_figure(
             out,
@@ -74,9 +74,9 @@ def sample(
     run: RunArg, out: OutOpt, n: Annotated[int, typer.Option("-n", help="How many.")] = 64, seed: SeedOpt = 0
 ) -> None:
     """Draw new items from the model's prior and save them as a grid."""
-    from . import ops
+    from .. import ops
 
-    with _stage():
+    with stage():
         if n < 1:
             raise InputError(f"-n must be at least 1; got {n}")
         ctx = _Ctx(run)
@@ -97,7 +97,7 @@ def reconstruct(
     seed: SeedOpt = 0,
 ) -> None:
     """Originals (top row) beside their reconstructions (bottom row), from the held-out split."""
-    with _stage():
+    with stage():
         ctx = _Ctx(run)
         cols = ctx.columns()
         pool = (
@@ -131,9 +131,9 @@ def interpolate(
     method: Annotated[str, typer.Option(help="lerp | slerp")] = "lerp",
 ) -> None:
     """Decode a straight (lerp) or spherical (slerp) path between two items' latents."""
-    from . import ops
+    from .. import ops
 
-    with _stage():
+    with stage():
         ctx = _Ctx(run)
         a, b = ctx.item(from_), ctx.item(to)
         path = ops.interpolate(ctx.model, ctx.Z[a], ctx.Z[b], steps, method, space="latent")
@@ -158,9 +158,9 @@ def traverse(
     steps: Annotated[int, typer.Option(help="Values per dimension.")] = 7,
 ) -> None:
     """Move one latent dimension at a time (one row each) and decode."""
-    from . import ops
+    from .. import ops
 
-    with _stage():
+    with stage():
         ctx = _Ctx(run)
         i = ctx.item(item)
         chosen = dims or f"0-{min(ctx.model.latent_dim, 10) - 1}"
@@ -207,10 +207,10 @@ def attribute(
     ] = "mean",
 ) -> None:
     """Find the latent direction from group B to group A and apply it to an item."""
-    from . import ops
-    from .select import select_rows
+    from .. import ops
+    from ..select import select_rows
 
-    with _stage():
+    with stage():
         ctx = _Ctx(run)
         i = ctx.item(item)
         cols = ctx.columns()
@@ -241,9 +241,9 @@ def neighbours(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Optional PNG of the neighbours.")] = None,
 ) -> None:
     """The k nearest items to an item in latent space (faiss, exact)."""
-    from . import ops
+    from .. import ops
 
-    with _stage():
+    with stage():
         ctx = _Ctx(run)
         i = ctx.item(item)
         idx, dist = ops.neighbours(ctx.model, None, i, k, Z=ctx.Z)

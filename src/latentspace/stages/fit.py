@@ -1,4 +1,4 @@
-"""The stages as library calls: fit a model into a run folder, encode data with a run."""
+"""The fit stage: train a model on the training split and write a run folder (with resume)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ import logging
 import shutil
 from pathlib import Path
 
-import numpy as np
-
-from .data import Dataset, load
-from .data.source import rows_of
-from .data.splits import split_mask
-from .errors import InputError
-from .models.registry import create_model
-from .runfolder import Run, check_destination, save_run
-from .runfolder.atomic import atomic_write_json
+from ..data import Dataset, load
+from ..data.source import rows_of
+from ..data.splits import split_mask
+from ..errors import InputError
+from ..models.registry import create_model
+from ..runfolder import check_destination, save_run
+from ..runfolder.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +38,7 @@ def _resume_guard(ckpt: Path, fingerprint: dict, resume: bool) -> None:
                 " resume with the same command line, or start again without --resume"
             )
         return
-    from .train.device import is_main_process
+    from ..train.device import is_main_process
 
     if not is_main_process():  # under torchrun rank 0 alone prepares (and later writes) the folder:
         return  # two ranks each replacing it deleted each other's files (a flaky failure)
@@ -99,7 +97,7 @@ def fit(
         estimator.fit(train)
     if out is None:
         return estimator
-    from .train.device import is_main_process
+    from ..train.device import is_main_process
 
     if not is_main_process():  # under torchrun only rank 0 writes the run
         return None
@@ -121,52 +119,13 @@ def fit(
     )
 
 
-ENCODE_ROWS = 65536  # rows per encoded piece (and per Parquet row group)
-
-
-def encode(
-    run: Run | str | Path, data: Dataset | str, out: str | Path | None = None, *, dask: str | None = None
-):
-    """Encode ``data`` with the model of ``run``; write Parquet to ``out`` or return Z.
-
-    With ``out``, the data are encoded ``ENCODE_ROWS`` rows at a time and each piece is written as
-    a row group as it comes (data on disk are never loaded whole); the file appears only when
-    complete. ``dask``: a scheduler address or "local" encodes the pieces on a Dask cluster
-    (:mod:`latentspace.cluster`), with the same result."""
-    import contextlib
-
-    import pyarrow.parquet as pq
-
-    from .progress import report
-    from .runfolder.atomic import atomic_path
-    from .runfolder.folder import latents_table
-
-    run = run if isinstance(run, Run) else Run(run)
-    ds = load(data) if isinstance(data, str | Path) else data
-    n = ds.n
-    with contextlib.ExitStack() as stack:
-        if dask:
-            from .cluster import connect, encode_partitions
-
-            client = stack.enter_context(connect(dask))
-            pieces = encode_partitions(client, run, ds, ENCODE_ROWS)
-        else:
-            model = run.load_model()
-            pieces = ((a, model.encode(ds.X[a : a + ENCODE_ROWS])) for a in range(0, n, ENCODE_ROWS))
-        if out is None:
-            return np.concatenate([Z for _, Z in pieces]) if n else np.empty((0, run.config["latent_dim"]))
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out) as tmp:
-            writer = None
-            try:
-                for a, Z in pieces:
-                    table = latents_table(np.asarray(Z), ds, None, start=a)
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp, table.schema)
-                    writer.write_table(table)
-                    report("encoding", min(a + ENCODE_ROWS, n), n)
-            finally:
-                if writer is not None:
-                    writer.close()
-    return out
+def info_summary(info: dict) -> str:
+    """One line of what a fit learned (explained variance, or the last validation figures)."""
+    parts = []
+    if "explained_variance_total" in info:
+        parts.append(f"explained variance {info['explained_variance_total']:.1%}")
+    keys = ("arch", "likelihood", "epochs_run")
+    for key, value in info.items():
+        if key.startswith("val_") or key in keys:
+            parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+    return "  ".join(parts)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .cli import _parse_params, _stage, app, console
+from .app import app, console, parse_params, stage
 
 
 @app.command("map")
@@ -41,11 +41,11 @@ def map_cmd(
     ] = "auto",
 ) -> None:
     """Map the run's latents to 2-D or 3-D; writes map-<method>.parquet with its quality."""
-    from .maps.store import map_file, map_run
-    from .runfolder import Run
+    from ..maps.store import map_file, map_run
+    from ..runfolder import Run
 
-    with _stage():
-        params = _parse_params(param)
+    with stage():
+        params = parse_params(param)
         given = {"perplexity": perplexity, "n_neighbors": n_neighbors, "min_dist": min_dist, "metric": metric}
         params.update({key: v for key, v in given.items() if v is not None})
         r = Run(run)
@@ -70,11 +70,11 @@ def report(
     seed: Annotated[int, typer.Option(help="Seed of the subset and the example items.")] = 0,
 ) -> None:
     """Write report.html into the run: one self-contained page, readable offline."""
-    from .errors import InputError
-    from .report.html import write_report
-    from .runfolder import Run
+    from ..errors import InputError
+    from ..report.html import write_report
+    from ..runfolder import Run
 
-    with _stage():
+    with stage():
         if points < 1:
             raise InputError(f"--points must be at least 1; got {points}")
         path = write_report(Run(run), max_points=points, seed=seed)

@@ -1,0 +1,139 @@
+"""The Typer application and what every command shares: options, argument parsing, error handling.
+
+Only this package prints. Library code reports progress through :mod:`latentspace.progress` and
+raises :class:`~latentspace.errors.LatentspaceError`; here those become progress bars and one-line
+errors with exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..errors import InputError, LatentspaceError
+from ..progress import progress_hook
+
+app = typer.Typer(
+    name="latentspace",
+    help="Learn, measure, map and steer the latent space of a dataset.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+        force=True,
+    )
+
+
+@contextmanager
+def stage() -> Iterator[None]:
+    """Turn expected errors into one red line and exit code 2; show progress bars meanwhile."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=err_console,
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+
+    def hook(task: str, done: int, total: int, info: str) -> None:
+        if task not in tasks:
+            tasks[task] = progress.add_task(task, total=total, info="")
+        progress.update(tasks[task], completed=done, total=total, info=info)
+
+    try:
+        with progress, progress_hook(hook):
+            yield
+    except KeyboardInterrupt:
+        err_console.print(
+            "[bold yellow]interrupted.[/] A neural fit continues from its last epoch with the"
+            " same command and --resume."
+        )
+        raise typer.Exit(130) from None
+    except (LatentspaceError, ValueError, OSError) as exc:
+        msg = str(exc).strip() or type(exc).__name__
+        err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def spinner(text: str) -> Iterator[None]:
+    with err_console.status(text):
+        yield
+
+
+def parse_data_args(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--data-arg expects KEY=VALUE (e.g. n=20000); got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_params(items: list[str] | None) -> dict[str, object]:
+    """``KEY=VALUE`` pairs; values are read as JSON (numbers, true/false, null, lists) or kept as text."""
+    out: dict[str, object] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param expects KEY=VALUE (e.g. beta=4 or hidden=[512,256]); got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def load_data(data: str, label_col: str | None, data_args: list[str] | None):
+    from ..data import load
+
+    with spinner(f"loading {data}"):
+        return load(data, label_col=label_col, **parse_data_args(data_args))
+
+
+DataOpt = Annotated[
+    str, typer.Option("--data", "-d", help="Built-in name (see `datasets`) or a file/folder path.")
+]
+LabelOpt = Annotated[
+    str | None, typer.Option("--label-col", help="Table column (or .npz array) holding labels.")
+]
+DataArgOpt = Annotated[
+    list[str] | None,
+    typer.Option("--data-arg", help="KEY=VALUE for a built-in, e.g. --data-arg n=20000."),
+]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        help="Split the work into partitions on a Dask cluster: a scheduler address"
+        " (tcp://host:8786) or 'local' for one worker process per core on this machine.",
+    ),
+]
+
+
+def main() -> None:
+    app()

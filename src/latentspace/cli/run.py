@@ -1,0 +1,192 @@
+"""Commands around a run's life: ``datasets``, ``models``, ``fit``, ``encode``, ``info``, ``demo``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .app import DaskOpt, DataArgOpt, DataOpt, LabelOpt, app, console, load_data, parse_params, stage
+
+
+@app.command()
+def datasets() -> None:
+    """List the built-in datasets and the file formats latentspace reads."""
+    from ..data.builtin import BUILTINS
+    from ..data.files import SUPPORTED
+
+    table = Table(title="Built-in datasets (all offline)")
+    for col in ("name", "rows x features", "what", "status"):
+        table.add_column(col)
+    for info in BUILTINS.values():
+        status = "ready" if info.available() else f"[yellow]missing: {info.missing_hint}"
+        table.add_row(info.name, info.size, info.summary, status)
+    console.print(table)
+    console.print(f"Files: {SUPPORTED}.  Use --data PATH [--label-col NAME].")
+
+
+@app.command()
+def models() -> None:
+    """List the registered models."""
+    from ..models.registry import available_models, get_model_class
+
+    table = Table(title="Models (set any parameter with -p KEY=VALUE)", show_lines=True)
+    table.add_column("name", style="bold")
+    table.add_column("what")
+    table.add_column("parameters (defaults)")
+    for name in available_models():
+        cls = get_model_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        params = ", ".join(f"{k}={v!r}" for k, v in cls().get_params().items())
+        table.add_row(name, doc, params)
+    console.print(table)
+
+
+@app.command()
+def fit(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create, e.g. runs/pca16.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Registry name (see `models`).")] = "pca",
+    latent_dim: Annotated[int, typer.Option("--latent-dim", "-k", help="Size of the latent.")] = 16,
+    seed: Annotated[int, typer.Option(help="Seed for the split and the model.")] = 0,
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(help="Held-out share; default: the dataset's own split, else 0.1."),
+    ] = None,
+    label_col: LabelOpt = None,
+    data_arg: DataArgOpt = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (neural models).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (neural models).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (neural models).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda (neural models).")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Any model parameter as KEY=VALUE (JSON values), e.g. -p beta=4."),
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted fit of the same command.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+) -> None:
+    """Fit a model on the training split and write a run folder (model, latents, config)."""
+    from ..runfolder import check_destination
+    from ..stages import fit as stages_fit
+
+    with stage():
+        if not resume:
+            check_destination(out, overwrite)
+        params = parse_params(param)
+        for key, value in (
+            ("epochs", epochs),
+            ("batch_size", batch_size),
+            ("lr", lr),
+            ("device", device),
+            ("threads", threads),
+        ):
+            if value is not None:
+                params[key] = value
+        ds = load_data(data, label_col, data_arg)
+        t0 = time.perf_counter()
+        run = stages_fit.fit(
+            ds,
+            model,
+            latent_dim=latent_dim,
+            out=out,
+            seed=seed,
+            test_fraction=test_fraction,
+            overwrite=overwrite,
+            resume=resume,
+            **params,
+        )
+        elapsed = time.perf_counter() - t0
+    if run is None:  # a rank other than 0 of `torchrun ... -m latentspace fit`: rank 0 reports
+        return
+    split = run.config["split"]
+    console.print(
+        f"[green]fitted[/] {model} (latent {latent_dim}) on {split['n_train']:,} rows of"
+        f" {ds.name} in {elapsed:.1f} s -> [bold]{run.path}[/]"
+    )
+    console.print(stages_fit.info_summary(run.config["info"]), highlight=False)
+
+
+@app.command()
+def encode(
+    run: Annotated[Path, typer.Argument(help="Run folder made by `fit`.")],
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write.")],
+    label_col: LabelOpt = None,
+    data_arg: DataArgOpt = None,
+    dask: DaskOpt = None,
+) -> None:
+    """Encode data with a fitted run and write the latents to Parquet."""
+    from ..runfolder import Run
+    from ..stages.encode import encode as encode_stage
+
+    with stage():
+        r = Run(run)
+        ds = load_data(data, label_col, data_arg)
+        path = encode_stage(r, ds, out, dask=dask)
+    console.print(f"[green]encoded[/] {ds.n:,} rows of {ds.name} -> [bold]{path}[/]")
+
+
+@app.command()
+def info(
+    run: Annotated[Path, typer.Argument(help="Run folder made by `fit`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the config as JSON.")] = False,
+) -> None:
+    """Show a run: model, data, split, what was learned, files (all checksums verified)."""
+    from ..runfolder import Run
+
+    with stage():
+        r = Run(run)
+    cfg = r.config
+    if as_json:
+        console.print_json(json.dumps(cfg))
+        return
+    ds = cfg["dataset"]
+    table = Table(title=f"run {r.name}  [green](checksums verified)", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    params = ", ".join(f"{k}={v!r}" for k, v in cfg["model"]["params"].items())
+    table.add_row("model", f"{cfg['model']['name']}({params})")
+    table.add_row("latent dim", str(cfg["latent_dim"]))
+    shape = f", images {tuple(ds['sample_shape'])}" if ds["sample_shape"] else ""
+    table.add_row("data", f"{ds['name']}: {ds['n']:,} x {ds['d']}{shape}  {ds['spec']}")
+    sp = cfg["split"]
+    table.add_row("split", f"{sp['method']}: {sp['n_train']:,} train / {sp['n_test']:,} test")
+    table.add_row("seed", str(cfg["seed"]))
+    for key, value in cfg["info"].items():
+        if key in ("model", "latent_dim"):
+            continue
+        if isinstance(value, list) and len(value) > 8:
+            value = ", ".join(f"{v:.4g}" for v in value[:8]) + f", ... ({len(value)})"
+        table.add_row(key.replace("_", " "), str(value))
+    table.add_row("created", cfg["created"])
+    table.add_row("versions", ", ".join(f"{k} {v}" for k, v in cfg["versions"].items()))
+    table.add_row("files", ", ".join(f"{n} ({s / 1024:.0f} KiB)" for n, s in r.files().items()))
+    console.print(table)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo runs.")] = Path("runs"),
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop before serving the explorer.")] = False,
+    epochs: Annotated[int, typer.Option(help="VAE training epochs.")] = 10,
+    port: Annotated[int, typer.Option(help="Explorer port.")] = 8765,
+) -> None:
+    """The main job on built-in data: fit PCA and a VAE on MNIST (digits if MNIST is missing),
+    evaluate both, map the VAE with UMAP, write both reports and a comparison, then serve the
+    explorer."""
+    from ..stages.demo import demo as run_demo
+
+    with stage():
+        result = run_demo(out, epochs=epochs, notify=lambda line: console.print(line, highlight=False))
+    vae, pca = result.runs[1], result.runs[0]
+    console.print(f"demo done in {result.seconds['total']:.0f} s; next: latentspace explore {vae.path}")
+    if not no_serve:
+        from .explore import serve
+
+        serve([vae.path, pca.path], port=port)

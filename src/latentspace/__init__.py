@@ -4,25 +4,38 @@
 >>> ds = ls.load_data("digits")
 >>> run = ls.fit(ds, "pca", latent_dim=8, out="runs/digits-pca")   # doctest: +SKIP
 >>> Z = run.load_model().encode(ds.X)                                 # doctest: +SKIP
+
+The names below are imported on first use (PEP 562), so ``import latentspace`` stays light: a
+command that only reads a run folder never pays for torch or scikit-learn.
 """
 
 from __future__ import annotations
 
+import importlib
 from importlib import metadata as _metadata
+from typing import TYPE_CHECKING
 
-from .data import Dataset
-from .data import load as load_data
 from .errors import InputError, LatentspaceError, MissingDependencyError, RunIntegrityError
-from .models import available_models, create_model, get_model_class, register
-from .models.pca import PCA
-from .runfolder import Run, open_run
-from .stages.encode import encode
-from .stages.fit import fit
 
 try:
     __version__ = _metadata.version("latentspace")
 except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
+
+# public name -> (module, attribute)
+_LAZY = {
+    "Dataset": ("latentspace.data", "Dataset"),
+    "load_data": ("latentspace.data", "load"),
+    "PCA": ("latentspace.models.pca", "PCA"),
+    "available_models": ("latentspace.models", "available_models"),
+    "create_model": ("latentspace.models", "create_model"),
+    "get_model_class": ("latentspace.models", "get_model_class"),
+    "register": ("latentspace.models", "register"),
+    "fit": ("latentspace.stages.fit", "fit"),
+    "encode": ("latentspace.stages.encode", "encode"),
+    "Run": ("latentspace.runfolder", "Run"),
+    "open_run": ("latentspace.runfolder", "open_run"),
+}
 
 __all__ = [
     "Dataset",
@@ -42,3 +55,26 @@ __all__ = [
     "MissingDependencyError",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'latentspace' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from .data import Dataset
+    from .data import load as load_data
+    from .models import available_models, create_model, get_model_class, register
+    from .models.pca import PCA
+    from .runfolder import Run, open_run
+    from .stages.encode import encode
+    from .stages.fit import fit

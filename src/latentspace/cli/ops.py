@@ -3,6 +3,7 @@ neighbours. Each writes a labelled PNG (plus a CSV of the numbers for vector dat
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -19,29 +20,33 @@ SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
 
 
 class _Ctx:
-    """A verified run with its model and data, loaded once per command."""
+    """A verified run; its model, data and latents are loaded on first use, once per command."""
 
     def __init__(self, path: Path):
         from ..runfolder import Run
 
         self.run = Run(path)
-        self.model = self.run.load_model()
-        self.data = self.run.load_dataset()
-        self._Z = None
 
-    @property
-    def Z(self) -> np.ndarray:
-        if self._Z is None:
-            self._Z = self.run.latent_matrix()
-        return self._Z
+    @cached_property
+    def model(self):
+        return self.run.load_model()
+
+    @cached_property
+    def data(self):
+        return self.run.load_dataset()
+
+    @cached_property
+    def Z(self) -> np.ndarray:  # noqa: N802 - the latents' usual name
+        return self.run.latent_matrix()
 
     def item(self, i: int) -> int:
-        if not 0 <= i < self.data.n:
-            raise InputError(f"item {i} is out of range: this run's data has items 0..{self.data.n - 1}")
+        n = self.run.n_items
+        if not 0 <= i < n:
+            raise InputError(f"item {i} is out of range: this run's data has items 0..{n - 1}")
         return i
 
     def describe(self, i: int) -> str:
-        return self.data.item_name(i)
+        return self.run.item_name(i)
 
     def figure(self, out: Path, items: np.ndarray, **kw) -> list[Path]:
         from ..report.figures import write_figure

@@ -174,6 +174,7 @@ class Run:
         self.path = Path(path)
         self.config = self._read_config()
         self._verify_files()
+        self._latents = None  # the latents table, read on first use
 
     def _read_config(self) -> dict:
         cfg = self.path / CONFIG
@@ -233,16 +234,32 @@ class Run:
             raise RunIntegrityError(f"{p} does not hold a valid {self.model_name} state: {exc}") from None
 
     def latents(self):
-        """The latents table (pyarrow) written at fit time."""
-        import pyarrow.parquet as pq
+        """The latents table (pyarrow) written at fit time; read once, then kept."""
+        if self._latents is None:
+            import pyarrow.parquet as pq
 
-        return pq.read_table(self.path / LATENTS)
+            self._latents = pq.read_table(self.path / LATENTS)
+        return self._latents
 
     def latent_matrix(self) -> np.ndarray:
         """The latents as a float32 array of shape (n, latent_dim)."""
         table = self.latents()
         k = self.config["latent_dim"]
         return np.column_stack([table[f"z_{j}"].to_numpy() for j in range(k)]).astype(np.float32)
+
+    @property
+    def n_items(self) -> int:
+        """Rows of the data the run was fitted on (every one has a latent)."""
+        return int(self.config["dataset"]["n"])
+
+    def item_name(self, i: int) -> str:
+        """``#i (label)``, as :meth:`Dataset.item_name` names it, without loading the data."""
+        table = self.latents()
+        if "label" not in table.column_names:
+            return f"#{i}"
+        value = table["label"][int(i)].as_py()
+        names = self.config["dataset"].get("label_names")
+        return f"#{i} ({names[value] if names else value})"
 
     def load_dataset(self):
         """Load the data the run was fitted on and check it is the same data (sha256)."""

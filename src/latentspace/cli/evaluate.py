@@ -69,7 +69,7 @@ def compare(
     from ..errors import InputError
     from ..metrics.card import METRICS_FILE, compare_html, compare_table, same_data_check
     from ..runfolder import Run
-    from ..runfolder.atomic import atomic_write
+    from ..atomic import atomic_write
 
     with stage():
         if len(runs) < 2:

@@ -89,7 +89,7 @@ def read_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def load_arrays() -> tuple[np.ndarray, np.ndarray]:
     """Return ``(X float32 in [0, 1), y int64)``, building the .npz cache on first use."""
-    from ..runfolder.atomic import atomic_write
+    from ..atomic import atomic_write
 
     cache = cache_dir() / _CACHE_NAME
     if cache.is_file():

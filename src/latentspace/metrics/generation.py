@@ -62,7 +62,7 @@ def feature_classifier(
     from safetensors.torch import load, save
 
     from ..data.mnist import cache_dir
-    from ..runfolder.atomic import atomic_write
+    from ..atomic import atomic_write
 
     path = cache_dir() / "feature-classifiers" / f"{fingerprint[:32]}-s{seed}.safetensors"
     classes = int(y_train.max()) + 1

@@ -141,7 +141,7 @@ def write_figure(
     **kw,
 ) -> list[Path]:
     """Write the PNG (and, for vector data, a CSV of the numbers beside it); return the paths."""
-    from ..runfolder.atomic import atomic_write
+    from ..atomic import atomic_write
 
     path = Path(path)
     if path.suffix.lower() != ".png":

@@ -88,7 +88,7 @@ def _published(r: Row) -> str:
 def _save(exp: Experiment, out: Path) -> None:
     from dataclasses import asdict
 
-    from ..runfolder.atomic import atomic_write
+    from ..atomic import atomic_write
 
     record = asdict(exp)
     record["figures"] = [str(Path(f)) for f in exp.figures]
@@ -122,7 +122,7 @@ def reproduce(
     each under ``out``, then ``md`` (atomically) from every record there: with ``only``, the other
     experiments' earlier results are kept."""
     from ..progress import report
-    from ..runfolder.atomic import atomic_write
+    from ..atomic import atomic_write
 
     keys = list(EXPERIMENTS) if not only else list(only)
     unknown = [k for k in keys if k not in EXPERIMENTS]

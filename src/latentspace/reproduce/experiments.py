@@ -167,7 +167,7 @@ def maps_mnist(ctx: Context) -> Experiment:
 
 def _scatter(path: Path, emb: np.ndarray, y: np.ndarray, title: str) -> Path:
     from latentspace.report.figures import _mpl, _png
-    from latentspace.runfolder.atomic import atomic_write
+    from latentspace.atomic import atomic_write
 
     plt = _mpl()
     fig, ax = plt.subplots(figsize=(6, 6))

@@ -48,7 +48,7 @@ def demo(
     from ..maps.store import map_run
     from ..metrics.card import compare_html, compare_table, evaluate
     from ..report.html import write_report
-    from ..runfolder.atomic import atomic_write
+    from ..atomic import atomic_write
     from .fit import fit, info_summary
 
     say = notify or log.info

@@ -25,7 +25,7 @@ def encode(
     import pyarrow.parquet as pq
 
     from ..progress import report
-    from ..runfolder.atomic import atomic_path
+    from ..atomic import atomic_path
     from ..runfolder.folder import latents_table
 
     run = run if isinstance(run, Run) else Run(run)

@@ -13,7 +13,7 @@ from ..data.splits import split_mask
 from ..errors import InputError
 from ..models.registry import create_model
 from ..runfolder import check_destination, save_run
-from ..runfolder.atomic import atomic_write_json
+from ..atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError, RunIntegrityError
-from ..runfolder.atomic import atomic_write
+from ..atomic import atomic_write
 
 LAST = "last.safetensors"
 _META = "latentspace_checkpoint"

@@ -1,5 +1,6 @@
 """Neural models and the training engine: reproducibility, resume, NaN guard, quality, bad input."""
 
+import copy
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from latentspace.errors import InputError
 from latentspace.models.autoencoder import DenoisingAutoencoder
 from latentspace.models.vae import VAE, BetaVAE
 from latentspace.train import TrainingDiverged
+from latentspace.train.device import epoch_seed, generator, subnormals_flushed
 from latentspace.train.engine import Trainer
 
 SMALL = dict(hidden=(64,), epochs=3, batch_size=64, threads=1)
@@ -66,29 +68,20 @@ def test_resume_ends_where_an_uninterrupted_run_ends(digits, tmp_path, monkeypat
     )
 
 
-@pytest.mark.parametrize("path", ["autograd", "fused"])
-def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(digits, tmp_path, monkeypatch, path):
-    from latentspace.models.fused import FusedStep
-
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(digits, tmp_path, monkeypatch):
     calls = {"n": 0}
     steps_per_epoch = int(np.ceil(round(0.9 * digits.n) / 64))
+    original = VAE._loss
 
-    def poison(original):
-        def poisoned(self, x, progress, gen, *rest):
-            out = original(self, x, progress, gen, *rest)
-            if not rest or rest[0]:  # training (the fused step only ever trains)
-                calls["n"] += 1
-                if calls["n"] == steps_per_epoch + 3:  # epoch 2, step 3
-                    out["loss"] = out["loss"] * float("nan")
-            return out
+    def poisoned(self, x, progress, gen, training, phase="main"):
+        out = original(self, x, progress, gen, training, phase)
+        if training:
+            calls["n"] += 1
+            if calls["n"] == steps_per_epoch + 3:  # epoch 2, step 3
+                out["loss"] = out["loss"] * float("nan")
+        return out
 
-        return poisoned
-
-    if path == "autograd":
-        monkeypatch.setenv("LATENTSPACE_FUSED", "0")
-        monkeypatch.setattr(VAE, "_loss", poison(VAE._loss))
-    else:
-        monkeypatch.setattr(FusedStep, "__call__", poison(FusedStep.__call__))
+    monkeypatch.setattr(VAE, "_loss", poisoned)
     with pytest.raises(
         TrainingDiverged, match=r"became nan at epoch 2, step 3; the last good checkpoint \(end of epoch 1\)"
     ):
@@ -98,6 +91,103 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(digits, tmp_pat
     # the last good checkpoint loads, and training resumes from it to the end
     model = VAE(latent_dim=3, random_state=0, **SMALL).fit(digits.X, checkpoint_dir=tmp_path, resume=True)
     assert len(model.history_) == SMALL["epochs"] and np.isfinite(model.history_[-1]["train_loss"])
+
+
+def _fit_and_replay(model, X):
+    """Fit ``model`` for one epoch, and replay that epoch by hand from the same initial weights:
+    the engine's split and shuffle, the model's own ``_loss``, ``backward`` and a stock
+    ``torch.optim.AdamW`` step. Returns (fitted model, replayed copy)."""
+    assert model.epochs == 1 and model.val_fraction == 0.0
+    init = {}
+    train = type(model)._train
+
+    def keep_init(self, X, settings):
+        init.update({k: v.clone() for k, v in self.net_.state_dict().items()})
+        return train(self, X, settings)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(model), "_train", keep_init)
+        model.fit(X)
+    replay = copy.deepcopy(model)
+    replay.net_.load_state_dict(init)
+    replay.net_.train()
+    seed, n, bs = model.random_state, len(X), model.batch_size
+    rows = torch.randperm(n, generator=torch.Generator().manual_seed(seed))  # the split (no validation)
+    gen = generator(epoch_seed(seed, 0), torch.device("cpu"))
+    order = rows[torch.randperm(n, generator=gen)]
+    opt = torch.optim.AdamW(replay.net_.parameters(), lr=model.lr, weight_decay=model.weight_decay)
+    steps = -(-n // bs)
+    data = torch.from_numpy(np.asarray(X, dtype=np.float32))
+    for step in range(steps):
+        batch = data[order[step * bs : (step + 1) * bs]]
+        loss = replay._loss(batch, step / steps, gen, True)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    replay.net_.eval()
+    return model, replay
+
+
+class PenalisedVAE(VAE):
+    """A VAE whose loss adds a penalty on the posterior means: the gradient training follows must be
+    this loss's."""
+
+    def _loss(self, x, progress, gen, training, phase="main"):
+        out = super()._loss(x, progress, gen, training, phase)
+        mu, _ = self._posterior(x)
+        out["loss"] = out["loss"] + 5.0 * (mu**2).sum(1).mean()
+        return out
+
+
+def test_training_follows_a_subclass_loss(digits):
+    """The engine trains through autograd on the model's own ``_loss``: a subclass's penalty moves
+    the weights exactly as a hand-written loop on that loss does, and away from the parent's."""
+    params = dict(latent_dim=3, hidden=(16,), epochs=1, batch_size=40, val_fraction=0.0, random_state=3)
+    X = digits.X[:120]
+    fitted, replay = _fit_and_replay(PenalisedVAE(device="cpu", threads=1, **params), X)
+    parent = VAE(device="cpu", threads=1, **params).fit(X)
+    assert_same_weights(fitted, replay, atol=1e-6)
+    gap = weights(fitted)["encoder.2.weight"] - weights(parent)["encoder.2.weight"]
+    assert float(gap.abs().max()) > 1e-3  # 3 steps of lr 1e-3 pushed by the penalty
+    # the penalty pulls the means to 0: the trained encoder's means are smaller than the parent's
+    assert np.abs(fitted.encode(X)).mean() < np.abs(parent.encode(X)).mean()
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("name", ["vae", "ae"])
+def test_a_one_row_last_batch_trains_like_autograd(digits, name, likelihood):
+    """The last batch of an epoch can hold one row (65 rows in batches of 32)."""
+    X = digits.X[:65] if likelihood == "bernoulli" else digits.X[:65] * 2 - 1
+    model = ls.create_model(
+        name, latent_dim=3, hidden=(8,), likelihood=likelihood, epochs=1, batch_size=32,
+        val_fraction=0.0, random_state=2, device="cpu", threads=1,
+    )  # fmt: skip
+    fitted, replay = _fit_and_replay(model, X)
+    assert np.isfinite(fitted.history_[-1]["train_loss"])
+    assert_same_weights(fitted, replay, atol=1e-6)
+
+
+def test_subnormals_are_flushed_in_training_only(digits, monkeypatch):
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormals")
+    seen = []
+    original = VAE._loss
+
+    def watch(self, *args, **kwargs):
+        seen.append(subnormals_flushed())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VAE, "_loss", watch)
+    assert not subnormals_flushed()
+    VAE(3, random_state=0, **dict(SMALL, epochs=1)).fit(digits.X[:200])
+    assert seen and all(seen)
+    assert not subnormals_flushed()  # as it was before
+    torch.set_flush_denormal(True)
+    try:  # a caller's own setting is left as it was
+        VAE(3, random_state=0, **dict(SMALL, epochs=1)).fit(digits.X[:200])
+        assert subnormals_flushed()
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def test_vae_beats_pca_on_mnist_reconstruction(mnist):
@@ -252,41 +342,3 @@ def test_cli_resume_after_interruption(digits, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     a, b = ls.open_run(tmp_path / "whole"), ls.open_run(tmp_path / "v")
     np.testing.assert_allclose(a.latent_matrix(), b.latent_matrix(), atol=1e-5)
-
-
-def test_direct_adamw_step_is_torchs_fused_adamw_bit_for_bit():
-    """The engine's direct fused-AdamW step (no Optimizer.step bookkeeping) makes torch's own update:
-    the same weights and state (step counters included), bit for bit, through a learning-rate change
-    and weight decay, and it falls back to opt.step() when a hook is registered."""
-    import copy
-
-    import torch
-
-    from latentspace.train.engine import _DirectAdamW
-
-    torch.manual_seed(0)
-    a = torch.nn.Sequential(torch.nn.Linear(20, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
-    b = copy.deepcopy(a)
-    oa = torch.optim.AdamW(a.parameters(), lr=1e-2, weight_decay=0.1, fused=True)
-    ob = torch.optim.AdamW(b.parameters(), lr=1e-2, weight_decay=0.1, fused=True)
-    direct = _DirectAdamW(ob)
-    assert direct.usable
-    x = torch.randn(32, 20)
-    for i in range(12):
-        for net in (a, b):
-            net.zero_grad()
-            net(x).pow(2).mean().backward()
-        oa.step()
-        direct.step()
-        if i == 5:
-            oa.param_groups[0]["lr"] = ob.param_groups[0]["lr"] = 3e-3
-    assert direct.cached is not None  # the direct path was taken after the first step
-    assert direct.cached[4] is not None  # with the CPU step counters counted up by numba
-    for p, q in zip(a.parameters(), b.parameters(), strict=True):
-        assert torch.equal(p, q)
-    sa, sb = oa.state_dict()["state"], ob.state_dict()["state"]
-    for k in sa:
-        for name in ("exp_avg", "exp_avg_sq", "step"):
-            assert torch.equal(sa[k][name], sb[k][name]), (k, name)
-    ob.register_step_post_hook(lambda *args: None)
-    assert not _DirectAdamW(ob).usable

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .neural import COMMON_RULES, NeuralLatentModel
+from .config import NEURAL, Param
+from .neural import NeuralLatentModel
 from .params import OneOf, Real
 from .registry import register
 
@@ -20,62 +21,10 @@ from .registry import register
 class Autoencoder(NeuralLatentModel):
     """Autoencoder: a deterministic bottleneck trained to reconstruct its input.
 
-    Parameters
-    ----------
-    latent_dim : int, default=16
-    arch : {"auto", "mlp", "conv"}, default="auto"
-        "auto" picks a conv net when ``sample_shape`` says the rows are images, an MLP otherwise.
-    hidden : tuple of int, default=(512,)
-        Dense layer sizes of the encoder (the decoder mirrors them); for conv nets, the dense
-        layers after the convolutions.
-    channels : tuple of int, default=(32, 64, 64)
-        Conv channels, one stride-2 layer each (fewer when the image is too small to halve).
-    likelihood : {"auto", "gaussian", "bernoulli"}, default="auto"
-        Bernoulli (BCE) when every value is in [0, 1], otherwise Gaussian with a learned scale.
-    epochs, batch_size, lr, weight_decay : training (AdamW).
-    val_fraction : float, default=0.1
-        Share of the training rows held out for validation; the best validation epoch is kept.
-    patience : int or None
-        Early stopping after this many epochs without improvement.
-    lr_schedule : {"constant", "cosine", "plateau"}
-    grad_clip : float or None
-        Maximum global gradient norm.
-    device : {"auto", "cpu", "cuda"}; threads : int or None
-    sample_shape : (c, h, w) or None
-        Image shape of a row (set from the Dataset by ``latentspace.fit``).
-    random_state : int or None
-        Seed for initial weights, shuffling, noise and sampling; the same seed gives the same weights.
+    It has no prior of its own: ``sample`` draws from a Gaussian fitted to the training latents.
     """
 
-    fused_objective = "autoencoder"
-
-    def __init__(
-        self,
-        latent_dim=16,
-        *,
-        arch="auto",
-        hidden=(512,),
-        channels=(32, 64, 64),
-        likelihood="auto",
-        epochs=30,
-        batch_size=128,
-        lr=1e-3,
-        weight_decay=0.0,
-        val_fraction=0.1,
-        patience=None,
-        lr_schedule="constant",
-        grad_clip=None,
-        device="auto",
-        threads=None,
-        sample_shape=None,
-        random_state=None,
-    ):
-        self.latent_dim = latent_dim
-        self.arch, self.hidden, self.channels, self.likelihood = arch, hidden, channels, likelihood
-        self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
-        self.val_fraction, self.patience, self.lr_schedule = val_fraction, patience, lr_schedule
-        self.grad_clip, self.device, self.threads = grad_clip, device, threads
-        self.sample_shape, self.random_state = sample_shape, random_state
+    param_table = NEURAL
 
     def _corrupt(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return x
@@ -111,63 +60,24 @@ class Autoencoder(NeuralLatentModel):
 class DenoisingAutoencoder(Autoencoder):
     """Denoising autoencoder: learns to undo corruption of its input; ``denoise(X)`` cleans data.
 
-    Parameters (besides those of ``ae``)
-    ----------
-    noise : {"gaussian", "masking", "salt_and_pepper"}, default="gaussian"
-        Gaussian adds N(0, noise_level^2); masking zeroes each value with probability
-        noise_level; salt-and-pepper sets each value to 0 or 1 with probability noise_level.
-    noise_level : float, default=0.3
+    Gaussian noise adds N(0, noise_level^2); masking zeroes each value with probability
+    ``noise_level``; salt-and-pepper sets each value to 0 or 1 with probability ``noise_level``.
     """
 
-    _param_rules = {
-        **COMMON_RULES,
-        "noise": OneOf("gaussian", "masking", "salt_and_pepper"),
-        "noise_level": Real(0, low_open=True),
-    }
-
-    def __init__(
-        self,
-        latent_dim=16,
-        *,
-        noise="gaussian",
-        noise_level=0.3,
-        arch="auto",
-        hidden=(512,),
-        channels=(32, 64, 64),
-        likelihood="auto",
-        epochs=30,
-        batch_size=128,
-        lr=1e-3,
-        weight_decay=0.0,
-        val_fraction=0.1,
-        patience=None,
-        lr_schedule="constant",
-        grad_clip=None,
-        device="auto",
-        threads=None,
-        sample_shape=None,
-        random_state=None,
-    ):
-        super().__init__(
-            latent_dim,
-            arch=arch,
-            hidden=hidden,
-            channels=channels,
-            likelihood=likelihood,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            val_fraction=val_fraction,
-            patience=patience,
-            lr_schedule=lr_schedule,
-            grad_clip=grad_clip,
-            device=device,
-            threads=threads,
-            sample_shape=sample_shape,
-            random_state=random_state,
-        )
-        self.noise, self.noise_level = noise, noise_level
+    param_table = NEURAL.extend(
+        Param(
+            "noise",
+            "gaussian",
+            OneOf("gaussian", "masking", "salt_and_pepper"),
+            "How the input is corrupted in training.",
+        ),
+        Param(
+            "noise_level",
+            0.3,
+            Real(0, low_open=True),
+            "Gaussian noise's standard deviation, or the masking or salt-and-pepper probability (< 1).",
+        ),
+    )
 
     def _check_more(self) -> None:
         if self.noise != "gaussian" and self.noise_level >= 1:

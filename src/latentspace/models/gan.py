@@ -27,8 +27,9 @@ from ..progress import report
 from ..train import Trainer, TrainSettings
 from ..train.engine import Phase
 from .base import BATCH_ROWS
+from .config import NEURAL, Param
 from .nets import build_decoder, build_encoder
-from .neural import COMMON_RULES, NeuralLatentModel
+from .neural import NeuralLatentModel
 from .params import Int
 from .registry import register
 
@@ -52,46 +53,14 @@ def _spectral(module: nn.Module) -> nn.Module:
 class GAN(NeuralLatentModel):
     """GAN with a spectrally normalised discriminator and a trained generator inverse (encoder).
 
-    Parameters are those of ``ae`` (``hidden`` sizes the generator, discriminator and encoder;
-    ``likelihood`` only picks the output range: "bernoulli" squashes outputs into [0, 1]) plus:
-
-    encoder_epochs : int, default=10
-        Epochs of the encoder (generator inversion) trained after the GAN.
-    refine_steps : int, default=0
-        Default per-item optimisation steps of :meth:`encode`.
+    ``hidden`` sizes the generator, the discriminator and the encoder; ``likelihood`` only picks
+    the output range ("bernoulli" squashes outputs into [0, 1]).
     """
 
-    _param_rules = {**COMMON_RULES, "encoder_epochs": Int(1), "refine_steps": Int(0)}
-
-    def __init__(
-        self,
-        latent_dim=16,
-        *,
-        encoder_epochs=10,
-        refine_steps=0,
-        arch="auto",
-        hidden=(512, 256),
-        channels=(32, 64, 64),
-        likelihood="auto",
-        epochs=30,
-        batch_size=128,
-        lr=2e-4,
-        weight_decay=0.0,
-        val_fraction=0.1,
-        patience=None,
-        lr_schedule="constant",
-        grad_clip=None,
-        device="auto",
-        threads=None,
-        sample_shape=None,
-        random_state=None,
-    ):
-        self.latent_dim, self.encoder_epochs, self.refine_steps = latent_dim, encoder_epochs, refine_steps
-        self.arch, self.hidden, self.channels, self.likelihood = arch, hidden, channels, likelihood
-        self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
-        self.val_fraction, self.patience, self.lr_schedule = val_fraction, patience, lr_schedule
-        self.grad_clip, self.device, self.threads = grad_clip, device, threads
-        self.sample_shape, self.random_state = sample_shape, random_state
+    param_table = NEURAL.extend(
+        Param("encoder_epochs", 10, Int(1), "Epochs of the encoder (generator inversion) after the GAN."),
+        Param("refine_steps", 0, Int(0), "Default per-item optimisation steps of :meth:`encode`."),
+    ).with_defaults(hidden=(512, 256), lr=2e-4)
 
     def _build_net(self) -> GANNet:
         d, shape = self.n_features_in_, self._sample_shape(self.n_features_in_)

@@ -23,32 +23,10 @@ from ..progress import report
 from ..train import Trainer, TrainSettings, resolve_device
 from ..train.device import set_threads
 from .base import BATCH_ROWS, LatentModel
-from .fused import fused_step
+from .config import NEURAL, ParamTable
 from .nets import build_decoder, build_encoder, usable_conv_layers
-from .params import Int, IntTuple, OneOf, Real
 
 LOG_2PI = math.log(2 * math.pi)
-
-# Parameters every neural model takes, in one table (subclasses add their own).
-COMMON_RULES = {
-    "latent_dim": Int(1),
-    "arch": OneOf("auto", "mlp", "conv"),
-    "hidden": IntTuple(),
-    "channels": IntTuple(),
-    "likelihood": OneOf("auto", "gaussian", "bernoulli"),
-    "epochs": Int(1),
-    "batch_size": Int(1),
-    "lr": Real(0, low_open=True),
-    "weight_decay": Real(0),
-    "val_fraction": Real(0, 1, high_open=True),
-    "patience": Int(1, allow_none=True),
-    "lr_schedule": OneOf("constant", "cosine", "plateau"),
-    "grad_clip": Real(0, low_open=True, allow_none=True),
-    "device": OneOf("auto", "cpu", "cuda"),
-    "threads": Int(1, allow_none=True),
-    "sample_shape": IntTuple(allow_none=True),
-    "random_state": Int(0, allow_none=True),
-}
 
 
 class Net(nn.Module):
@@ -61,14 +39,21 @@ class Net(nn.Module):
 
 
 class NeuralLatentModel(LatentModel):
-    """Base of the torch models; see the subclasses for the parameters' meaning."""
+    """Base of the torch models; see the subclasses for the parameters' meaning.
+
+    A subclass that sets ``param_table`` (models/config.py) gets its constructor, ``_param_rules``
+    and the Parameters section of its docstring from it; one that does not inherits its parent's.
+    """
 
     latent_param = "latent_dim"
     trains_in_epochs: ClassVar[bool] = True  # checkpoints and --resume apply
     encoder_outputs: ClassVar[int] = 1  # 2 for a Gaussian posterior (mean, log-variance)
-    # which hand-written step of models/fused.py computes this model's _loss (None: autograd only)
-    fused_objective: ClassVar[str | None] = None
-    _param_rules = COMMON_RULES
+    param_table: ClassVar[ParamTable] = NEURAL
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "param_table" in cls.__dict__:
+            cls.param_table.install(cls)
 
     # --- fitting --------------------------------------------------------------------------------
     def fit(self, X, y=None, *, checkpoint_dir: str | Path | None = None, resume: bool = False):
@@ -92,14 +77,7 @@ class NeuralLatentModel(LatentModel):
         torch.manual_seed(seed)  # the same seed gives the same initial weights
         self.net_ = self._build_net().to(self.device_)
         settings = TrainSettings(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            val_fraction=self.val_fraction,
-            patience=self.patience,
-            lr_schedule=self.lr_schedule,
-            grad_clip=self.grad_clip,
+            **self.param_table.settings(self),
             seed=seed,
             device=self.device_,
             checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
@@ -112,7 +90,7 @@ class NeuralLatentModel(LatentModel):
 
     def _train(self, X: np.ndarray, settings: TrainSettings) -> list[dict]:
         """Run the training engine; GANs override this with alternating phases."""
-        return Trainer(self.net_, self._loss, settings, fast_step=fused_step(self)).fit(X)
+        return Trainer(self.net_, self._loss, settings).fit(X)
 
     def _check_more(self) -> None:
         """Cross-parameter checks of subclasses."""
@@ -241,3 +219,6 @@ class NeuralLatentModel(LatentModel):
 
     def _load_extra(self, tensors) -> None:
         """Subclasses restore extra tensors (the AE's latent Gaussian)."""
+
+
+NEURAL.install(NeuralLatentModel)

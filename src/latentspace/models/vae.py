@@ -17,7 +17,8 @@ import torch
 from ..data.source import as_block
 from ..progress import report
 from .base import BATCH_ROWS
-from .neural import COMMON_RULES, LOG_2PI, NeuralLatentModel
+from .config import NEURAL, Param
+from .neural import LOG_2PI, NeuralLatentModel
 from .params import Int, Real
 from .registry import register
 
@@ -28,43 +29,14 @@ _LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite in float32
 class VAE(NeuralLatentModel):
     """Variational autoencoder with a Gaussian posterior and a standard normal prior.
 
-    Parameters are those of ``ae`` plus ``kl_warmup`` (float, default 0): the KL weight rises
-    linearly from 0 to its full value over this many epochs (Bowman et al. 2016), which avoids
-    posterior collapse early in training.
+    ``kl_warmup`` raises the KL weight linearly from 0 to its full value over that many epochs
+    (Bowman et al. 2016), which avoids posterior collapse early in training.
     """
 
     encoder_outputs = 2
-    fused_objective = "gaussian_posterior"
-    _param_rules = {**COMMON_RULES, "kl_warmup": Real(0)}
-
-    def __init__(
-        self,
-        latent_dim=16,
-        *,
-        kl_warmup=0.0,
-        arch="auto",
-        hidden=(512,),
-        channels=(32, 64, 64),
-        likelihood="auto",
-        epochs=30,
-        batch_size=128,
-        lr=1e-3,
-        weight_decay=0.0,
-        val_fraction=0.1,
-        patience=None,
-        lr_schedule="constant",
-        grad_clip=None,
-        device="auto",
-        threads=None,
-        sample_shape=None,
-        random_state=None,
-    ):
-        self.latent_dim, self.kl_warmup = latent_dim, kl_warmup
-        self.arch, self.hidden, self.channels, self.likelihood = arch, hidden, channels, likelihood
-        self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
-        self.val_fraction, self.patience, self.lr_schedule = val_fraction, patience, lr_schedule
-        self.grad_clip, self.device, self.threads = grad_clip, device, threads
-        self.sample_shape, self.random_state = sample_shape, random_state
+    param_table = NEURAL.extend(
+        Param("kl_warmup", 0.0, Real(0), "Epochs over which the KL weight rises from 0 to 1."),
+    )
 
     # --- the objective --------------------------------------------------------------------------
     def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,13 +45,9 @@ class VAE(NeuralLatentModel):
         return mu, logvar.clamp(*_LOGVAR_RANGE)
 
     def _kl_term(self, kl: torch.Tensor, progress: float) -> torch.Tensor:
-        """The weighted KL in the loss (beta_vae overrides it with the capacity schedule)."""
-        return self._kl_scale(progress) * kl
-
-    def _kl_scale(self, progress: float) -> float | None:
-        """The KL term's weight when the term is linear in the KL (warm-up x beta), else None."""
+        """The weighted KL in the loss: warm-up x beta x KL (beta_vae adds the capacity schedule)."""
         warm = 1.0 if self.kl_warmup <= 0 else min(1.0, progress / self.kl_warmup)
-        return warm * self._beta()
+        return warm * self._beta() * kl
 
     def _beta(self) -> float:
         return 1.0
@@ -148,74 +116,19 @@ class VAE(NeuralLatentModel):
 class BetaVAE(VAE):
     """beta-VAE: a VAE whose KL term weighs ``beta`` (> 1 favours disentangled latents).
 
-    Parameters (besides those of ``vae``)
-    ----------
-    beta : float, default=4.0
-    capacity_max : float or None, default=None
-        Burgess et al.'s controlled capacity: the loss becomes -log p(x|z) + beta * |KL - C| with C
-        rising linearly from 0 to ``capacity_max`` nats over ``capacity_epochs`` epochs.
-    capacity_epochs : int or None, default=None (all epochs)
+    With ``capacity_max`` set, Burgess et al.'s controlled capacity: the loss becomes
+    -log p(x|z) + beta * |KL - C| with C rising linearly from 0 to ``capacity_max`` nats over
+    ``capacity_epochs`` epochs (all of them when None).
     """
 
-    _param_rules = {
-        **VAE._param_rules,
-        "beta": Real(0),
-        "capacity_max": Real(0, allow_none=True),
-        "capacity_epochs": Int(1, allow_none=True),
-    }
-
-    def __init__(
-        self,
-        latent_dim=16,
-        *,
-        beta=4.0,
-        capacity_max=None,
-        capacity_epochs=None,
-        kl_warmup=0.0,
-        arch="auto",
-        hidden=(512,),
-        channels=(32, 64, 64),
-        likelihood="auto",
-        epochs=30,
-        batch_size=128,
-        lr=1e-3,
-        weight_decay=0.0,
-        val_fraction=0.1,
-        patience=None,
-        lr_schedule="constant",
-        grad_clip=None,
-        device="auto",
-        threads=None,
-        sample_shape=None,
-        random_state=None,
-    ):
-        super().__init__(
-            latent_dim,
-            kl_warmup=kl_warmup,
-            arch=arch,
-            hidden=hidden,
-            channels=channels,
-            likelihood=likelihood,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            val_fraction=val_fraction,
-            patience=patience,
-            lr_schedule=lr_schedule,
-            grad_clip=grad_clip,
-            device=device,
-            threads=threads,
-            sample_shape=sample_shape,
-            random_state=random_state,
-        )
-        self.beta, self.capacity_max, self.capacity_epochs = beta, capacity_max, capacity_epochs
+    param_table = VAE.param_table.extend(
+        Param("beta", 4.0, Real(0), "Weight of the KL term."),
+        Param("capacity_max", None, Real(0, allow_none=True), "Final KL capacity C in nats (None: off)."),
+        Param("capacity_epochs", None, Int(1, allow_none=True), "Epochs over which C rises (None: all)."),
+    )
 
     def _beta(self) -> float:
         return float(self.beta)
-
-    def _kl_scale(self, progress):
-        return super()._kl_scale(progress) if self.capacity_max is None else None
 
     def _kl_term(self, kl, progress):
         if self.capacity_max is None:

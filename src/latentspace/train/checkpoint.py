@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import InputError, RunIntegrityError
 from ..atomic import atomic_write
+from ..errors import InputError, RunIntegrityError
 
 LAST = "last.safetensors"
 _META = "latentspace_checkpoint"

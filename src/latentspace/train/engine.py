@@ -28,30 +28,15 @@ from ..data.source import RowSource, RowSubset, is_streamed, random_access_copy
 from ..errors import LatentspaceError
 from ..progress import report
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
-from .device import distributed_context, epoch_seed, generator
+from .device import distributed_context, epoch_seed, flushing_subnormals, generator
 
 log = logging.getLogger(__name__)
 
 GATHER_ROWS = 8192  # training rows gathered per bulk copy (see Trainer._batches)
 
-# Adam's moments of parameters whose gradients are exactly zero (MNIST's blank border pixels) decay
-# into subnormal floats, which the CPU handles 10-100x slower: epochs got 20% slower as training
-# went on. Flushing subnormals to zero changes nothing measurable (values below 1e-38) and must be
-# set before torch starts its thread pool, hence at import.
-torch.set_flush_denormal(True)
-
 # loss_fn(batch (B, d), progress in epochs (float), generator, training?, phase name)
 #   -> {"loss": scalar to minimise, other named metrics...}
 LossFn = Callable[[torch.Tensor, float, torch.Generator, bool, str], dict[str, torch.Tensor]]
-# fast_step(batch, progress, generator) -> the same metrics as loss_fn in training (tensors, or Python
-# floats on the CPU), having written the gradient of "loss" into every parameter's .grad itself
-# (models/fused.py: no autograd)
-FastStep = Callable[[torch.Tensor, float, torch.Generator], dict[str, "torch.Tensor | float"]]
-
-
-def _scalar(v) -> float:
-    """A metric's value: a tensor's item, or a Python float from a fast step on the CPU."""
-    return v.item() if isinstance(v, torch.Tensor) else float(v)
 
 
 @dataclass
@@ -96,88 +81,6 @@ def _adamw(phase: Phase, s: TrainSettings) -> torch.optim.Optimizer:
         except (RuntimeError, TypeError):  # an older torch or an unsupported device
             pass
     return torch.optim.AdamW(phase.params, **kwargs)
-
-
-class _DirectAdamW:
-    """``opt.step()`` of a fused AdamW as its two kernels (step counters + 1, then the fused update),
-    without torch.optim.Optimizer.step's per-step Python work (hooks, argument checks, grouping the
-    tensors by device and dtype): about 0.1 ms a step, 3-4% of the MNIST VAE's. The update is the
-    one torch makes (same kernel, same state tensors, so checkpoints and resume are unchanged).
-    Steps go through ``opt.step()`` until the optimizer holds state for every parameter with a
-    gradient (the first step creates it), and always for anything unusual (several parameter
-    groups, amsgrad, maximize, hooks)."""
-
-    def __init__(self, opt: torch.optim.Optimizer):
-        from torch.optim import optimizer as torch_optimizer
-
-        self.opt = opt
-        # (params, exp_avgs, exp_avg_sqs, steps, the steps' numpy views or None) once the state exists
-        self.cached = None
-        group = opt.param_groups[0]
-        self.usable = (
-            hasattr(torch, "_fused_adamw_")
-            and isinstance(opt, torch.optim.AdamW)
-            and len(opt.param_groups) == 1
-            and bool(group.get("fused"))
-            and not group.get("amsgrad")
-            and not group.get("maximize")
-            and not group.get("capturable")
-            and not group.get("differentiable")
-            and not opt._optimizer_step_pre_hooks
-            and not opt._optimizer_step_post_hooks
-            and not torch_optimizer._global_optimizer_pre_hooks
-            and not torch_optimizer._global_optimizer_post_hooks
-        )
-
-    def step(self) -> None:
-        group = self.opt.param_groups[0]
-        params = [p for p in group["params"] if p.grad is not None]
-        cached = self.cached
-        same = cached is not None and len(cached[0]) == len(params)
-        if not (self.usable and same and all(a is b for a, b in zip(cached[0], params, strict=True))):
-            self.opt.step()
-            if self.usable:
-                state = [self.opt.state.get(p) for p in params]
-                if all(st and "exp_avg" in st for st in state):
-                    steps = [st["step"] for st in state]
-                    # on the CPU the step counters (float32 scalars) count up in one numba call on
-                    # their numpy views: _foreach_add_ on them took 0.14 ms of a 5 ms MNIST VAE
-                    # step in place, a loop of numpy additions 0.065 ms
-                    on_cpu = all(t.device.type == "cpu" and t.dim() == 0 for t in steps)
-                    views = tuple(t.numpy() for t in steps) if on_cpu else None
-                    self.cached = (
-                        params,
-                        [st["exp_avg"] for st in state],
-                        [st["exp_avg_sq"] for st in state],
-                        steps,
-                        views,
-                    )
-            return
-        _, exp_avgs, exp_avg_sqs, steps, views = cached
-        beta1, beta2 = group["betas"]
-        if views is None:
-            torch._foreach_add_(steps, 1)
-        else:
-            from ._kernels import count_up
-
-            count_up(views)  # in place, in float32 as _foreach_add_
-        torch._fused_adamw_(
-            params,
-            [p.grad for p in params],
-            exp_avgs,
-            exp_avg_sqs,
-            [],
-            steps,
-            amsgrad=False,
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            weight_decay=group["weight_decay"],
-            eps=group["eps"],
-            maximize=False,
-            grad_scale=None,
-            found_inf=None,
-        )
 
 
 class _Objective(torch.nn.Module):
@@ -226,15 +129,12 @@ class Trainer:
         loss_fn: LossFn,
         settings: TrainSettings,
         phases: list[Phase] | None = None,
-        fast_step: FastStep | None = None,
     ):
         self.module = module
         self.loss_fn = loss_fn
         self.s = settings
         self.phases = phases or [Phase("main", [p for p in module.parameters() if p.requires_grad])]
         self.world, self.rank = distributed_context(settings.device)
-        # the hand-written step serves one process with one phase (DDP needs autograd's hooks)
-        self.fast_step = fast_step if self.world == 1 and len(self.phases) == 1 else None
         self._is_main = self.rank == 0
         self._objective = loss_fn
         if self.world > 1:  # DistributedDataParallel over the loss, so gradients are averaged
@@ -266,11 +166,14 @@ class Trainer:
     # --- the loop -------------------------------------------------------------------------------
     def fit(self, X: np.ndarray) -> list[dict]:
         """Train on the rows of ``X``: an in-memory array (copied once to the device) or data on disk
-        (a memory map or a RowSource), read GATHER_ROWS rows at a time, one block ahead."""
-        if not is_streamed(X):
-            return self._fit(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(self.s.device))
-        with random_access_copy(X, where=self.s.checkpoint_dir) as rows:  # Parquet, Dask: on disk, once
-            return self._fit(_Streamed(rows, self.s.device))
+        (a memory map or a RowSource), read GATHER_ROWS rows at a time, one block ahead. Subnormal
+        floats are flushed to zero while it trains (see ``flushing_subnormals``)."""
+        with flushing_subnormals():
+            if not is_streamed(X):
+                data = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(self.s.device)
+                return self._fit(data)
+            with random_access_copy(X, where=self.s.checkpoint_dir) as rows:  # Parquet, Dask: on disk
+                return self._fit(_Streamed(rows, self.s.device))
 
     def _fit(self, data) -> list[dict]:
         s = self.s
@@ -295,7 +198,6 @@ class Trainer:
             best_state, loop = load_checkpoint(s.checkpoint_dir, self.module, opts, s.device)
             log.info("resuming after epoch %d from %s", loop["epoch"], s.checkpoint_dir)
         self.history = loop["history"]
-        self._steppers = {name: _DirectAdamW(opt) for name, opt in opts.items()}  # after any resume
         for epoch in range(loop["epoch"], s.epochs):
             if s.patience is not None and loop["bad_epochs"] >= s.patience:
                 break
@@ -355,23 +257,19 @@ class Trainer:
             for phase in self.phases:
                 opt = opts[phase.name]
                 progress = epoch + step / steps
-                if self.fast_step is not None:  # writes the gradients itself
-                    out = self.fast_step(batch, progress, gen)
-                else:
-                    out = self._objective(batch, progress, gen, True, phase.name)
+                out = self._objective(batch, progress, gen, True, phase.name)
                 loss = out["loss"]
-                value = _scalar(loss)
+                value = loss.item()
                 if not math.isfinite(value):
                     self._diverged(epoch, step, value)
-                if self.fast_step is None:
-                    opt.zero_grad(set_to_none=True)
-                    (loss * share if share != 1.0 else loss).backward()
+                opt.zero_grad(set_to_none=True)
+                (loss * share if share != 1.0 else loss).backward()
                 if s.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(phase.params, s.grad_clip)
-                self._steppers[phase.name].step()
+                opt.step()
                 for k, v in out.items():
                     if k != "loss" or phase.name == last:  # "loss" is the last phase's objective
-                        weighted = (_scalar(v) if on_cpu else v.detach()) * len(batch)
+                        weighted = (v.item() if on_cpu else v.detach()) * len(batch)
                         sums[k] = weighted if k not in sums else sums[k] + weighted
                 if phase.name == last:
                     running += value * len(batch)

@@ -5,7 +5,7 @@ seed is set), on the same fuzzy graph and the same initialisation, with the qual
 Usage: .venv/bin/python bench/bench_layout.py [--n 70000] [--epochs 200]
 
 Latents: a 16-d PCA of the first n MNIST images; graph: the exact 15-NN graph through umap-learn's
-`fuzzy_simplicial_set`, pruned as umap-learn prunes it (`latentspace.maps.methods.umap_graph`);
+`fuzzy_simplicial_set`, pruned as umap-learn prunes it (`latentspace.maps.umap.umap_graph`);
 initialisation: the latents' 2-D PCA scaled to [0, 10], as umap-learn's "pca" init ends (ours then
 runs `layout.ROUNDS` rounds per epoch, as `fit_map` does from a PCA start). Each
 layout runs once after a compilation run on a small graph; ratio ours / umap-learn (lower is
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     import latentspace as ls
     from latentspace.maps import KnnGraph, LatentMap, map_quality
     from latentspace.maps.layout import ROUNDS, optimize_layout
-    from latentspace.maps.methods import umap_graph
+    from latentspace.maps.umap import umap_graph
 
     header("UMAP layout: ours vs umap-learn", {"latentspace": ls.__version__, "numba": numba.__version__})
     d = ls.load_data("mnist")

@@ -53,7 +53,7 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
 
 def _graph(level: int) -> dict[str, set[str]]:
     """Import edges between units named by their first ``level`` components under latentspace
-    (1: subpackages such as ``maps``; 2: modules such as ``maps.methods``)."""
+    (1: subpackages such as ``maps``; 2: modules such as ``maps.store``)."""
     modules = {_module_name(p): p for p in PKG.rglob("*.py")}
 
     def unit(name: str) -> str:
@@ -132,7 +132,7 @@ def test_import_is_light_and_changes_no_process_setting():
         "assert not heavy, heavy\n"
         "import torch\n"
         "before = (torch.get_num_threads(), torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled())\n"
-        "import latentspace.models.vae, latentspace.train.engine, latentspace.maps.methods\n"
+        "import latentspace.models.vae, latentspace.train.engine, latentspace.maps.umap\n"
         "import latentspace.metrics, latentspace.stages.fit, latentspace.web.app\n"
         "after = (torch.get_num_threads(), torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled())\n"
         "assert before == after, (before, after)\n"

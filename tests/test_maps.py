@@ -251,7 +251,7 @@ def test_quality_of_a_map_on_an_approximate_graph_is_estimated_exactly(latents):
 def test_umap_initialisation_by_size(latents):
     """Spectral below SPECTRAL_MAX rows, PCA of the latents from there (ARPACK on a million-node
     Laplacian ran 18+ minutes); either way a good map, and the choice is stored."""
-    from latentspace.maps.methods import SPECTRAL_MAX, umap_init
+    from latentspace.maps.umap import SPECTRAL_MAX, umap_init
 
     assert umap_init("auto", SPECTRAL_MAX - 1) == "spectral" and umap_init("auto", SPECTRAL_MAX) == "pca"
     assert umap_init("random", 10) == "random"
@@ -330,7 +330,7 @@ def test_parallel_layout_is_the_same_on_any_number_of_threads(latents, monkeypat
 
     from latentspace.maps import layout
     from latentspace.maps.layout import blocks_for, optimize_layout
-    from latentspace.maps.methods import umap_graph
+    from latentspace.maps.umap import umap_graph
 
     monkeypatch.setattr(layout, "MIN_BLOCK_POINTS", 300)  # several blocks on 1,797 digits
     Z, _ = latents
@@ -391,7 +391,7 @@ def test_parallel_layout_matches_umap_learns_layout(latents, monkeypatch, min_bl
     between blocks and its renumbering) 0.9919 / 0.9849 and 0.949; umap-learn 0.9915 / 0.9862 and
     0.949."""
     from latentspace.maps import layout
-    from latentspace.maps.methods import umap_graph
+    from latentspace.maps.umap import umap_graph
 
     Z, y = latents
     graph = KnnGraph.compute(Z, 15)

@@ -25,7 +25,7 @@ repulsive steps from random points per attractive step moving the head only, gra
 The result depends only on the seed and the data, whatever the number of threads. With a single
 block this is umap-learn's algorithm but for the random numbers and the order in which points are
 visited (along the curve, not by row). The graph, the (a, b) curve and the initialisation stay
-umap-learn's own (``methods._umap_parallel``).
+umap-learn's own (``umap._layout_parallel``).
 
 At a million points the random negative samples miss the cache (about 60% of an epoch's time);
 drawing them in batches and reading each batch before stepping lets those reads overlap, and the

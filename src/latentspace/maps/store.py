@@ -11,15 +11,15 @@ import numpy as np
 
 from ..errors import InputError, RunIntegrityError
 from .graph import KnnGraph, graph_file, latents_digest
-from .methods import METHODS, LatentMap, check_params, graph_k
+from .latent_map import LatentMap
+from .registry import available_methods, check_params, get_method, preferred
 
 _META_KEY = b"latentspace.map"
 AXES = ("x", "y", "z")
 
 
 def map_file(method: str, dims: int = 2) -> str:
-    if method not in METHODS:
-        raise InputError(f"map method must be one of {', '.join(METHODS)}; got {method!r}")
+    get_method(method)  # an unknown name: one line listing the methods
     return f"map-{method}.parquet" if dims == 2 else f"map-{method}-{dims}d.parquet"
 
 
@@ -86,7 +86,7 @@ def load_map(run, method: str, dims: int = 2) -> LatentMap:
     params = check_params(method, meta["params"])
     m = LatentMap(method, dims, params, int(meta["seed"]), emb, Z, quality=meta.get("quality", {}))
     m.state = {k: np.asarray(v, dtype=np.float32) for k, v in meta.get("state", {}).items()}
-    need = graph_k(method, params, len(Z))
+    need = get_method(method).graph_k(params, len(Z))
     if need:
         name = graph_file(params["metric"])
         g = None
@@ -101,11 +101,32 @@ def load_map(run, method: str, dims: int = 2) -> LatentMap:
 def stored_maps(run) -> list[tuple[str, int]]:
     """(method, dims) of every map in the run."""
     out = []
-    for method in METHODS:
+    for method in available_methods():
         for dims in (2, 3):
             if map_file(method, dims) in run.config["files"]:
                 out.append((method, dims))
     return out
+
+
+def best_map(run, dims: int = 2, method: str | None = None, seed: int = 0) -> tuple[LatentMap | None, str]:
+    """The map to show for ``run`` and a note saying what it is: ``method``'s stored map when given
+    (an error lists the stored ones when it is missing), else the preferred stored map
+    (``registry.preferred``), else a PCA projection of the latents fitted now (None when the latents
+    have fewer than ``dims`` dimensions). The one place that makes this choice."""
+    stored = [m for m, d in stored_maps(run) if d == dims]
+    if method is not None and method not in stored:
+        have = ", ".join(stored) or "none"
+        raise InputError(f"{run.name} has no {dims}-D {method} map (it has: {have})")
+    method = method or preferred(stored)
+    if method is not None:
+        return load_map(run, method, dims), f"the run's {get_method(method).title} map"
+    Z = run.latent_matrix()
+    if Z.shape[1] < dims:
+        return None, f"no map: the latents have {Z.shape[1]} dimension(s)"
+    from .latent_map import fit_map
+
+    note = f"a PCA projection of the latents (no map saved yet: `latentspace map {run.path} --method umap`)"
+    return fit_map(Z, "pca", dims, seed), note
 
 
 def map_run(
@@ -120,13 +141,13 @@ def map_run(
     """Fit a map of the run's latents on its shared kNN graph (computed and stored once; ``graph``:
     "auto", "exact" or "hnsw"), measure its quality against the latents, and save it in the run."""
     from .graph import run_graph
-    from .methods import fit_map, map_quality
+    from .latent_map import fit_map, map_quality
 
     params = check_params(method, params)
     Z = run.latent_matrix()
     n = len(Z)
     # one graph serves the method (t-SNE, UMAP) and the quality figures, stored in the run
-    need = graph_k(method, params, n)
+    need = get_method(method).graph_k(params, n)
     knn = run_graph(
         run, max(need, min(quality_k, n - 1)), params.get("metric", "euclidean"), Z=Z, method=graph
     )

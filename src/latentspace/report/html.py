@@ -186,8 +186,7 @@ class _Items:
 def build_report(run, *, max_points: int = MAX_MAP_POINTS, seed: int = 0) -> str:
     """The report of ``run`` as one HTML string."""
     from .. import ops
-    from ..maps.methods import fit_map
-    from ..maps.store import load_map, stored_maps
+    from ..maps.store import best_map
 
     model = run.load_model()
     data = run.load_dataset()
@@ -205,17 +204,7 @@ def build_report(run, *, max_points: int = MAX_MAP_POINTS, seed: int = 0) -> str
     sections = []
 
     # 1. the map
-    maps = [m for m in stored_maps(run) if m[1] == 2]
-    order = {"umap": 0, "tsne": 1, "pca": 2}
-    maps.sort(key=lambda m: order[m[0]])
-    if maps:
-        lm = load_map(run, maps[0][0], 2)
-        map_note = f"the run's {maps[0][0].upper()} map"
-    elif Z.shape[1] >= 2:
-        lm = fit_map(Z, "pca", 2, seed)
-        map_note = "a PCA projection of the latents (no map saved yet: `latentspace map RUN --method umap`)"
-    else:
-        lm = None
+    lm, map_note = best_map(run, 2, seed=seed)
     if lm is not None:
         sections.append(_map_section(run, lm, map_note, data, model, items, rng, max_points))
     report("report", 1, 6)

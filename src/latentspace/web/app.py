@@ -139,7 +139,9 @@ class RunState:
     def place(self, Zq: np.ndarray) -> np.ndarray:
         """Fast map positions of latents: exact for PCA maps, else the distance-weighted mean of the
         positions of their 8 nearest latents (the first step of UMAP's and openTSNE's transform)."""
-        if self.lmap.method == "pca":
+        from ..maps import get_method
+
+        if get_method(self.lmap.method).exact_transform:
             return self.lmap.transform(Zq)
         from ..ops.neighbours import knn
 
@@ -150,21 +152,17 @@ class RunState:
 
 
 def load_state(rid: int, path, map_method: str | None = None) -> RunState:
-    from ..maps.methods import fit_map
-    from ..maps.store import load_map, stored_maps
+    from ..errors import InputError
+    from ..maps.store import best_map
     from ..runfolder import Run
 
     run = Run(path)
     model = run.load_model()
     data = run.load_dataset()
     Z = run.latent_matrix()
-    maps = [m for m, dims in stored_maps(run) if dims == 2]
-    if map_method is not None and map_method not in maps:
-        from ..errors import InputError
-
-        raise InputError(f"{run.name} has no 2-D {map_method} map (it has: {', '.join(maps) or 'none'})")
-    method = map_method or next((m for m in ("umap", "tsne", "pca") if m in maps), None)
-    lmap = load_map(run, method) if method else fit_map(Z, "pca", 2, 0)
+    lmap, _ = best_map(run, 2, map_method)
+    if lmap is None:
+        raise InputError(f"{run.name} cannot be explored on a map: its latents have one dimension")
     X = data.X
     err = np.empty(len(Z), np.float32)
     for a in range(0, len(Z), 8192):

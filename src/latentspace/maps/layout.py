@@ -42,11 +42,8 @@ from ..progress import report
 
 # Blocks of at least MIN_BLOCK_POINTS points: an edge between two blocks pulls toward where its
 # tail was when the round began and moves the tail only after the round, so the smaller the blocks,
-# the more edges act late. On 70,000 MNIST digits (PCA-50, seeds 0 and 1; one round per epoch, as
-# the layout ran then) T against the PCA was
-# 0.9631 / 0.9630 with one block (every read live), 0.9630 / 0.9627 with 8 blocks and
-# 0.9631 / 0.9635 with 16 (4,400 points each), but 0.9597 / 0.9603 with 32 and 0.9583 / 0.9597
-# with 64 (1,100 points each).
+# the more edges act late. On 70,000 MNIST digits trustworthiness held with blocks of 4,400 points
+# and fell by 0.003-0.005 with blocks of 1,100; lowering this needs that measurement again.
 MIN_BLOCK_POINTS = 5000
 MAX_BLOCKS = 64  # at a million points: blocks of 15,600
 _GATHER = 8  # negative samples read together
@@ -54,15 +51,9 @@ REARRANGE_AT = (10, 30, 70, 150)  # epochs at which the points are renumbered al
 # Rounds per epoch when the layout starts unorganised (PCA or random initialisation; one round after
 # umap-learn's spectral one): each block steps the next 1/rounds of its points, then the snapshot
 # is taken again and the tails' steps are made. With one round a block reads the others as they
-# were when the epoch began. At a million points (64 blocks, PCA initialisation, one graph) T was
-# 0.8924 / 0.9018 (seeds 0 / 1) with one round, 0.9052 / 0.9087 with 4 and 0.9137 / 0.9136 with
-# 16, against 0.9151 for umap-learn's own layout on that graph (10-NN label accuracy 0.797 / 0.815
-# with one round, 0.830 / 0.841 with 4, 0.843 / 0.843 with 16); on
-# 70,000 MNIST digits (PCA-16) with PCA initialisation 0.9669 with one round, 0.9684 with 4, 0.9682
-# with 16 and 0.9687 for umap-learn's (means of 3-4 seeds; label accuracy 0.942 with one round,
-# 0.937 with 4), but with spectral initialisation 0.9680 with one round and 0.9664 with 4
-# (umap-learn's 0.9676, 2 seeds); 4 rounds only in the first 10 or 30 epochs gave 0.9666 / 0.9659
-# (PCA) and 0.9681 / 0.9672 (spectral). BENCHMARKS.md, scaling, session 9.
+# were when the epoch began, which cost a million-point map 0.01-0.02 of trustworthiness against
+# umap-learn's own layout on the same graph; 16 rounds close that gap. After a spectral start the
+# extra rounds do not help (70,000 digits), hence one there. Figures: BENCHMARKS.md, scaling.
 ROUNDS = 16
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)

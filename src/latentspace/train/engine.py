@@ -8,7 +8,7 @@ epoch and step, leaving the previous checkpoint intact.
 
 Data parallelism: the engine only ever touches ``self._train_index`` (this process's rows) and
 writes checkpoints through ``self._is_main``; a DistributedDataParallel version shards the index per
-rank, wraps the module, and all-reduces the epoch sums in ``_reduce`` (see issue 8).
+rank, wraps the module, and all-reduces the epoch sums in ``_reduce``.
 """
 
 from __future__ import annotations

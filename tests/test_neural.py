@@ -2,6 +2,8 @@
 
 import copy
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -188,6 +190,23 @@ def test_subnormals_are_flushed_in_training_only(digits, monkeypatch):
         assert subnormals_flushed()
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_no_thread_keeps_flushing_after_training():
+    """Threads started while the flag is set inherit it for good: training in a fresh process (where
+    it starts torch's thread pool) leaves every thread keeping subnormals."""
+    code = (
+        "import numpy as np, torch\n"
+        "from latentspace.models.vae import VAE\n"
+        "torch.set_num_threads(2)\n"
+        "X = np.random.default_rng(0).random((256, 512), dtype=np.float32)\n"  # batches of 65536 values:
+        "VAE(2, hidden=(8,), epochs=1, batch_size=128, device='cpu').fit(X)\n"  # parallel operations
+        "t = torch.from_numpy(np.full(1 << 22, 1 << 20, dtype=np.int32).view(np.float32))\n"
+        "kept = ((t * 1.0) != 0).float()\n"  # the halves of a parallel multiplication
+        "assert kept[: 1 << 21].all() and kept[1 << 21 :].all(), (kept[: 1 << 21].mean(), kept[1 << 21 :].mean())\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
 
 
 def test_vae_beats_pca_on_mnist_reconstruction(mnist):

@@ -40,7 +40,8 @@ def main(argv=None) -> int:
     from umap.umap_ import find_ab_params, make_epochs_per_sample
 
     import latentspace as ls
-    from latentspace.maps import KnnGraph, LatentMap, map_quality
+    from latentspace.knn import KnnGraph
+    from latentspace.maps import LatentMap, map_quality
     from latentspace.maps.layout import ROUNDS, optimize_layout
     from latentspace.maps.umap import umap_graph
 

@@ -71,7 +71,8 @@ def shared(n: int):
     import warnings
 
     warnings.simplefilter("ignore")
-    from latentspace.maps import KnnGraph, fit_map
+    from latentspace.knn import KnnGraph
+    from latentspace.maps import fit_map
     from latentspace.metrics.neighbourhood import neighbourhood_scores
 
     Z = _latents(n)

@@ -115,7 +115,8 @@ def stage_encode(run: str, pixels: str, out: str):
 def stage_map(latents: str, out: str):
     import numpy as np
 
-    from latentspace.maps import KnnGraph, fit_map
+    from latentspace.knn import KnnGraph
+    from latentspace.maps import fit_map
 
     Z = np.load(latents)
 

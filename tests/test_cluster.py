@@ -7,8 +7,8 @@ import pytest
 
 import latentspace as ls
 from latentspace.errors import InputError
-from latentspace.metrics.card import evaluate
 from latentspace.stages import encode as pipeline
+from latentspace.stages.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")

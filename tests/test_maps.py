@@ -1,4 +1,4 @@
-"""Maps: the shared exact kNN graph, PCA / t-SNE / UMAP quality, reproducibility, transform,
+"""Maps: PCA / t-SNE / UMAP quality, reproducibility, transform,
 inverse, storage in the run, bad input."""
 
 import numpy as np
@@ -7,7 +7,8 @@ from sklearn.neighbors import NearestNeighbors
 
 import latentspace as ls
 from latentspace.errors import InputError, RunIntegrityError
-from latentspace.maps import KnnGraph, exact_knn, fit_map, load_map, map_quality, run_graph
+from latentspace.knn import KnnGraph
+from latentspace.maps import fit_map, load_map, map_quality
 from latentspace.maps.store import map_file, map_run
 from latentspace.metrics.neighbourhood import neighbourhood_scores
 from latentspace.runfolder import Run
@@ -26,55 +27,6 @@ def maps(latents):
     Z, _ = latents
     graph = KnnGraph.compute(Z, 90)
     return {m: fit_map(Z, m, 2, seed=0, graph=graph) for m in ("pca", "tsne", "umap")}
-
-
-@pytest.mark.parametrize(("d", "n"), [(3, 600), (10, 600), (10, 9), (80, 600)])
-def test_graph_is_exact_on_near_ties(d, n):
-    # the k-d tree (maps), the blocked scan (latents up to 64-d; n = 9: every row a candidate), faiss
-    """Grid points with a 1e-5 jitter (distances equal to float32 rounding) and exact duplicates:
-    the graph equals a stable float64 argsort (ties to the lower row index), row by row."""
-    rng = np.random.default_rng(0)
-    Z = (rng.integers(0, 3, size=(n, d)) + 1e-5 * rng.normal(size=(n, d))).astype(np.float32)
-    Z[100:110] = Z[5]  # exact duplicates (none when n = 9)
-    idx, dist = exact_knn(Z, 7)
-    Z64 = Z.astype(np.float64)
-    for i in range(n):
-        dd = ((Z64 - Z64[i]) ** 2).sum(1)
-        dd[i] = np.inf
-        ref = np.argsort(dd, kind="stable")[:7]
-        assert set(idx[i]) == set(ref), i
-        assert np.allclose(dist[i], np.sqrt(np.sort(dd)[:7]), rtol=1e-6, atol=1e-12)
-    assert (np.diff(dist, axis=1) >= 0).all() and (idx != np.arange(n)[:, None]).all()
-
-
-@pytest.mark.parametrize("d", [10, 80])
-def test_graph_is_exact_where_float32_misorders(d):
-    """Tight clusters far from the origin: float32 GEMM distances (error ~ eps |x|^2, here ~1e-1)
-    misorder neighbours whose distances differ by less; the float64 settling must restore the
-    exact order."""
-    rng = np.random.default_rng(1)
-    centres = rng.uniform(-1000, 1000, size=(60, d))
-    Z = (np.repeat(centres, 12, axis=0) + rng.normal(size=(720, d))).astype(np.float32)
-    idx, dist = exact_knn(Z, 9)
-    Z64 = Z.astype(np.float64)
-    for i in range(len(Z)):
-        dd = ((Z64 - Z64[i]) ** 2).sum(1)
-        dd[i] = np.inf
-        assert list(idx[i]) == list(np.argsort(dd, kind="stable")[:9]), i
-
-
-def test_graph_reused_from_the_run(tmp_path, digits, monkeypatch):
-    fit(digits, "pca", latent_dim=4, out=tmp_path / "r")
-    run = Run(tmp_path / "r")
-    g = run_graph(run, 15)
-    assert g.k == 15 and "knn-euclidean.safetensors" in run.config["files"]
-
-    def boom(*a, **k):
-        raise AssertionError("recomputed")
-
-    monkeypatch.setattr(KnnGraph, "compute", boom)
-    again = run_graph(Run(tmp_path / "r"), 10)  # fewer neighbours: the stored graph serves
-    assert np.array_equal(again.indices, g.indices)
 
 
 def test_given_neighbour_lists_change_nothing(latents, maps):
@@ -211,29 +163,6 @@ def test_cli_map(tmp_path, digits):
     assert q["graph"] == "exact"  # the stored exact graph (t-SNE's, 90 neighbours) is better: reused
     res = CliRunner().invoke(app, ["map", str(tmp_path / "r"), "--method", "umap", "--graph", "annoy"])
     assert res.exit_code == 2 and "graph method must be one of auto, exact, hnsw" in res.output
-
-
-def test_approximate_graph_reports_its_true_recall(monkeypatch):
-    import latentspace.maps.graph as gr
-
-    rng = np.random.default_rng(2)
-    Z = (rng.normal(size=(6000, 16)) * np.linspace(3, 0.3, 16)).astype(np.float32)
-    approx = KnnGraph.compute(Z, 10, method="hnsw")
-    exact = KnnGraph.compute(Z, 10, method="exact")
-    true = (
-        np.mean([len(np.intersect1d(a, b)) for a, b in zip(approx.indices, exact.indices, strict=True)]) / 10
-    )
-    assert approx.method == "hnsw" and not approx.exact and exact.exact
-    assert true > 0.9 and abs(approx.recall - true) < 0.02, (approx.recall, true)
-    assert (approx.indices != np.arange(6000)[:, None]).all()
-    again = KnnGraph.compute(Z, 10, method="hnsw")  # built on one thread: the same graph
-    assert np.array_equal(again.indices, approx.indices)
-    back = KnnGraph.from_bytes(approx.to_bytes(), "g")
-    assert back.method == "hnsw" and back.recall == approx.recall
-    monkeypatch.setattr(gr, "APPROX_FROM", 5000)
-    assert KnnGraph.compute(Z, 5).method == "hnsw" and KnnGraph.compute(Z[:4000], 5).method == "exact"
-    with pytest.raises(InputError, match="graph method"):
-        KnnGraph.compute(Z, 5, method="annoy")
 
 
 def test_quality_of_a_map_on_an_approximate_graph_is_estimated_exactly(latents):

@@ -172,7 +172,7 @@ def card_run(tmp_path, digits):
 
 
 def test_evaluate_computes_only_what_is_missing(card_run, monkeypatch):
-    from latentspace.metrics import card as card_mod
+    from latentspace.stages import evaluate as card_mod
 
     card = card_mod.evaluate(card_run, ["reconstruction", "likelihood", "neighbourhood"], k=5)
     assert card["results"]["likelihood"]["skipped"].startswith("pca defines no likelihood")
@@ -191,7 +191,8 @@ def test_evaluate_computes_only_what_is_missing(card_run, monkeypatch):
 
 
 def test_compare_refuses_other_data_and_marks_best(tmp_path, digits):
-    from latentspace.metrics.card import compare_table, evaluate, same_data_check
+    from latentspace.metrics.card import compare_table
+    from latentspace.stages.evaluate import evaluate, same_data_check
 
     a = ls.fit(digits, "pca", latent_dim=2, out=tmp_path / "a")
     b = ls.fit(digits, "pca", latent_dim=12, out=tmp_path / "b")
@@ -220,7 +221,7 @@ def test_sampled_neighbourhood_scores_bracket_the_exact_ones():
             covered += lo <= exact[name] <= hi
     assert covered >= 10  # of 12 intervals at 95%
     assert neighbourhood_scores(X, Z, 10, sample=3000) == exact
-    from latentspace.maps.graph import exact_knn
+    from latentspace.knn import exact_knn
 
     given = neighbourhood_scores(
         X, Z, 10, sample=500, seed=1, knn_X=exact_knn(X, 10)[0], knn_Z=exact_knn(Z, 10)[0]

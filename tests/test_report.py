@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from latentspace.cli import app
 from latentspace.maps.store import map_run
-from latentspace.metrics.card import evaluate
 from latentspace.report.html import build_report, label_colors, write_report
 from latentspace.runfolder import Run
+from latentspace.stages.evaluate import evaluate
 from latentspace.stages.fit import fit
 
 from .conftest import PageLog

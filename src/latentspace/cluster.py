@@ -87,9 +87,11 @@ def _data(spec: dict):
 
 
 def _single_thread() -> None:
+    import numba
     import torch
 
     torch.set_num_threads(1)  # one thread per worker process: the cluster is the parallelism
+    numba.set_num_threads(1)  # (and the blocked kNN's thread pool, which follows numba's setting)
 
 
 def _encode_rows(run_path: str, spec: dict, a: int, b: int) -> np.ndarray:
@@ -133,7 +135,7 @@ def encode_partitions(client, run, ds, rows: int) -> Iterator[tuple[int, np.ndar
 
 
 def _neighbourhood_rows(run_path: str, spec: dict, k: int, query: np.ndarray, exact_graph: bool):
-    from .maps.graph import graph_file, KnnGraph  # noqa: I001
+    from .knn import KnnGraph, graph_file
     from .metrics.neighbourhood import row_terms
     from .runfolder import Run
 

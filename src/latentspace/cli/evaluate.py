@@ -46,9 +46,10 @@ def evaluate(
     dask: DaskOpt = None,
 ) -> None:
     """Compute the report card of a run (only what is missing) into metrics.json and print it."""
-    from ..metrics.card import evaluate as run_evaluate
-    from ..metrics.card import parse_metrics, rows
+    from ..metrics.card import rows
     from ..runfolder import Run
+    from ..stages.evaluate import evaluate as run_evaluate
+    from ..stages.evaluate import parse_metrics
 
     with stage():
         r = Run(run)
@@ -66,10 +67,12 @@ def compare(
     force: Annotated[bool, typer.Option(help="Compare runs fitted on different data or splits.")] = False,
 ) -> None:
     """Line up the report cards of several runs; the best value per row is marked."""
-    from ..errors import InputError
-    from ..metrics.card import METRICS_FILE, compare_html, compare_table, same_data_check
-    from ..runfolder import Run
     from ..atomic import atomic_write
+    from ..errors import InputError
+    from ..metrics.card import compare_table
+    from ..report.compare import compare_html
+    from ..runfolder import Run
+    from ..stages.evaluate import METRICS_FILE, same_data_check
 
     with stage():
         if len(runs) < 2:

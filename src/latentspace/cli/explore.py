@@ -22,7 +22,7 @@ def serve(
     import uvicorn
 
     from ..errors import InputError
-    from ..metrics.card import same_data_check
+    from ..stages.evaluate import same_data_check
     from ..web.app import LOCAL_HOSTS, create_app, load_state
 
     with stage():

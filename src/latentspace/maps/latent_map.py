@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.validate import check_array
 from ..errors import InputError
-from .graph import KnnGraph, exact_knn
+from ..knn import KnnGraph, exact_knn
 from .registry import check_params, get_method
 
 

@@ -56,10 +56,10 @@ class MapMethod:
         """Latent vectors for map positions: a Gaussian-weighted mean of the latents of the ``k``
         nearest map points (bandwidth: the distance to the nearest of them, at least a tenth of the
         mean neighbour spacing)."""
-        from ..ops.neighbours import knn
+        from ..knn import nearest
 
         k = min(int(k), len(m.Z))
-        idx, dist = knn(m.embedding, points, k)
+        idx, dist = nearest(m.embedding, points, k)
         h = np.maximum(dist[:, :1], 0.1 * _spacing(m))
         w = np.exp(-0.5 * (dist / h) ** 2)
         w /= w.sum(1, keepdims=True)
@@ -69,11 +69,11 @@ class MapMethod:
 def _spacing(m) -> float:
     """Mean distance from a map point to its nearest other point (1,000 probes), kept in the map."""
     if "spacing" not in m.state:
-        from ..ops.neighbours import knn
+        from ..knn import nearest
 
         rng = np.random.default_rng(0)
         probe = m.embedding[rng.choice(len(m.embedding), min(1000, len(m.embedding)), replace=False)]
-        _, d = knn(m.embedding, probe, 2)
+        _, d = nearest(m.embedding, probe, 2)
         m.state["spacing"] = float(np.mean(d[:, 1])) or 1.0
     return m.state["spacing"]
 

@@ -10,7 +10,7 @@ import json
 import numpy as np
 
 from ..errors import InputError, RunIntegrityError
-from .graph import KnnGraph, graph_file, latents_digest
+from ..knn import KnnGraph, graph_file, latents_digest
 from .latent_map import LatentMap
 from .registry import available_methods, check_params, get_method, preferred
 
@@ -140,7 +140,7 @@ def map_run(
 ) -> LatentMap:
     """Fit a map of the run's latents on its shared kNN graph (computed and stored once; ``graph``:
     "auto", "exact" or "hnsw"), measure its quality against the latents, and save it in the run."""
-    from .graph import run_graph
+    from ..knn import run_graph
     from .latent_map import fit_map, map_quality
 
     params = check_params(method, params)

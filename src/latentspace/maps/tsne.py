@@ -14,7 +14,7 @@ import numpy as np
 
 from ..models.params import Int, OneOf, Real
 from ..progress import report
-from .graph import prepare
+from ..knn import prepare
 from .registry import MapMethod, register, threads
 
 
@@ -104,7 +104,7 @@ def _graph_index_class():
     points); defined on first use so that importing this module does not import openTSNE."""
     from openTSNE.nearest_neighbors import KNNIndex
 
-    from ..ops.neighbours import knn
+    from ..knn import nearest
 
     class GraphIndex(KNNIndex):
         VALID_METRICS = ["euclidean"]
@@ -118,6 +118,6 @@ def _graph_index_class():
             return idx, dist.astype(np.float64)
 
         def query(self, query, k):
-            return knn(self.data, query, k)
+            return nearest(self.data, query, k)
 
     return GraphIndex

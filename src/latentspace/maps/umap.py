@@ -14,7 +14,7 @@ import numpy as np
 
 from ..models.params import Int, OneOf, Real
 from ..progress import report
-from .graph import KnnGraph, prepare
+from ..knn import KnnGraph, prepare
 from .registry import MapMethod, register, threads
 
 SPECTRAL_MAX = 200_000  # rows up to which init="auto" means umap-learn's spectral initialisation
@@ -59,11 +59,11 @@ class UMAPMap(MapMethod):
             smooth_knn_dist,
         )
 
-        from ..ops.neighbours import knn
+        from ..knn import nearest
 
         p = m.params
         nn = min(p["n_neighbors"], len(m.Z))
-        indices, dists = knn(prepare(m.Z, p["metric"]), prepare(Znew, p["metric"]), nn)
+        indices, dists = nearest(prepare(m.Z, p["metric"]), prepare(Znew, p["metric"]), nn)
         dists = dists.astype(np.float32)
         sigmas, rhos = smooth_knn_dist(dists, float(nn), local_connectivity=0.0)
         rows, cols, vals, _ = compute_membership_strengths(

@@ -61,8 +61,8 @@ def feature_classifier(
     """The dataset's feature classifier, trained once and cached by data fingerprint (safetensors)."""
     from safetensors.torch import load, save
 
-    from ..data.mnist import cache_dir
     from ..atomic import atomic_write
+    from ..data.mnist import cache_dir
 
     path = cache_dir() / "feature-classifiers" / f"{fingerprint[:32]}-s{seed}.safetensors"
     classes = int(y_train.max()) + 1

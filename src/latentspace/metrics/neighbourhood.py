@@ -7,8 +7,10 @@ Venna & Kaski (2001): with r(i, j) the rank of j among the neighbours of i in th
 
 and continuity C(k) is the same with the two spaces swapped. scikit-learn's ``trustworthiness``
 builds the full n x n distance matrix and argsorts it (about 24 n^2 bytes). Here the original
-space is streamed in blocks of rows: one block of distances (GEMM, float32) at a time gives both
-the block's k nearest neighbours and, by counting, the exact rank of every neighbour in question.
+space is streamed in blocks of rows (``latentspace.knn.blocked``): one block of distances (GEMM,
+float32) gives both the block's k nearest neighbours and, by counting, the exact rank of every
+neighbour in question. Blocks go to whichever thread is free (``latentspace.knn.parallel``), so a
+core kept busy by other work slows the whole by its share only.
 Counts within float32 rounding of a threshold are re-checked in float64, so ranks equal those of
 exact distances. Exact ties (two points equally far, common in images with few grey levels) are
 broken by row index, as a stable sort would; scikit-learn's argsort is not stable, so on data with
@@ -20,14 +22,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 from ..data.validate import check_array
 from ..errors import InputError
+from ..knn import exact_knn
+from ..knn.blocked import BlockSpace
+from ..knn.parallel import ordered_map, threads
 from ..progress import report
 
-_TARGET_BLOCK_BYTES = 128 << 20  # most bytes of the (rows x n) float32 distance block
+_TARGET_BLOCK_BYTES = 128 << 20  # most bytes of the (rows x n) float32 distance blocks, all threads'
 _MAX_BLOCK_ROWS = 256  # beyond this the GEMM gains nothing and the block falls out of cache
+_MIN_BLOCKS_PER_THREAD = 8  # enough blocks that a thread slowed by other work takes fewer of them
 
 
 def _check_pair(X, Z, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,106 +46,38 @@ def _check_pair(X, Z, k: int) -> tuple[np.ndarray, np.ndarray]:
     return X, Z
 
 
-def _block_rows(n: int, k: int) -> int:
-    return max(8, min(_MAX_BLOCK_ROWS, _TARGET_BLOCK_BYTES // (4 * n)))
+def _block_rows(n: int, k: int, workers: int = 1) -> int:
+    """Rows per block when ``workers`` threads each hold one block of n columns."""
+    return max(8, min(_MAX_BLOCK_ROWS, _TARGET_BLOCK_BYTES // (4 * n * workers)))
 
 
-_EPS32 = float(np.finfo(np.float32).eps)
-_DIRECT_MAX_DIM = 4
 _MAX_COUNT_PASSES = 64  # up to this many thresholds per row, count with one vectorised pass each
 SAMPLE_FROM = 200_000  # rows from which the scores are estimated from sampled query rows by default
 SAMPLE_ROWS = 10_000  # query rows of such an estimate (its 95% interval is then about +-0.001)
 _LISTED_PER_ROW = 64  # doubtful-band members count_below lists per row while the row is in cache
 
 
-class _Space:
-    """One space: centred float32 for GEMM distances, the original values for float64 re-checks.
-
-    A block holds d'(i, j) = |x_j|^2 - 2 x_i.x_j, the squared distance less |x_i|^2: a constant per
-    row, so every comparison within a row is unchanged and the block needs one GEMM and nothing else.
-    """
-
-    def __init__(self, A: np.ndarray):
-        self.original = torch.from_numpy(np.ascontiguousarray(A, dtype=np.float32))
-        n, step = len(self.original), 8192
-        mean = sum(self.original[a : a + step].double().sum(0) for a in range(0, n, step)) / n
-        self.f32 = self.original - mean.float()  # centred: smaller norms, smaller rounding
-        blocks = [(self.f32[a : a + step].double() ** 2).sum(1) for a in range(0, n, step)]
-        self.sq = torch.cat(blocks).float()
-        # |error| of a float32 GEMM distance is about sqrt(d) * eps * (|x|^2 + |y|^2) in practice
-        # (Higham 2002, ch. 3); 8x that decides which comparisons get an exact float64 re-check
-        self.tol_factor = 8.0 * math.sqrt(A.shape[1]) * _EPS32
-        self.sq_max = float(self.sq.max()) if len(self.sq) else 0.0
-        self._buffer = torch.empty(0)  # one block's memory, reused (a fresh one costs page faults)
-        # a 2-D or 3-D map: |x|^2 + |y|^2 - 2 x.y cancels badly (near points of a dense cluster are
-        # far closer than the coordinates are large), so such spaces sum squared differences of the
-        # original values instead: error at most (d + 3) u times the distance itself
-        self.direct = A.shape[1] <= _DIRECT_MAX_DIM
-        self.rel_factor = 4.0 * (A.shape[1] + 3) * _EPS32
-        self._AT = None
-
-    def block(self, rows: np.ndarray) -> torch.Tensor:
-        """Distances of the points ``rows`` (int64, ascending) to every point, in memory shared by
-        all blocks of this space (valid until the next call)."""
-        size = len(rows) * len(self.f32)
-        if self._buffer.numel() < size:
-            self._buffer = torch.empty(size)
-        out = self._buffer[:size].view(len(rows), len(self.f32))
-        if not self.direct:
-            contiguous = len(rows) and rows[-1] - rows[0] == len(rows) - 1
-            A = self.f32[int(rows[0]) : int(rows[-1]) + 1] if contiguous else self.f32[torch.from_numpy(rows)]
-            return torch.addmm(self.sq[None, :], A, self.f32.T, alpha=-2.0, out=out)
-        from ._kernels import direct_block
-
-        if self._AT is None:
-            self._AT = self.original.T.contiguous().numpy()
-        direct_block(self.original.numpy(), self._AT, rows, out.numpy())
-        return out
-
-    def tolerance(self, rows: np.ndarray, values: torch.Tensor) -> torch.Tensor:
-        """How far a block value may be from exact, for the points ``rows`` holding ``values``
-        (rows, m): broadcastable to ``values``."""
-        if self.direct:  # relative; the tiny floor keeps exact ties (0 included) inside the band
-            return self.rel_factor * values.abs() + 1e-30
-        sq_i = self.sq[torch.from_numpy(rows)][:, None]
-        loose = self.tol_factor * (sq_i + self.sq_max)  # (rows, 1): any |x_j| up to the largest
-        # A point j whose value lies near v = |x_j|^2 - 2 x_i.x_j has |x_j| <= |x_i| + sqrt(|x_i|^2
-        # + v) (Cauchy-Schwarz); points with larger norms are farther by more than their own error
-        # (the gap grows as |x_j|^2, the error as eps |x_j|^2). So the band around v needs only that
-        # norm, not the largest in the data: 3-10x narrower, and far fewer float64 re-checks.
-        reach = torch.sqrt(sq_i) + torch.sqrt((sq_i + values + loose).clamp_min(0.0))
-        return torch.minimum(loose, self.tol_factor * (sq_i + reach * reach))
-
-    def exact(self, i: torch.Tensor, j: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
-        """float64 squared distances of the original rows i[p] and j[p]."""
-        out = torch.empty(len(i), dtype=torch.float64)
-        for a in range(0, len(i), chunk):
-            diff = self.original[j[a : a + chunk]].double() - self.original[i[a : a + chunk]].double()
-            out[a : a + chunk] = (diff**2).sum(1)
-        return out
-
-
-def _scan(space: _Space, rows: np.ndarray, targets: torch.Tensor, k: int):
+def _scan(space: BlockSpace, rows: np.ndarray, targets: np.ndarray, k: int):
     """For the points ``rows`` (int64, ascending): exact ranks of ``targets`` (len(rows), m) and, if
-    ``k``, the exact k nearest (else None), from one GEMM block and one numba pass over it."""
-    from ._kernels import count_below, scan_rows
+    ``k``, the exact k nearest (else None), from one distance block and one numba pass over it.
+    Serial: blocks run on the threads of :func:`ordered_map`."""
+    from ._kernels import count_below
 
     D = space.block(rows)
-    T = D.gather(1, targets)
-    tol = space.tolerance(rows, T)
-    thresholds = torch.cat([T - tol.expand_as(T), T + tol.expand_as(T)], 1).numpy()
+    T = np.take_along_axis(D, targets, 1)
+    tol = np.broadcast_to(space.tolerance(rows, T), T.shape)
+    thresholds = np.concatenate([T - tol, T + tol], 1)
     listing = None
     if not k and thresholds.shape[1] <= _MAX_COUNT_PASSES:
-        counts, *listing = count_below(D.numpy(), rows, thresholds, T.shape[1], _LISTED_PER_ROW)
-        top_idx = top_val = None
+        counts, *listing = count_below(D, rows, thresholds, T.shape[1], _LISTED_PER_ROW)
     else:
-        counts, top_idx, top_val = scan_rows(D.numpy(), rows, thresholds, k + 1 if k else 0)
-    ranks = _settle_ranks(space, D, rows, targets, T, tol, torch.from_numpy(counts), listing)
-    knn = _settle_knn(space, D, rows, torch.from_numpy(top_idx), torch.from_numpy(top_val), k) if k else None
+        counts, top_idx, top_val = space.scan(D, rows, thresholds, k + 1 if k else 0)
+    ranks = _settle_ranks(space, D, rows, targets, T, tol, counts, listing)
+    knn = space.nearest(D, rows, top_idx, top_val, k) if k else None
     return ranks, knn
 
 
-def _settle_ranks(space, D, rows, targets, T, tol, counts, listing=None) -> torch.Tensor:
+def _settle_ranks(space, D, rows, targets, T, tol, counts, listing=None) -> np.ndarray:
     """Ranks (1 = nearest) from the counts, with comparisons too close for float32 done in float64.
 
     ``listing``: (members, which, listed) from count_below, the doubtful bands' columns of the rows
@@ -153,42 +90,27 @@ def _settle_ranks(space, D, rows, targets, T, tol, counts, listing=None) -> torc
         members, which, listed = listing
         mask = np.arange(members.shape[1]) < listed[:, None]
         found_r, found_j, found_col = np.nonzero(mask)[0], which[mask].astype(np.int64), members[mask]
-        doubtful &= torch.from_numpy(listed < 0)[:, None]  # rows too crowded to list in the kernel
-    r, j = torch.nonzero(doubtful, as_tuple=True)
+        doubtful &= (listed < 0)[:, None]  # rows too crowded to list in the kernel
+    r, j = np.nonzero(doubtful)
     if len(r):  # list the points inside each doubtful band (their number is known)
         from ._kernels import band_members
 
-        t, w = T[r, j], tol.expand_as(T)[r, j]
-        sizes = (counts[r, k + j] - counts[r, j]).numpy()  # points with t - w <= d' < t + w
+        t, w = T[r, j], tol[r, j]
+        sizes = counts[r, k + j] - counts[r, j]  # points with t - w <= d' < t + w
         offsets = np.zeros(len(r) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
         cols = np.empty(int(offsets[-1]), dtype=np.int64)
-        lows, highs = (t - w).numpy(), (t + w).numpy()
-        band_members(D.numpy(), r.numpy(), lows, highs, rows[r.numpy()], offsets, cols)
+        band_members(D, r, t - w, t + w, rows[r], offsets, cols)
         p = np.repeat(np.arange(len(r)), sizes)
-        found_r = np.concatenate([found_r, r.numpy()[p]])
-        found_j = np.concatenate([found_j, j.numpy()[p]])
+        found_r = np.concatenate([found_r, r[p]])
+        found_j = np.concatenate([found_j, j[p]])
         found_col = np.concatenate([found_col, cols])
     if len(found_r):  # re-check each band member against its target in float64
-        rr, jj, col = torch.from_numpy(found_r), torch.from_numpy(found_j), torch.from_numpy(found_col)
-        i, target = torch.from_numpy(rows)[rr], targets[rr, jj]
-        d_col, d_target = space.exact(i, col), space.exact(i, target)
-        closer = (d_col < d_target) | ((d_col == d_target) & (col < target))  # ties: lower index first
-        ranks.index_put_((rr, jj), closer.long(), accumulate=True)
+        i, target = rows[found_r], targets[found_r, found_j]
+        d_col, d_target = space.exact(i, found_col), space.exact(i, target)
+        closer = (d_col < d_target) | ((d_col == d_target) & (found_col < target))  # ties: lower index first
+        np.add.at(ranks, (found_r, found_j), closer.astype(np.int64))
     return ranks
-
-
-def _settle_knn(space, D, rows, idx, val, k) -> torch.Tensor:
-    """The k nearest as a set: exact in float64 where the k-th and (k+1)-th are too close to call."""
-    tol = space.tolerance(rows, val[:, k : k + 1])[:, 0]
-    unsure = torch.nonzero(val[:, k] - val[:, k - 1] <= 2 * tol).flatten()
-    for rr in unsure.tolist():
-        i = int(rows[rr])
-        close = torch.nonzero(D[rr] < val[rr, k] + 2 * tol[rr]).flatten()
-        close = close[close != i]
-        d = space.exact(torch.full_like(close, i), close)
-        idx[rr, :k] = close[torch.argsort(d, stable=True)[:k]]  # candidates ascend: ties to lower index
-    return idx[:, :k]
 
 
 def neighbourhood_scores(
@@ -203,7 +125,7 @@ def neighbourhood_scores(
 ) -> dict:
     """Trustworthiness, continuity and kNN preservation (mean Jaccard) of embedding ``Z`` of ``X``.
 
-    Memory is O(n * k) plus one block of distances. ``knn_Z`` / ``knn_X`` reuse precomputed exact
+    Memory is O(n * k) plus one block of distances per thread. ``knn_Z`` / ``knn_X`` reuse precomputed exact
     (n, >=k) neighbour lists of either space (e.g. the run's shared graph of the latents); what is
     not given is computed here.
 
@@ -212,8 +134,6 @@ def neighbourhood_scores(
     n^2. The result then says ``"estimate": "sampled"`` and gives a 95% confidence interval for each
     score (normal approximation over the per-row terms, with the finite-population correction).
     """
-    from ..maps.graph import exact_knn
-
     X, Z = _check_pair(X, Z, k)
     n, k = len(X), int(k)
     query = _query_rows(n, sample, seed)
@@ -238,38 +158,33 @@ def row_terms(X, Z, k: int, query: np.ndarray, *, knn_Z=None, knn_X=None, task: 
     of the two neighbour lists. Exact; rows are independent, so any partition of the rows gives the
     same terms (the unit of work of ``evaluate --dask``)."""
     n = len(X)
-    sx, sz = _Space(X), _Space(Z)
-    per = _block_rows(n, k)
-    blocks = [query[a : a + per] for a in range(0, len(query), per)]
-    q = torch.from_numpy(query)
+    sx, sz = BlockSpace(X), BlockSpace(Z)
+    workers = threads()
+    per = min(_block_rows(n, k, workers), -(-len(query) // (_MIN_BLOCKS_PER_THREAD * workers)))
+    starts = range(0, len(query), per)
+    blocks = [query[a : a + per] for a in starts]
+    no_targets = np.empty((per, 0), dtype=np.int64)
     if knn_Z is not None:
-        nn_Z = _given(knn_Z, n, k, "knn_Z")[q]
+        nn_Z = _given(knn_Z, n, k, "knn_Z")[query]
     else:  # the embedding's neighbours of the query rows only
-        nn_Z = torch.cat([_scan(sz, b, torch.empty((len(b), 0), dtype=torch.int64), k)[1] for b in blocks])
-    nn_X = (
-        _given(knn_X, n, k, "knn_X")[q]
-        if knn_X is not None
-        else torch.empty((len(query), k), dtype=torch.int64)
-    )
-    trust = torch.empty(len(query), dtype=torch.int64)
-    cont = torch.empty(len(query), dtype=torch.int64)
-    done = 0
-    for b in blocks:  # the one pass over the original space: the embedding neighbours' ranks
-        sl = slice(done, done + len(b))
-        ranks, knn = _scan(sx, b, nn_Z[sl], 0 if knn_X is not None else k)
-        if knn is not None:  # (and the original space's own kNN, unless given)
-            nn_X[sl] = knn
-        trust[sl] = (ranks - k).clamp(min=0).sum(1)
-        done += len(b)
-        report(task or "trustworthiness", done, len(query))
-    done = 0
-    for b in blocks:
-        sl = slice(done, done + len(b))
-        ranks, _ = _scan(sz, b, nn_X[sl], 0)
-        cont[sl] = (ranks - k).clamp(min=0).sum(1)
-        done += len(b)
-        report(task or "continuity", done, len(query))
-    return trust.numpy(), cont.numpy(), _overlaps(nn_X.numpy(), nn_Z.numpy())
+        nn_Z = np.concatenate(list(ordered_map(lambda b: _scan(sz, b, no_targets[: len(b)], k)[1], blocks)))
+    nn_X = _given(knn_X, n, k, "knn_X")[query] if knn_X is not None else np.empty((len(query), k), np.int64)
+    trust = np.empty(len(query), dtype=np.int64)
+    cont = np.empty(len(query), dtype=np.int64)
+    # the one pass over the original space: the embedding neighbours' ranks (and the original
+    # space's own kNN, unless given)
+    k_x = 0 if knn_X is not None else k
+    scans = ordered_map(lambda a: _scan(sx, blocks[a // per], nn_Z[a : a + per], k_x), starts)
+    for a, (ranks, knn) in zip(starts, scans, strict=True):
+        if knn is not None:
+            nn_X[a : a + len(knn)] = knn
+        trust[a : a + len(ranks)] = np.maximum(ranks - k, 0).sum(1)
+        report(task or "trustworthiness", a + len(ranks), len(query))
+    scans = ordered_map(lambda a: _scan(sz, blocks[a // per], nn_X[a : a + per], 0)[0], starts)
+    for a, ranks in zip(starts, scans, strict=True):
+        cont[a : a + len(ranks)] = np.maximum(ranks - k, 0).sum(1)
+        report(task or "continuity", a + len(ranks), len(query))
+    return trust, cont, _overlaps(nn_X, nn_Z)
 
 
 def combine_terms(n: int, k: int, trust, cont, overlap, *, sampled: bool, seed: int = 0) -> dict:
@@ -304,11 +219,11 @@ def auto_sample(n: int) -> int | None:
     return SAMPLE_ROWS if n >= SAMPLE_FROM else None
 
 
-def _given(nn, n: int, k: int, name: str) -> torch.Tensor:
+def _given(nn, n: int, k: int, name: str) -> np.ndarray:
     nn = np.asarray(nn)
     if nn.ndim != 2 or nn.shape[0] != n or nn.shape[1] < k:
         raise InputError(f"{name} must have shape ({n}, >= {k}); got {nn.shape}")
-    return torch.from_numpy(np.ascontiguousarray(nn[:, :k], dtype=np.int64))
+    return np.ascontiguousarray(nn[:, :k], dtype=np.int64)
 
 
 def _overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -28,10 +28,10 @@ def linear_probe(F_train, y_train, F_test, y_test, seed: int = 0) -> float:
 
 
 def knn_probe(F_train, y_train, F_test, y_test, k: int = 5) -> float:
-    """Test accuracy of a k-nearest-neighbour majority vote (exact, faiss)."""
-    from ..ops.neighbours import knn
+    """Test accuracy of a k-nearest-neighbour majority vote (exact search)."""
+    from ..knn import nearest
 
-    idx, _ = knn(F_train, F_test, k)
+    idx, _ = nearest(F_train, F_test, k)
     votes = np.asarray(y_train)[idx]  # (n_test, k)
     n_classes = int(max(np.max(y_train), np.max(y_test))) + 1
     counts = np.zeros((len(votes), n_classes), dtype=np.int64)

@@ -16,7 +16,7 @@ from .latent import (
     slerp,
     traverse,
 )
-from .neighbours import knn, neighbours
+from .neighbours import neighbours
 
 __all__ = [
     "LatentPath",
@@ -32,6 +32,5 @@ __all__ = [
     "sample",
     "slerp",
     "traverse",
-    "knn",
     "neighbours",
 ]

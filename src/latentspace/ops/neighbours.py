@@ -1,4 +1,4 @@
-"""Nearest neighbours in latent space with faiss (exact L2 search, batched)."""
+"""The items nearest a query in latent space (exact search, :mod:`latentspace.knn`)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,14 @@ from ..data.validate import check_array
 from ..errors import InputError
 
 
-def knn(Z: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest rows of ``Z`` for each query: (indices (q, k), euclidean distances (q, k))."""
-    import faiss
-
-    Z = np.ascontiguousarray(Z, dtype=np.float32)
-    index = faiss.IndexFlatL2(Z.shape[1])
-    index.add(Z)
-    dist, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-    return idx.astype(np.int64), np.sqrt(np.maximum(dist, 0.0))
-
-
 def neighbours(model, X, query, k: int = 8, *, Z: np.ndarray | None = None):
-    """The ``k`` items of ``X`` nearest to ``query`` in latent space.
+    """The ``k`` items of ``X`` nearest to ``query`` in latent space (euclidean, exact: ties to the
+    lower row index).
 
     ``query`` is a row index of ``X`` (the item itself is left out), a data item or a latent
     vector. Returns ``(indices (k,), distances (k,))``; pass ``Z`` to reuse computed latents.
     """
+    from ..knn import nearest
     from .latent import as_latent
 
     Z = model.encode(X) if Z is None else check_array(Z, name="Z", n_features=int(model.latent_dim))
@@ -35,9 +26,9 @@ def neighbours(model, X, query, k: int = 8, *, Z: np.ndarray | None = None):
         i = int(query)
         if not 0 <= i < n:
             raise InputError(f"item {i} is out of range: items are 0..{n - 1}")
-        idx, dist = knn(Z, Z[i : i + 1], int(k) + 1)
+        idx, dist = nearest(Z, Z[i : i + 1], int(k) + 1)
         keep = idx[0] != i
         return idx[0][keep][: int(k)], dist[0][keep][: int(k)]
     z = as_latent(model, query, name="query")
-    idx, dist = knn(Z, z[None, :], int(k))
+    idx, dist = nearest(Z, z[None, :], int(k))
     return idx[0], dist[0]

@@ -130,7 +130,8 @@ def knn_mnist(ctx: Context) -> Experiment:
 def maps_mnist(ctx: Context) -> Experiment:
     """Trustworthiness (against the pixels) and kNN accuracy of 2-D t-SNE and UMAP maps of MNIST."""
     import latentspace as ls
-    from latentspace.maps import KnnGraph, fit_map
+    from latentspace.knn import KnnGraph
+    from latentspace.maps import fit_map
     from latentspace.maps import map_quality
     from latentspace.metrics.neighbourhood import neighbourhood_scores
 

@@ -43,12 +43,14 @@ def demo(
     data : ``"mnist"`` or ``"digits"``; default MNIST when installed, else digits.
     notify : called with one line of news after every step (default: the module's logger).
     """
+    from ..atomic import atomic_write
     from ..data import load
     from ..data.builtin import BUILTINS
     from ..maps.store import map_run
-    from ..metrics.card import compare_html, compare_table, evaluate
+    from ..metrics.card import compare_table
+    from ..report.compare import compare_html
     from ..report.html import write_report
-    from ..atomic import atomic_write
+    from .evaluate import evaluate
     from .fit import fit, info_summary
 
     say = notify or log.info

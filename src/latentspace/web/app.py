@@ -143,7 +143,7 @@ class RunState:
 
         if get_method(self.lmap.method).exact_transform:
             return self.lmap.transform(Zq)
-        from ..ops.neighbours import knn
+        from ..knn import nearest as knn
 
         idx, dist = knn(self.Z, Zq, min(8, self.n))
         w = 1.0 / (dist + 1e-6 * (dist.max() + 1e-12))
@@ -374,7 +374,7 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
         s.index(i)
         if not 1 <= k <= min(64, s.n - 1):
             raise Invalid(f"k must be between 1 and {min(64, s.n - 1)}; got {k}")
-        from ..ops.neighbours import knn
+        from ..knn import nearest as knn
 
         x = np.asarray(s.data.X[i : i + 1])
         idx, dist = knn(s.Z, s.Z[i : i + 1], k + 1)

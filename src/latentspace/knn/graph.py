@@ -1,0 +1,146 @@
+"""The run's kNN graph of its latents: computed once, shared by t-SNE, UMAP and the neighbourhood
+metrics, stored in the run as ``knn-<metric>.safetensors``.
+
+A graph is exact (:class:`~latentspace.knn.exact.ExactIndex`) unless it was asked to be approximate
+or the latents have ``APPROX_FROM`` rows or more (then HNSW, :class:`~latentspace.knn.hnsw.HNSWIndex`,
+with its measured recall stored beside it); ``KnnGraph.exact`` says which.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.validate import check_array
+from ..errors import InputError, RunIntegrityError
+from .index import KNNIndex
+
+GRAPH_METHODS = ("auto", "exact", "hnsw")
+APPROX_FROM = 200_000  # rows from which "auto" builds an approximate (HNSW) graph
+_TREE_MAX_DIM = 4  # "auto" stays exact at any size up to here (a k-d tree is fast there)
+
+
+def make_index(method: str, n: int, d: int, metric: str = "euclidean") -> KNNIndex:
+    """An unbuilt index for ``n`` rows of ``d`` dimensions: ``method`` "exact", "hnsw"
+    (approximate), or "auto": exact below APPROX_FROM rows (or up to 4 dimensions), else HNSW."""
+    from .exact import ExactIndex
+    from .hnsw import HNSWIndex
+
+    if method not in GRAPH_METHODS:
+        raise InputError(f"graph method must be one of {', '.join(GRAPH_METHODS)}; got {method!r}")
+    if method == "auto":
+        method = "hnsw" if n >= APPROX_FROM and d > _TREE_MAX_DIM else "exact"
+    return ExactIndex(metric) if method == "exact" else HNSWIndex(metric)
+
+
+def latents_digest(Z: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(Z, dtype=np.float32).tobytes()).hexdigest()
+
+
+@dataclass
+class KnnGraph:
+    """k nearest neighbours of every latent (the row itself excluded), nearest first.
+
+    ``method`` is "exact", or "hnsw" for an approximate graph (large data), whose ``recall`` (the
+    mean share of the true k nearest found, measured on sampled rows) is kept with it."""
+
+    indices: np.ndarray  # (n, k) int64
+    distances: np.ndarray  # (n, k) float32
+    metric: str
+    latents_sha256: str
+    method: str = "exact"
+    recall: float | None = None
+
+    @property
+    def k(self) -> int:
+        return int(self.indices.shape[1])
+
+    @property
+    def n(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def exact(self) -> bool:
+        return self.method == "exact"
+
+    def first(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest of each row."""
+        if k > self.k:
+            raise InputError(f"the graph holds {self.k} neighbours per row; {k} were asked for")
+        return self.indices[:, :k], self.distances[:, :k]
+
+    @classmethod
+    def compute(cls, Z: np.ndarray, k: int, metric: str = "euclidean", method: str = "auto") -> KnnGraph:
+        """``method``: "exact", "hnsw" (approximate, faiss), or "auto" (see :func:`make_index`)."""
+        Z = check_array(Z, name="latents", min_rows=2)
+        index = make_index(method, len(Z), Z.shape[1], metric)
+        idx, dist = index.build(Z).neighbours(int(k))
+        return cls(idx, dist, metric, latents_digest(Z), index.name, getattr(index, "recall_", None))
+
+    def to_bytes(self) -> bytes:
+        from safetensors.numpy import save
+
+        meta = {
+            "metric": self.metric,
+            "latents_sha256": self.latents_sha256,
+            "k": str(self.k),
+            "method": self.method,
+        }
+        if self.recall is not None:
+            meta["recall"] = repr(float(self.recall))
+        return save({"indices": self.indices, "distances": self.distances}, metadata=meta)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str) -> KnnGraph:
+        from safetensors.numpy import load
+
+        try:
+            tensors = load(data)
+            meta = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__", {})
+            method = meta.get("method", "exact")
+            recall = float(meta["recall"]) if "recall" in meta else None
+            g = cls(
+                tensors["indices"],
+                tensors["distances"],
+                meta["metric"],
+                meta["latents_sha256"],
+                method,
+                recall,
+            )
+        except Exception as exc:  # noqa: BLE001 - any decoding failure is the same problem
+            raise RunIntegrityError(f"{where} is not a valid kNN graph: {exc}") from None
+        if g.indices.shape != g.distances.shape or g.indices.ndim != 2:
+            raise RunIntegrityError(f"{where} is not a valid kNN graph: its arrays disagree in shape")
+        if g.method not in GRAPH_METHODS[1:]:
+            raise RunIntegrityError(f"{where} is not a valid kNN graph: unknown method {g.method!r}")
+        return g
+
+
+def graph_file(metric: str) -> str:
+    return f"knn-{metric}.safetensors"
+
+
+def run_graph(
+    run, k: int, metric: str = "euclidean", Z: np.ndarray | None = None, method: str = "auto"
+) -> KnnGraph:
+    """The run's stored graph if it has at least ``k`` neighbours for these latents (and is exact
+    when ``method`` is "exact"), else a new one (with ``k`` neighbours, or more if the stored one
+    had more), saved in the run."""
+    if method not in GRAPH_METHODS:
+        raise InputError(f"graph method must be one of {', '.join(GRAPH_METHODS)}; got {method!r}")
+    Z = run.latent_matrix() if Z is None else Z
+    digest = latents_digest(Z)
+    name = graph_file(metric)
+    old = None
+    if name in run.config["files"]:
+        old = KnnGraph.from_bytes(run.read_file(name), str(run.path / name))
+        if old.latents_sha256 == digest and old.k >= k and (old.exact or method != "exact"):
+            return old
+    graph = KnnGraph.compute(
+        Z, max(k, old.k if old is not None and old.latents_sha256 == digest else 0), metric, method
+    )
+    run.write_file(name, graph.to_bytes())
+    return graph

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -145,7 +146,8 @@ class ParamTable:
         """The Parameters section of a numpydoc docstring."""
         lines = ["Parameters", "----------"]
         for p in self.rows:
-            lines += [f"{p.name} : {_kind(p.rule)}, default={p.default!r}", f"    {p.doc}"]
+            lines.append(f"{p.name} : {_kind(p.rule)}, default={p.default!r}")
+            lines += textwrap.wrap(p.doc, 96, initial_indent="    ", subsequent_indent="    ")
         return "\n".join(indent + line for line in lines)
 
     def install(self, cls: type) -> None:

@@ -16,6 +16,8 @@ Unbounded (Gaussian) data are standardised per feature for the networks and mapp
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import nn
@@ -104,26 +106,15 @@ class GAN(NeuralLatentModel):
             X = ((np.asarray(X) - self.scale_mean_) / self.scale_std_).astype(np.float32)
         net = self.net_
         root = settings.checkpoint_dir
-        gan = TrainSettings(
-            **{
-                **vars(settings),
-                "val_fraction": 0.0,
-                "patience": None,
-                "checkpoint_dir": root / "gan" if root else None,
-            }
-        )
+        gan_dir = root / "gan" if root else None
+        gan = replace(settings, val_fraction=0.0, patience=None, checkpoint_dir=gan_dir)
         phases = [
             Phase("critic", list(net.critic.parameters()), (0.5, 0.999)),
             Phase("generator", list(net.decoder.parameters()), (0.5, 0.999)),
         ]
         history = [dict(h, stage="gan") for h in Trainer(net, self._gan_loss, gan, phases).fit(X)]
-        inv = TrainSettings(
-            **{
-                **vars(settings),
-                "epochs": self.encoder_epochs,
-                "lr": 1e-3,
-                "checkpoint_dir": root / "encoder" if root else None,
-            }
+        inv = replace(
+            settings, epochs=self.encoder_epochs, lr=1e-3, checkpoint_dir=root / "encoder" if root else None
         )
         frozen = [p for m in (net.decoder, net.critic) for p in m.parameters()]
         for p in frozen:

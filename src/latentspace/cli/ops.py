@@ -251,7 +251,7 @@ def neighbours(
     with stage():
         ctx = _Ctx(run)
         i = ctx.item(item)
-        idx, dist = ops.neighbours(ctx.model, None, i, k, Z=ctx.Z)
+        idx, dist = ops.neighbours(None, None, i, k, Z=ctx.Z)  # the latents suffice: no model
         paths = []
         if out is not None:
             items = np.asarray(ctx.data.X[np.r_[i, idx]])[None]

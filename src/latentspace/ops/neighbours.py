@@ -13,12 +13,16 @@ def neighbours(model, X, query, k: int = 8, *, Z: np.ndarray | None = None):
     lower row index).
 
     ``query`` is a row index of ``X`` (the item itself is left out), a data item or a latent
-    vector. Returns ``(indices (k,), distances (k,))``; pass ``Z`` to reuse computed latents.
+    vector. Returns ``(indices (k,), distances (k,))``; pass ``Z`` to reuse computed latents (then
+    ``model`` may be None for a row-index query: nothing needs decoding or encoding).
     """
     from ..knn import nearest
     from .latent import as_latent
 
-    Z = model.encode(X) if Z is None else check_array(Z, name="Z", n_features=int(model.latent_dim))
+    if Z is None:
+        Z = model.encode(X)
+    else:
+        Z = check_array(Z, name="Z", n_features=None if model is None else int(model.latent_dim))
     n = len(Z)
     if int(k) < 1 or int(k) >= n:
         raise InputError(f"k must be between 1 and {n - 1} (the number of other items); got {k}")

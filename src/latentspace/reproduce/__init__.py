@@ -65,7 +65,7 @@ def render(experiments: list[Experiment], *, quick: bool, seed: int, command: st
             f"- Settings: {e.settings}",
             f"- Time: {e.seconds:.0f} s",
             "",
-            "| quantity | ours | published |",
+            f"| quantity | ours | {e.reference} |",
             "|---|---:|---:|",
         ]
         for r in e.rows:
@@ -121,8 +121,8 @@ def reproduce(
     """Run the experiments (all, or those in ``only``), write their figures and a JSON record of
     each under ``out``, then ``md`` (atomically) from every record there: with ``only``, the other
     experiments' earlier results are kept."""
-    from ..progress import report
     from ..atomic import atomic_write
+    from ..progress import report
 
     keys = list(EXPERIMENTS) if not only else list(only)
     unknown = [k for k in keys if k not in EXPERIMENTS]

@@ -36,6 +36,6 @@ def reproduce(
     for e in done:
         console.print(f"[bold]{e.title}[/bold] ({e.seconds:.0f} s)")
         for r in e.rows:
-            pub = "" if r.published is None else f"   published {r.published:g}"
+            pub = "" if r.published is None else f"   {e.reference} {r.published:g}"
             console.print(f"  {r.quantity}: {r.ours_text()}{pub}")
     console.print(f"wrote {md} and figures in {out}/")

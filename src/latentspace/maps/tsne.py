@@ -12,9 +12,9 @@ import functools
 
 import numpy as np
 
+from ..knn import prepare
 from ..models.params import Int, OneOf, Real
 from ..progress import report
-from ..knn import prepare
 from .registry import MapMethod, register, threads
 
 

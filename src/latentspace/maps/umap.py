@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..knn import KnnGraph, prepare
 from ..models.params import Int, OneOf, Real
 from ..progress import report
-from ..knn import KnnGraph, prepare
 from .registry import MapMethod, register, threads
 
 SPECTRAL_MAX = 200_000  # rows up to which init="auto" means umap-learn's spectral initialisation

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, RunIntegrityError
 from ..atomic import atomic_write, atomic_write_json, atomic_write_parquet, fsync_dir, sha256_file
+from ..errors import InputError, RunIntegrityError
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ def encode(
     (:mod:`latentspace.cluster`), with the same result."""
     import pyarrow.parquet as pq
 
-    from ..progress import report
     from ..atomic import atomic_path
+    from ..progress import report
     from ..runfolder.folder import latents_table
 
     run = run if isinstance(run, Run) else Run(run)

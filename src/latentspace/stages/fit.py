@@ -7,13 +7,13 @@ import logging
 import shutil
 from pathlib import Path
 
+from ..atomic import atomic_write_json
 from ..data import Dataset, load
 from ..data.source import rows_of
 from ..data.splits import split_mask
 from ..errors import InputError
 from ..models.registry import create_model
 from ..runfolder import check_destination, save_run
-from ..atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,13 @@ import threading
 import numpy as np
 
 from ..progress import report
-from .parallel import ordered_map
+from .parallel import ordered_map, threads
 
 _EPS32 = float(np.finfo(np.float32).eps)
 _DIRECT_MAX_DIM = 4
-_SCAN_ROWS = 256  # rows per block of the candidate search
+_SCAN_ROWS = 256  # most rows per block of the candidate search
+_BLOCK_BYTES = 128 << 20  # most bytes of the float32 distance blocks of all threads together
+_MIN_BLOCKS_PER_THREAD = 32  # small enough blocks that a thread slowed by other work holds no one up
 
 
 class BlockSpace:
@@ -126,17 +128,20 @@ class BlockSpace:
         m = min(m, n - 1)
         idx = np.empty((n, m), dtype=np.int64)
         sq = np.empty((n, m), dtype=np.float32)
-        no_thresholds = np.empty((_SCAN_ROWS, 0), dtype=np.float32)
+        workers = threads()
+        per = min(_SCAN_ROWS, _BLOCK_BYTES // (4 * n * workers), -(-n // (_MIN_BLOCKS_PER_THREAD * workers)))
+        per = max(8, per)
+        no_thresholds = np.empty((per, 0), dtype=np.float32)
 
         def scan(a: int):
-            rows = np.arange(a, min(a + _SCAN_ROWS, n), dtype=np.int64)
+            rows = np.arange(a, min(a + per, n), dtype=np.int64)
             _, ii, vv = self.scan(self.block(rows), rows, no_thresholds[: len(rows)], m)
             return a, ii, vv
 
-        for a, ii, vv in ordered_map(scan, range(0, n, _SCAN_ROWS)):
+        for a, ii, vv in ordered_map(scan, range(0, n, per)):
             b = a + len(ii)
             idx[a:b], sq[a:b] = ii, vv
-            if (b // _SCAN_ROWS) % 16 == 0 or b == n:
+            if (b // per) % 16 == 0 or b == n:
                 report(task, b, n)
         sq += self.sq[:, None]  # the block holds |x_j|^2 - 2 x_i.x_j (centred): add |x_i|^2
         return idx, sq, self.tol_factor * (self.sq.astype(np.float64) + self.sq_max), m >= n - 1

@@ -32,7 +32,7 @@ from ..progress import report
 
 _TARGET_BLOCK_BYTES = 128 << 20  # most bytes of the (rows x n) float32 distance blocks, all threads'
 _MAX_BLOCK_ROWS = 256  # beyond this the GEMM gains nothing and the block falls out of cache
-_MIN_BLOCKS_PER_THREAD = 8  # enough blocks that a thread slowed by other work takes fewer of them
+_MIN_BLOCKS_PER_THREAD = 32  # small enough blocks that a thread slowed by other work holds no one up
 
 
 def _check_pair(X, Z, k: int) -> tuple[np.ndarray, np.ndarray]:

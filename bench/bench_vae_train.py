@@ -1,32 +1,21 @@
 """VAE training on MNIST, side by side in one run: latentspace, Pythae 0.1.2 and a plain PyTorch loop.
 
 Usage: .venv/bin/python bench/bench_vae_train.py [--epochs 10] [--threads N] [--target -110] [--quick]
-(Pythae comes with the bench extra: ``.venv/bin/pip install -c constraints.txt -e '.[bench]'``.)
+(Pythae is the bench extra: ``.venv/bin/pip install -c constraints.txt -e '.[bench]'``.)
 
-The same model on the same data in all three: the 60,000 MNIST training images of
-``ls.load_data("mnist")`` (its 10,000 test rows held out), an MLP encoder 784-512-(16 means, 16
-log-variances) and decoder 16-512-784 with ReLU, a Bernoulli likelihood (BCE summed over the pixels)
-plus the KL to N(0, I), batch 128, learning rate 1e-3, torch's default initialisation.
+One model, one data set: MNIST's 60,000 training images, encoder 784-512-(16 means, 16
+log-variances), decoder 16-512-784, ReLU, BCE summed over the pixels plus the KL, batch 128, lr 1e-3.
+ours: ``VAE(arch="mlp")`` (AdamW, weight_decay=0: Adam's update); pythae: its default ``VAE`` with
+``reconstruction_loss="bce"`` through ``TrainingPipeline`` (its DataLoader, Adam); plain: the loop a
+user would write (one preloaded tensor, shuffled index batches, Adam, zero_grad/backward/step).
 
-* ours: ``latentspace.models.vae.VAE(arch="mlp")`` (AdamW with weight_decay=0, Adam's update).
-* pythae: its default ``VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=16,
-  reconstruction_loss="bce"))`` trained as its users train it, ``TrainingPipeline`` with a
-  ``BaseTrainerConfig`` (torch.optim.Adam, its DataLoader and callbacks).
-* plain: the loop a user would write: the data preloaded in one tensor, shuffled index batches,
-  ``torch.optim.Adam``, ``zero_grad`` / ``backward`` / ``step``.
-
-Each arm runs in its own spawned process with the same ``torch.set_num_threads``. The parent hands a
-baton from one to the next after every epoch (the order rotates each epoch), so no two train at
-once and a change of machine load hits all alike. An epoch's time runs from taking the baton to the
-end of the arm's epoch (epoch 1 includes all setup); each arm then evaluates the test ELBO, untimed,
-with one shared function and the same posterior noise. Each arm makes an untimed warm-up fit on
-1,024 rows first. The CPU time other processes took during each epoch is read from /proc; an epoch
-where they used more than 0.1 cores is starred and left out of the medians while 2 others remain.
-
-Reported: throughput (samples/s from the median epoch time over epochs 2..E; ratios ours/pythae and
-ours/plain, higher is better), the test ELBO after each epoch, the training time until the test ELBO
-first reaches ``--target`` (ratios, lower is better). Exits non-zero when the arms saw different
-data or models of different sizes, or an arm's own ELBO disagrees with the shared one by > 1 nat.
+Each arm is a spawned process (same thread count, untimed warm-up on 1,024 rows). A baton passes
+between them after every epoch, the order rotating, so no two train at once. An epoch runs from
+taking the baton to the arm's end of epoch (epoch 1 includes setup); the test ELBO is then computed,
+untimed, by one shared function with the same noise. Epochs where other processes used > 0.1 cores
+(from /proc) are starred and left out of the medians while 2 remain. Reported: throughput from the
+median epoch of 2..E (ratios, higher is better), the test ELBOs, the training time to ``--target``.
+Exits non-zero if the arms saw different data or model sizes, or an own ELBO is 1 nat off the shared.
 """
 
 from __future__ import annotations
@@ -109,6 +98,11 @@ class Baton:
     def __init__(self, conn, Xte: np.ndarray):
         self.conn, self.Xte = conn, Xte
 
+    def start(self, digest: str) -> None:
+        """Warmed up: say so (with the data's digest) and wait for the first epoch's baton."""
+        self.conn.send(("ready", digest))
+        self.wait()
+
     def wait(self) -> None:
         assert self.conn.recv() == "go"
         self.t0 = time.perf_counter()
@@ -147,8 +141,7 @@ def run_ours(conn, cfg: dict) -> dict:
         if task == "training" and done == total:
             baton.end_of_epoch(posterior, log_px)
 
-    conn.send(("ready", digest))
-    baton.wait()
+    baton.start(digest)
     with progress_hook(hook):
         model.fit(Xtr)
     return {
@@ -166,9 +159,8 @@ def run_pythae(conn, cfg: dict) -> dict:
     from pythae.trainers import BaseTrainerConfig
     from pythae.trainers.training_callbacks import TrainingCallback
 
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith("pythae"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("pythae")]:
+        logging.getLogger(name).setLevel(logging.WARNING)
     Xtr, Xte, digest = load_split(cfg["quick"])
     baton = Baton(conn, Xte)
     out_dir = tempfile.mkdtemp(prefix="bench_pythae_")
@@ -202,8 +194,7 @@ def run_pythae(conn, cfg: dict) -> dict:
 
     try:
         train(Xtr[:WARMUP_ROWS], 1, None)
-        conn.send(("ready", digest))
-        baton.wait()
+        baton.start(digest)
         model = train(Xtr, cfg["epochs"], [Timer()])
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -255,11 +246,9 @@ def run_plain(conn, cfg: dict) -> dict:
     def log_px(x, z):
         return -F.binary_cross_entropy_with_logits(dec(z), x, reduction="none").sum(1)
 
-    conn.send(("ready", digest))
-    baton.wait()
+    baton.start(digest)
     train(torch.from_numpy(Xtr), cfg["epochs"], enc, dec, lambda: baton.end_of_epoch(posterior, log_px))
-    shared = test_elbo(posterior, log_px, Xte)
-    return {"params": n_params(enc, dec), "own_elbo": shared, "shared_elbo": shared}
+    return {"params": n_params(enc, dec), "shared_elbo": test_elbo(posterior, log_px, Xte)}
 
 
 def worker(name: str, conn, cfg: dict) -> None:
@@ -293,39 +282,14 @@ def time_to(times: list[float], elbos: list[float], target: float) -> tuple[int,
 
 
 def loadavg() -> str:
-    with open("/proc/loadavg") as fh:
-        return " ".join(fh.read().split()[:3])
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=None, help="epochs per arm (default 10; quick 3)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
-    parser.add_argument("--target", type=float, default=-110.0, help="test ELBO target in nats")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 10k/2k rows, 3 epochs")
-    args = parser.parse_args(argv)
-    if importlib.util.find_spec("pythae") is None:
-        print(
-            "bench_vae_train.py needs Pythae 0.1.2: .venv/bin/pip install -c constraints.txt -e '.[bench]'",
-            file=sys.stderr,
-        )
-        return 2
-    epochs = args.epochs or (3 if args.quick else 10)
-    if epochs < 3:
-        parser.error("--epochs must be at least 3 (epoch 1 carries the setup; 2 or more are measured)")
-    threads = args.threads or torch.get_num_threads()
-    from importlib.metadata import version
-
-    versions = {k: version(k) for k in ("latentspace", "pythae", "torch", "numpy")}
-    header("VAE training on MNIST: latentspace, Pythae and a plain PyTorch loop", versions)
-    print(f"threads  : torch.set_num_threads({threads}) in every arm; load average {loadavg()}")
-
-    cfg = {"epochs": epochs, "threads": threads, "quick": args.quick}
+def run_arms(cfg: dict):
+    """Start the arms, pass the baton for every epoch; (times, ELBOs, others' cores, digests, done)."""
     ctx = mp.get_context("spawn")
-    conns, procs, digest = {}, {}, {}
-    times: dict[str, list[float]] = {a: [] for a in ARMS}
-    elbos: dict[str, list[float]] = {a: [] for a in ARMS}
-    others: dict[str, list[float]] = {a: [] for a in ARMS}
+    conns, procs, digest, done = {}, {}, {}, {}
+    times, elbos, others = ({a: [] for a in ARMS} for _ in range(3))
     try:
         for a in ARMS:  # one at a time, so the warm-ups do not share the CPU either
             conns[a], child = ctx.Pipe()
@@ -333,13 +297,11 @@ def main(argv=None) -> int:
             procs[a].start()
             child.close()
             (digest[a],) = recv(a, conns[a], "ready")
-        print(f"data     : {'10k/2k rows (quick)' if args.quick else 'MNIST 60000 train, 10000 test'}")
-        print(f"           batch {BATCH}, lr {LR}, {epochs} epochs each\n")
-        print("test ELBO in nats/image; others: cores other processes used during the epoch (* > 0.1)")
+        print("\ntest ELBO in nats/image; others: cores other processes used during the epoch (* > 0.1)")
         print(
             "epoch  " + "".join(f"{a + ' s':>10}" for a in ARMS) + "".join(f"{a + ' ELBO':>13}" for a in ARMS)
         )
-        for e in range(epochs):
+        for e in range(cfg["epochs"]):
             for a in ARMS[e % 3 :] + ARMS[: e % 3]:
                 m0, w0, t0 = busy_ticks(), busy_ticks(procs[a].pid), time.perf_counter()
                 conns[a].send("go")
@@ -357,7 +319,6 @@ def main(argv=None) -> int:
                 + "   others " + " / ".join(f"{others[a][-1]:.2f}" for a in ARMS),
                 flush=True,
             )  # fmt: skip
-        done = {}
         for a in ARMS:
             conns[a].send("go")
             (done[a],) = recv(a, conns[a], "done")
@@ -366,13 +327,36 @@ def main(argv=None) -> int:
         for p in procs.values():
             if p.is_alive():
                 p.terminate()
+    return times, elbos, others, digest, done
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per arm (default 10; quick 3)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    parser.add_argument("--target", type=float, default=-110.0, help="test ELBO target in nats")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 10k/2k rows, 3 epochs")
+    args = parser.parse_args(argv)
+    if importlib.util.find_spec("pythae") is None:
+        print("needs Pythae 0.1.2: .venv/bin/pip install -c constraints.txt -e '.[bench]'", file=sys.stderr)
+        return 2
+    epochs = args.epochs or (3 if args.quick else 10)
+    if epochs < 3:
+        parser.error("--epochs must be at least 3 (epoch 1 carries the setup; 2 or more are measured)")
+    threads = args.threads or torch.get_num_threads()
+    from importlib.metadata import version
+
+    versions = {k: version(k) for k in ("latentspace", "pythae", "torch", "numpy")}
+    header("VAE training on MNIST: latentspace, Pythae and a plain PyTorch loop", versions)
+    n_train = 10_000 if args.quick else 60_000
+    print(f"threads  : torch.set_num_threads({threads}) in every arm; load average {loadavg()}")
+    print(f"data     : MNIST, {n_train} training rows; batch {BATCH}, lr {LR}, {epochs} epochs each")
+    times, elbos, others, digest, done = run_arms({"epochs": epochs, "threads": threads, "quick": args.quick})
 
     ok = len(set(digest.values())) == 1 and len({done[a]["params"] for a in ARMS}) == 1
     sizes = ", ".join(f"{a} {done[a]['params']:,}" for a in ARMS)
     same = "identical" if len(set(digest.values())) == 1 else "DIFFERENT"
     print(f"\nmodels   : {sizes} parameters; data sha256 {same} in every arm")
-
-    n_train = 10_000 if args.quick else 60_000
     med = {}
     for a in ARMS:
         quiet = [t for t, b in zip(times[a][1:], others[a][1:], strict=True) if b <= QUIET]
@@ -386,11 +370,9 @@ def main(argv=None) -> int:
 
     print(f"\ntest ELBO after {epochs} epochs: " + ", ".join(f"{a} {elbos[a][-1]:.2f}" for a in ARMS))
     reach = {a: time_to(times[a], elbos[a], args.target) for a in ARMS}
-    cells = ", ".join(
-        f"{a} " + (f"epoch {r[0]}, {r[1]:.1f} s" if r else "not reached") for a, r in reach.items()
-    )
+    cells = ", ".join(f"{a} " + (f"epoch {r[0]}, {r[1]:.1f} s" if r else "never") for a, r in reach.items())
     print(f"time to a test ELBO of {args.target}: {cells}")
-    if reach["ours"] and reach["pythae"] and reach["plain"]:
+    if all(reach.values()):
         t = {a: reach[a][1] for a in ARMS}
         print(f"  ratio ours/pythae {t['ours'] / t['pythae']:.2f}, ours/plain {t['ours'] / t['plain']:.2f}")
 

@@ -3,7 +3,7 @@
 numba's OpenMP and workqueue layers give each thread one fixed share of a parallel loop, and
 OpenMP threads (numba's, torch's) spin at the end of each region. With one core busy with other
 work, the share on that core finishes last while the others wait: trustworthiness at 10,000
-points took 2.7x as long with one core busy as on a quiet machine (issue 22). Here each block is
+points took 2.7x as long with one core busy as on a quiet machine. Here each block is
 one task that whichever thread is free takes from a queue, a thread with nothing to do sleeps on a
 lock, and every task runs serial code (``nogil`` numba kernels, numpy, BLAS kept to one thread per
 call), so a thread slowed by other work simply ends up taking fewer blocks.

@@ -111,6 +111,8 @@ def test_layers():
         "metrics": {"maps", "cluster", "stages", "report", "web", "cli"},
         "models": {"stages", "report", "web", "cli", "maps", "metrics"},
         "runfolder": {"stages", "report", "web", "cli"},
+        "report": {"stages", "web", "cli"},
+        "stages": {"web", "cli"},
     }
     for room, above in below.items():
         assert not graph.get(room, set()) & above, f"{room} imports {graph[room] & above}"

@@ -245,7 +245,7 @@ def neighbours(
     k: Annotated[int, typer.Option("-k", help="How many neighbours.")] = 8,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Optional PNG of the neighbours.")] = None,
 ) -> None:
-    """The k nearest items to an item in latent space (faiss, exact)."""
+    """The k nearest items to an item in latent space (exact; ties to the lower row)."""
     from .. import ops
 
     with stage():

@@ -1,6 +1,6 @@
 """Shared machinery of the neural latent models (AE, DAE, VAE, beta-VAE).
 
-Subclasses define ``_build_heads`` (what the encoder outputs) and ``_loss``; everything else
+Subclasses set ``encoder_outputs`` (what the encoder outputs) and define ``_loss``; everything else
 (parameter checks, architecture choice, likelihood choice, the training engine, batched encode and
 decode on any device, safetensors state, a prior to sample from) lives here.
 """

@@ -33,6 +33,8 @@ def neighbours(model, X, query, k: int = 8, *, Z: np.ndarray | None = None):
         idx, dist = nearest(Z, Z[i : i + 1], int(k) + 1)
         keep = idx[0] != i
         return idx[0][keep][: int(k)], dist[0][keep][: int(k)]
+    if model is None:
+        raise InputError("a query that is not a row index needs the model (to encode it); pass model=")
     z = as_latent(model, query, name="query")
     idx, dist = nearest(Z, z[None, :], int(k))
     return idx[0], dist[0]

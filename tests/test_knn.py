@@ -171,3 +171,47 @@ def test_approximate_graph_reports_its_true_recall(monkeypatch):
     assert KnnGraph.compute(Z, 5).method == "hnsw" and KnnGraph.compute(Z[:4000], 5).method == "exact"
     with pytest.raises(InputError, match="graph method"):
         KnnGraph.compute(Z, 5, method="annoy")
+
+
+def _blas_threads(process_wide: bool = False) -> list[int]:
+    """BLAS libraries' thread settings, or only those of libraries whose setting is one for the
+    whole process (pthreads builds; an OpenMP build's setting belongs to each thread)."""
+    from threadpoolctl import threadpool_info
+
+    blas = [d for d in threadpool_info() if d["user_api"] == "blas"]
+    return [d["num_threads"] for d in blas if not process_wide or d.get("threading_layer") == "pthreads"]
+
+
+def test_overlapping_parallel_maps_restore_the_blas_threads():
+    """kNN work on several threads at once (the explorer answers requests on a pool) leaves the
+    process's BLAS thread setting as it found it, and each map sees one BLAS thread per call."""
+    import threading
+
+    from latentspace.knn.parallel import ordered_map
+
+    before = _blas_threads()
+    seen: list[list[int]] = []
+    errors: list[BaseException] = []
+
+    def square(i: int) -> int:
+        seen.append(_blas_threads(process_wide=True))
+        return i * i
+
+    def job():
+        try:
+            for _ in range(20):
+                assert list(ordered_map(square, range(6))) == [0, 1, 4, 9, 16, 25]
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    workers = [threading.Thread(target=job) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors, errors
+    assert seen and all(all(t == 1 for t in s) for s in seen)
+    assert _blas_threads() == before
+    # a map inside a map's task runs serially and still restores nothing early
+    nested = list(ordered_map(lambda i: sum(ordered_map(lambda j: j, range(i))), range(5)))
+    assert nested == [0, 0, 1, 3, 6] and _blas_threads() == before

@@ -9,11 +9,12 @@ from sklearn.neighbors import KNeighborsClassifier
 
 import latentspace as ls
 from latentspace.errors import InputError
+from latentspace.knn.blocked import rows_per_block
 from latentspace.metrics import NotApplicable
 from latentspace.metrics.disentanglement import disentanglement, mig
 from latentspace.metrics.generation import frechet_distance, kernel_distance
 from latentspace.metrics.likelihood import likelihood
-from latentspace.metrics.neighbourhood import _block_rows, neighbourhood_scores
+from latentspace.metrics.neighbourhood import neighbourhood_scores
 from latentspace.metrics.probes import knn_probe
 from latentspace.metrics.reconstruction import reconstruction_errors
 from latentspace.metrics.smoothness import decoder_lipschitz, interpolation_smoothness
@@ -55,16 +56,18 @@ def test_near_ties_in_a_low_dimensional_space_are_settled_exactly(listed_per_row
 def test_streamed_blocks_give_the_same_value(monkeypatch):
     X, Z = embedding_pair(1200)
     whole = neighbourhood_scores(X, Z, 7)
-    import latentspace.metrics.neighbourhood as nb
+    import latentspace.knn.blocked as bl
 
-    monkeypatch.setattr(nb, "_TARGET_BLOCK_BYTES", 4 * 1200 * 50)  # 50 rows per block
-    assert nb._block_rows(1200, 7) == 50
+    monkeypatch.setattr(bl, "_BLOCK_BYTES", 4 * 1200 * 50)  # 50 rows per block
+    assert bl.rows_per_block(1200, 10**6, 1) == 50
     assert neighbourhood_scores(X, Z, 7) == whole
 
 
 def test_block_memory_is_bounded():
     for n in (10_000, 70_000, 1_000_000):
-        assert _block_rows(n, 10) * n * 4 <= 128 << 20 or _block_rows(n, 10) == 8
+        for workers in (1, 2, 16):
+            per = rows_per_block(n, n, workers)
+            assert per * n * 4 * workers <= 128 << 20 or per == 8
 
 
 def test_perfect_and_random_embeddings():

@@ -361,3 +361,13 @@ def test_cli_resume_after_interruption(digits, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     a, b = ls.open_run(tmp_path / "whole"), ls.open_run(tmp_path / "v")
     np.testing.assert_allclose(a.latent_matrix(), b.latent_matrix(), atol=1e-5)
+
+
+def test_threads_parameter_does_not_change_the_process():
+    """A model's ``threads`` applies to its own training only: torch's setting is put back."""
+    import torch
+
+    before = torch.get_num_threads()
+    X = np.random.default_rng(0).random((64, 12), dtype=np.float32)
+    VAE(2, hidden=(8,), epochs=1, batch_size=32, device="cpu", threads=before + 1).fit(X)
+    assert torch.get_num_threads() == before

@@ -13,6 +13,16 @@ from .validate import check_array
 _HASH_ROWS = 16384
 
 
+def label_name(value, names=None) -> str:
+    """The display name of a label value: its entry in ``names`` when there are names."""
+    return str(names[value] if names else value)
+
+
+def item_name(i: int, label=None, names=None) -> str:
+    """``#i (label)``, the name of item ``i`` in figures and tooltips (``#i`` without a label)."""
+    return f"#{i}" + (f" ({label_name(label, names)})" if label is not None else "")
+
+
 @dataclass
 class Dataset:
     """Data as a float32 matrix plus what is known about each row.
@@ -100,11 +110,11 @@ class Dataset:
 
     def label_name(self, value) -> str:
         """The display name of a label value (its entry in ``label_names`` when there are names)."""
-        return str(self.label_names[value] if self.label_names else value)
+        return label_name(value, self.label_names)
 
     def item_name(self, i: int) -> str:
         """``#i (label)`` for figures and tooltips."""
-        return f"#{i}" + (f" ({self.label_name(self.y[i])})" if self.y is not None else "")
+        return item_name(i, None if self.y is None else self.y[i], self.label_names)
 
     def value_range(self, rows: int = 2000) -> tuple[float, float]:
         """(min, max) of the first ``rows`` items: the grey scale for drawing items (cheap on a

@@ -15,11 +15,20 @@ import numpy as np
 from ..progress import report
 from .parallel import ordered_map, threads
 
-_EPS32 = float(np.finfo(np.float32).eps)
+EPS32 = float(np.finfo(np.float32).eps)
 _DIRECT_MAX_DIM = 4
-_SCAN_ROWS = 256  # most rows per block of the candidate search
+_SCAN_ROWS = 256  # most rows per block: beyond this the GEMM gains nothing and falls out of cache
 _BLOCK_BYTES = 128 << 20  # most bytes of the float32 distance blocks of all threads together
 _MIN_BLOCKS_PER_THREAD = 32  # small enough blocks that a thread slowed by other work holds no one up
+TREE_MAX_DIM = 4  # up to here a float64 k-d tree (GEMM distances cancel badly in 2-D / 3-D)
+
+
+def rows_per_block(n: int, rows: int, workers: int) -> int:
+    """Rows per block when ``workers`` threads each hold one block of ``n`` float32 columns and
+    ``rows`` rows are to be scanned: within the memory bound, and at least
+    ``_MIN_BLOCKS_PER_THREAD`` blocks per thread."""
+    by_memory = _BLOCK_BYTES // (4 * max(n, 1) * workers)
+    return max(8, min(_SCAN_ROWS, by_memory, -(-rows // (_MIN_BLOCKS_PER_THREAD * workers))))
 
 
 class BlockSpace:
@@ -45,13 +54,13 @@ class BlockSpace:
         self.sq = sq.astype(np.float32)
         # |error| of a float32 GEMM distance is about sqrt(d) * eps * (|x|^2 + |y|^2) in practice
         # (Higham 2002, ch. 3); 8x that decides which comparisons get an exact float64 re-check
-        self.tol_factor = 8.0 * math.sqrt(d) * _EPS32
+        self.tol_factor = 8.0 * math.sqrt(d) * EPS32
         self.sq_max = float(self.sq.max()) if n else 0.0
         # a 2-D or 3-D map: |x|^2 + |y|^2 - 2 x.y cancels badly (near points of a dense cluster are
         # far closer than the coordinates are large), so such spaces sum squared differences of the
         # original values instead: error at most (d + 3) u times the distance itself
         self.direct = d <= _DIRECT_MAX_DIM
-        self.rel_factor = np.float32(4.0 * (d + 3) * _EPS32)
+        self.rel_factor = np.float32(4.0 * (d + 3) * EPS32)
         self._AT = np.ascontiguousarray(self.original.T) if self.direct else None
         self._local = threading.local()
 
@@ -129,8 +138,7 @@ class BlockSpace:
         idx = np.empty((n, m), dtype=np.int64)
         sq = np.empty((n, m), dtype=np.float32)
         workers = threads()
-        per = min(_SCAN_ROWS, _BLOCK_BYTES // (4 * n * workers), -(-n // (_MIN_BLOCKS_PER_THREAD * workers)))
-        per = max(8, per)
+        per = rows_per_block(n, n, workers)
         no_thresholds = np.empty((per, 0), dtype=np.float32)
 
         def scan(a: int):

@@ -15,11 +15,10 @@ import numpy as np
 
 from ..data.validate import check_array
 from ..progress import report
+from .blocked import EPS32, TREE_MAX_DIM, BlockSpace
 from .index import KNNIndex, check_k
 from .parallel import ordered_map
 
-_EPS32 = float(np.finfo(np.float32).eps)
-_TREE_MAX_DIM = 4  # a float64 k-d tree (float32 GEMM distances cancel badly in 2-D / 3-D)
 _SEARCH_ROWS = 16384  # queries per faiss call: bounds the (rows, k) temporaries and reports progress
 _SPARE = 8  # candidates beyond k per row, enough to settle almost every boundary at once
 _SCAN_MAX_DIM = 64  # up to here our blocked scan finds the candidates; above, faiss (faster there)
@@ -70,12 +69,10 @@ def nearest(data, points, k: int, metric: str = "euclidean") -> tuple[np.ndarray
 
 def _graph(Z: np.ndarray, k: int, task: str) -> tuple[np.ndarray, np.ndarray]:
     n, d = Z.shape
-    if d <= _TREE_MAX_DIM:
+    if d <= TREE_MAX_DIM:
         return _tree_graph(Z, k, task)
     m = min(k + 1 + _SPARE, n)  # the row itself, k neighbours, and spare candidates for the boundary
     if d <= _SCAN_MAX_DIM:
-        from .blocked import BlockSpace
-
         idx, sq, err, complete = BlockSpace(Z).candidates(m, task)
     else:
         idx, sq, err, complete = _faiss_candidates(Z, Z, m, task)
@@ -84,7 +81,7 @@ def _graph(Z: np.ndarray, k: int, task: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _search(Z: np.ndarray, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The exact k nearest rows of Z for each row of Q (Q not part of Z)."""
-    if Z.shape[1] <= _TREE_MAX_DIM:
+    if Z.shape[1] <= TREE_MAX_DIM:
         return _tree_search(Z, Q, k)
     m = min(k + _SPARE, len(Z))
     idx, sq, err, complete = _faiss_candidates(Z, Q, m, "nearest neighbours")
@@ -108,7 +105,7 @@ def _faiss_candidates(Z: np.ndarray, Q: np.ndarray, m: int, task: str):
         report(task, b, len(Q))
     norms = (Z.astype(np.float64) ** 2).sum(1)
     q_norms = norms if Q is Z else (Q.astype(np.float64) ** 2).sum(1)
-    return idx, sq, 8.0 * math.sqrt(d) * _EPS32 * (q_norms + norms.max()), m >= n
+    return idx, sq, 8.0 * math.sqrt(d) * EPS32 * (q_norms + norms.max()), m >= n
 
 
 def _settle(Z64, Q64, idx, sq, err, complete, k):

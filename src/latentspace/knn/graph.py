@@ -16,11 +16,11 @@ import numpy as np
 
 from ..data.validate import check_array
 from ..errors import InputError, RunIntegrityError
+from .blocked import TREE_MAX_DIM
 from .index import KNNIndex
 
 GRAPH_METHODS = ("auto", "exact", "hnsw")
 APPROX_FROM = 200_000  # rows from which "auto" builds an approximate (HNSW) graph
-_TREE_MAX_DIM = 4  # "auto" stays exact at any size up to here (a k-d tree is fast there)
 
 
 def make_index(method: str, n: int, d: int, metric: str = "euclidean") -> KNNIndex:
@@ -32,7 +32,8 @@ def make_index(method: str, n: int, d: int, metric: str = "euclidean") -> KNNInd
     if method not in GRAPH_METHODS:
         raise InputError(f"graph method must be one of {', '.join(GRAPH_METHODS)}; got {method!r}")
     if method == "auto":
-        method = "hnsw" if n >= APPROX_FROM and d > _TREE_MAX_DIM else "exact"
+        # up to TREE_MAX_DIM dimensions a k-d tree is fast at any size: exact
+        method = "hnsw" if n >= APPROX_FROM and d > TREE_MAX_DIM else "exact"
     return ExactIndex(metric) if method == "exact" else HNSWIndex(metric)
 
 

@@ -12,6 +12,7 @@ call), so a thread slowed by other work simply ends up taking fewer blocks.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -36,24 +37,46 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+# The BLAS thread limit is process-wide (OpenBLAS's pthreads build keeps one setting), so two
+# overlapping limited regions on different threads (the explorer answers requests on a pool)
+# would restore each other's settings out of order. One region at a time, process-wide: the
+# thread that sets the limit is the one that restores it. Re-entrant for the same thread.
+_REGION = threading.RLock()
+_in_task = threading.local()
+
+
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """BLAS calls use one thread each inside the block (the pool's threads are the parallelism),
     through threadpoolctl, the documented switch scikit-learn uses for the same pattern; the
-    previous settings are restored on exit."""
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    previous settings are restored on exit. Blocks on other threads wait for this one to end."""
+    with _REGION, _blas_controller().limit(limits=1, user_api="blas"):
         yield
+
+
+def _task(fn: Callable[[T], R]) -> Callable[[T], R]:
+    def run(item: T) -> R:
+        _in_task.active = True
+        try:
+            return fn(item)
+        finally:
+            _in_task.active = False
+
+    return run
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> Iterator[R]:
     """``fn(item)`` for every item, computed on ``workers`` threads (default :func:`threads`) in
-    whatever order they become free, yielded in the order of ``items``."""
+    whatever order they become free, yielded in the order of ``items``. Called from inside a task
+    of another ``ordered_map`` it runs serially (the outer pool is the parallelism)."""
     items = list(items)
+    if getattr(_in_task, "active", False):
+        yield from map(fn, items)
+        return
     workers = threads() if workers is None else int(workers)
     with one_blas_thread():
         if workers <= 1 or len(items) <= 1:
-            for item in items:
-                yield fn(item)
+            yield from map(fn, items)
             return
         with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="latentspace-knn") as pool:
-            yield from pool.map(fn, items)
+            yield from pool.map(_task(fn), items)

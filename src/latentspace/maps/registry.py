@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import os
 from typing import ClassVar
 
 import numpy as np
@@ -79,8 +78,11 @@ def _spacing(m) -> float:
 
 
 def threads() -> int:
-    """The cores this process may use (the map libraries' ``n_jobs``)."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    """Threads for the map libraries' ``n_jobs``: the same setting as the kNN work's (numba's,
+    ``NUMBA_NUM_THREADS`` or ``numba.set_num_threads``; by default the cores available)."""
+    from ..knn.parallel import threads as knn_threads
+
+    return knn_threads()
 
 
 def register(cls: type[MapMethod]) -> type[MapMethod]:

@@ -26,13 +26,9 @@ import numpy as np
 from ..data.validate import check_array
 from ..errors import InputError
 from ..knn import exact_knn
-from ..knn.blocked import BlockSpace
+from ..knn.blocked import BlockSpace, rows_per_block
 from ..knn.parallel import ordered_map, threads
 from ..progress import report
-
-_TARGET_BLOCK_BYTES = 128 << 20  # most bytes of the (rows x n) float32 distance blocks, all threads'
-_MAX_BLOCK_ROWS = 256  # beyond this the GEMM gains nothing and the block falls out of cache
-_MIN_BLOCKS_PER_THREAD = 32  # small enough blocks that a thread slowed by other work holds no one up
 
 
 def _check_pair(X, Z, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,11 +40,6 @@ def _check_pair(X, Z, k: int) -> tuple[np.ndarray, np.ndarray]:
     if not 1 <= int(k) < n / 2:
         raise InputError(f"k must be at least 1 and below n/2 = {n / 2:g} (n = {n}); got {k}")
     return X, Z
-
-
-def _block_rows(n: int, k: int, workers: int = 1) -> int:
-    """Rows per block when ``workers`` threads each hold one block of n columns."""
-    return max(8, min(_MAX_BLOCK_ROWS, _TARGET_BLOCK_BYTES // (4 * n * workers)))
 
 
 _MAX_COUNT_PASSES = 64  # up to this many thresholds per row, count with one vectorised pass each
@@ -160,7 +151,7 @@ def row_terms(X, Z, k: int, query: np.ndarray, *, knn_Z=None, knn_X=None, task: 
     n = len(X)
     sx, sz = BlockSpace(X), BlockSpace(Z)
     workers = threads()
-    per = min(_block_rows(n, k, workers), -(-len(query) // (_MIN_BLOCKS_PER_THREAD * workers)))
+    per = rows_per_block(n, len(query), workers)
     starts = range(0, len(query), per)
     blocks = [query[a : a + per] for a in starts]
     no_targets = np.empty((per, 0), dtype=np.int64)

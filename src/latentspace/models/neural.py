@@ -21,7 +21,7 @@ from ..data.validate import check_array, check_in_unit_interval
 from ..errors import InputError
 from ..progress import report
 from ..train import Trainer, TrainSettings, resolve_device
-from ..train.device import set_threads
+from ..train.device import torch_threads
 from .base import BATCH_ROWS, LatentModel
 from .config import NEURAL, ParamTable
 from .nets import build_decoder, build_encoder, usable_conv_layers
@@ -72,19 +72,19 @@ class NeuralLatentModel(LatentModel):
         self.arch_ = self._resolve_arch(d)
         self.n_features_in_ = d
         self.device_ = resolve_device(self.device)
-        set_threads(self.threads)
-        seed = 0 if self.random_state is None else int(self.random_state)
-        torch.manual_seed(seed)  # the same seed gives the same initial weights
-        self.net_ = self._build_net().to(self.device_)
-        settings = TrainSettings(
-            **self.param_table.settings(self),
-            seed=seed,
-            device=self.device_,
-            checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
-            resume=resume,
-        )
-        self.history_ = self._train(X, settings)
-        self._after_fit(X)
+        with torch_threads(self.threads):
+            seed = 0 if self.random_state is None else int(self.random_state)
+            torch.manual_seed(seed)  # the same seed gives the same initial weights
+            self.net_ = self._build_net().to(self.device_)
+            settings = TrainSettings(
+                **self.param_table.settings(self),
+                seed=seed,
+                device=self.device_,
+                checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
+                resume=resume,
+            )
+            self.history_ = self._train(X, settings)
+            self._after_fit(X)
         self.net_.eval()
         return self
 

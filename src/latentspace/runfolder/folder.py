@@ -256,12 +256,11 @@ class Run:
 
     def item_name(self, i: int) -> str:
         """``#i (label)``, as :meth:`Dataset.item_name` names it, without loading the data."""
+        from ..data.dataset import item_name
+
         table = self.latents()
-        if "label" not in table.column_names:
-            return f"#{i}"
-        value = table["label"][int(i)].as_py()
-        names = self.config["dataset"].get("label_names")
-        return f"#{i} ({names[value] if names else value})"
+        label = table["label"][int(i)].as_py() if "label" in table.column_names else None
+        return item_name(i, label, self.config["dataset"].get("label_names"))
 
     def load_dataset(self):
         """Load the data the run was fitted on and check it is the same data (sha256)."""

@@ -29,9 +29,19 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
-def set_threads(threads: int | None) -> None:
-    if threads is not None:
-        torch.set_num_threads(int(threads))
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` inside the block (``None`` leaves them), and
+    put back after: a model's ``threads`` parameter must not change the rest of the process."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def subnormals_flushed() -> bool:

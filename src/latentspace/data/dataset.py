@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -66,12 +67,13 @@ class Dataset:
             from .source import DaskRows
 
             self.X = DaskRows(self.X)
-        self.X = check_array(self.X, name=f"dataset {self.name!r}", feature_names=self.feature_names)
+        where = self.source()
+        self.X = check_array(self.X, name=where, feature_names=self.feature_names)
         n, d = self.X.shape
         if self.y is not None:
             self.y = np.asarray(self.y)
             if self.y.shape != (n,):
-                raise InputError(f"labels have shape {self.y.shape}; expected ({n},), one per row")
+                raise InputError(f"{where}: labels have shape {self.y.shape}; expected ({n},), one per row")
             if self.y.dtype.kind not in "iu":
                 raise InputError(f"labels must be integer class codes; got dtype {self.y.dtype}")
             self.y = self.y.astype(np.int64, copy=False)
@@ -93,6 +95,11 @@ class Dataset:
             self.test_mask = np.asarray(self.test_mask, dtype=bool)
             if self.test_mask.shape != (n,):
                 raise InputError(f"test mask has shape {self.test_mask.shape}; expected ({n},)")
+
+    def source(self) -> str:
+        """What errors call the data: the file's name when read from a file, else ``dataset 'name'``."""
+        path = self.spec.get("path") if isinstance(self.spec, dict) else None
+        return Path(path).name if path else f"dataset {self.name!r}"
 
     @property
     def n(self) -> int:

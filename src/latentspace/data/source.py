@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .reasons import reason
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class RowSource:
@@ -170,10 +173,14 @@ class ParquetRows(RowSource):
         if g not in self._decoded:
             import pyarrow as pa
 
-            table = self._file.read_row_group(g, columns=self.columns)
+            name = Path(self.path).name
+            try:
+                table = self._file.read_row_group(g, columns=self.columns)
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{name}: row group {g} cannot be read ({reason(exc)})") from None
             block = np.empty((table.num_rows, len(self.columns)), dtype=np.float32)
             for j, c in enumerate(self.columns):
-                block[:, j] = table[c].cast(pa.float32()).to_numpy(zero_copy_only=False)
+                block[:, j] = arrow_column_float32(table[c], name, j, c, first_row=int(self._starts[g]))
             if len(self._decoded) >= 2:
                 self._decoded.pop(next(iter(self._decoded)))
             self._decoded[g] = block
@@ -189,9 +196,9 @@ class ParquetRows(RowSource):
 
 
 class ImageRows(RowSource):
-    """A folder's images, decoded when their rows are read: greyscale as 1 channel, else RGB,
-    pixels scaled to [0, 1]; an image of another size or that cannot be decoded is an error naming
-    the file."""
+    """A folder's images, decoded when their rows are read: greyscale as 1 channel, else RGB, each
+    file's pixels scaled to [0, 1] by the rules of its mode (see :mod:`latentspace.data.images`);
+    an image of another size or that cannot be decoded is an error naming the file."""
 
     random_access = False  # a decode per row: training decodes each image once into a memory map
 
@@ -201,27 +208,34 @@ class ImageRows(RowSource):
         self.shape = (len(self.files), (3 if rgb else 1) * h * w)
 
     def _read_sorted(self, rows: np.ndarray) -> np.ndarray:
-        from PIL import Image, UnidentifiedImageError
+        from .images import read_image
 
         out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
         for i, r in enumerate(rows):
             p = self.files[int(r)]
-            try:
-                with Image.open(p) as im:
-                    if im.size != self.size:
-                        raise InputError(
-                            f"image {p.relative_to(self.root)} is {im.size[0]}x{im.size[1]}; the folder's"
-                            f" images are {self.size[0]}x{self.size[1]}"
-                        )
-                    arr = np.asarray(im.convert("RGB" if self.rgb else "L"), dtype=np.float32) / 255.0
-            except (UnidentifiedImageError, OSError) as exc:
-                raise InputError(f"image {p.relative_to(self.root)} cannot be read: {exc}") from None
-            out[i] = (arr.transpose(2, 0, 1) if self.rgb else arr).ravel()
+            out[i] = read_image(p, str(p.relative_to(self.root)), self.size, self.rgb)
             if len(rows) >= 1000 and ((i + 1) % 1000 == 0 or i + 1 == len(rows)):
                 from ..progress import report
 
                 report("decoding images", i + 1, len(rows))
         return out
+
+
+def arrow_column_float32(column, where: str, col: int, name: str, first_row: int = 0) -> np.ndarray:
+    """A numeric Arrow column as float32 (nulls as NaN); a value that float32 cannot hold (it would
+    become an infinity) is an error naming ``where``, the row and the column. Integers beyond 2**24
+    are rounded, as numpy rounds them."""
+    import pyarrow as pa
+
+    values = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+    over = np.flatnonzero(np.isfinite(values) & (np.abs(values) > FLOAT32_MAX))
+    if over.size:
+        row = int(over[0])
+        raise InputError(
+            f"{where} has {values[row]:g} at row {first_row + row}, column {col} ({name!r}):"
+            f" beyond float32's range (|x| <= {FLOAT32_MAX:.3g}); rescale the data"
+        )
+    return values.astype(np.float32)
 
 
 def is_streamed(X) -> bool:

@@ -11,11 +11,31 @@ import numpy as np
 
 from ..errors import InputError, RunIntegrityError
 from ..knn import KnnGraph, graph_file, latents_digest
+from ..runfolder.checks import SHA256, one_line
+from ..runfolder.schema import AnyOf, DictOf, Fields, Int, ListOf, Num, Scalar, Str, check, parse_json
 from .latent_map import LatentMap
 from .registry import available_methods, check_params, get_method, preferred
 
 _META_KEY = b"latentspace.map"
 AXES = ("x", "y", "z")
+_FIGURES = AnyOf(Scalar, ListOf(Num()), what="a number, a string or a list of numbers")
+_SCORES = Fields(optional={k: Num() for k in ("trustworthiness", "continuity", "knn_accuracy_map")})
+# the JSON in a map file's metadata (``map_table``); a run is untrusted input, so it is checked
+MAP_META = Fields(
+    method=Str(),
+    dims=Int(2, 3),
+    params=DictOf(),
+    seed=Int(0),
+    latents_sha256=SHA256,
+    optional={
+        "quality": lambda v, path: (DictOf(_FIGURES)(v, path), _SCORES(v, path)),
+        "seconds": Num(),
+        "state": Fields(
+            optional={"mean": ListOf(Num(finite=True)), "components": ListOf(ListOf(Num(finite=True)))}
+        ),
+    },
+)
+_STATE = {"pca": ("mean", "components")}  # what a method needs from ``state`` to place new latents
 
 
 def map_file(method: str, dims: int = 2) -> str:
@@ -56,7 +76,8 @@ def save_map(run, m: LatentMap) -> str:
 
 
 def read_map_table(run, method: str, dims: int = 2):
-    """(table, metadata) of a stored map, verified against the run's checksums."""
+    """(table, metadata) of a stored map, verified against the run's checksums and checked: its
+    metadata's types, one row per latent, finite coordinates."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -67,31 +88,101 @@ def read_map_table(run, method: str, dims: int = 2):
             + ("" if dims == 2 else f" --dims {dims}")
             + "` first"
         )
-    table = pq.read_table(pa.BufferReader(run.read_file(name)))
+    where = run.path / name
+    try:
+        table = pq.read_table(pa.BufferReader(run.read_file(name)))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise RunIntegrityError(f"{where} is not a readable Parquet file: {one_line(exc)}") from None
     raw = (table.schema.metadata or {}).get(_META_KEY)
     if raw is None:
-        raise RunIntegrityError(f"{run.path / name} is not a latentspace map (no map metadata)")
-    return table, json.loads(raw)
+        raise RunIntegrityError(f"{where} is not a latentspace map (no map metadata)")
+    meta = check(parse_json(raw, f"{where} (its map metadata)"), MAP_META, f"{where} (its map metadata)")
+    if (meta["method"], meta["dims"]) != (method, dims):
+        raise RunIntegrityError(
+            f"{where} holds a {meta['dims']}-D {meta['method']!r} map, not the {dims}-D {method} map"
+            " its name says"
+        )
+    _check_coordinates(table, dims, run.n_items, where)
+    return table, meta
+
+
+def _check_coordinates(table, dims: int, n: int, where) -> None:
+    import pyarrow as pa
+
+    if table.num_rows != n:
+        raise RunIntegrityError(f"{where} has {table.num_rows:,} rows; the run has {n:,} latents")
+    for axis in AXES[:dims]:
+        if axis not in table.column_names:
+            raise RunIntegrityError(f"{where} has no column {axis}")
+        col = table[axis]
+        if not pa.types.is_floating(col.type):
+            raise RunIntegrityError(
+                f"{where}: column {axis} must hold floating-point numbers, got {col.type}"
+            )
+        if col.null_count or not np.all(np.isfinite(col.to_numpy(zero_copy_only=False))):
+            raise RunIntegrityError(f"{where}: column {axis} holds NaN, infinity or a missing value")
+
+
+def _map_state(meta: dict, method: str, dims: int, k: int, where) -> dict[str, np.ndarray]:
+    state = {
+        key: np.asarray(v, dtype=np.float32)
+        for key, v in meta.get("state", {}).items()
+        if key in ("mean", "components")
+    }
+    shapes = {"mean": (k,), "components": (dims, k)}
+    for key in _STATE.get(method, ()):
+        if key not in state:
+            raise RunIntegrityError(f"{where}: a {method} map keeps its {key} in its metadata; it has none")
+    for key, arr in state.items():
+        if arr.shape != shapes[key]:
+            raise RunIntegrityError(
+                f"{where}: state.{key} has shape {list(arr.shape)}, expected {list(shapes[key])}"
+            )
+    return state
+
+
+def _check_graph(g: KnnGraph, n: int, metric: str, where) -> None:
+    """A stored kNN graph that claims these latents: one row per latent, row numbers in range,
+    finite distances."""
+    problem = None
+    if g.n != n:
+        problem = f"it has {g.n:,} rows; the run has {n:,} latents"
+    elif g.metric != metric:
+        problem = f"it is a {g.metric!r} graph, stored as {metric!r}"
+    elif g.indices.dtype.kind not in "iu" or (
+        g.indices.size and (g.indices.min() < 0 or g.indices.max() >= n)
+    ):
+        problem = f"its indices must be row numbers 0..{n - 1}"
+    elif g.distances.dtype.kind != "f" or not np.all(np.isfinite(g.distances)):
+        problem = "its distances must be finite numbers"
+    if problem:
+        raise RunIntegrityError(f"{where} is not a valid kNN graph of the run's latents: {problem}")
 
 
 def load_map(run, method: str, dims: int = 2) -> LatentMap:
     """Re-open a stored map with everything ``transform`` and ``inverse`` need."""
     table, meta = read_map_table(run, method, dims)
+    where = run.path / map_file(method, dims)
     Z = run.latent_matrix()
     if meta["latents_sha256"] != latents_digest(Z):
         raise RunIntegrityError(
             f"the {method} map of {run.name} was made from other latents; re-run `latentspace map`"
         )
     emb = np.column_stack([table[a].to_numpy() for a in AXES[:dims]]).astype(np.float32)
-    params = check_params(method, meta["params"])
+    try:
+        params = check_params(method, meta["params"])
+    except InputError as exc:
+        raise RunIntegrityError(f"{where}: {exc}") from None
     m = LatentMap(method, dims, params, int(meta["seed"]), emb, Z, quality=meta.get("quality", {}))
-    m.state = {k: np.asarray(v, dtype=np.float32) for k, v in meta.get("state", {}).items()}
+    m.state = _map_state(meta, method, dims, Z.shape[1], where)
     need = get_method(method).graph_k(params, len(Z))
     if need:
         name = graph_file(params["metric"])
         g = None
         if name in run.config["files"]:
             g = KnnGraph.from_bytes(run.read_file(name), str(run.path / name))
+            if g.latents_sha256 == meta["latents_sha256"]:
+                _check_graph(g, len(Z), params["metric"], run.path / name)
         if g is None or g.k < need or g.latents_sha256 != meta["latents_sha256"]:
             g = KnnGraph.compute(Z, need, params["metric"])
         m.graph = g

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import platform
+import re
 import shutil
 import struct
 import uuid
@@ -29,11 +30,13 @@ import numpy as np
 
 from ..atomic import atomic_write, atomic_write_json, atomic_write_parquet, fsync_dir, sha256_file
 from ..errors import InputError, RunIntegrityError
+from . import checks
+from .checks import CONFIG, LATENTS, MODEL, one_line
+from .schema import parse_json, read_json_file, show
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-CONFIG, MODEL, LATENTS = "config.json", "model.safetensors", "latents.parquet"
 _STATE_KEY = "latentspace_state"
 _VERSIONED = ("latentspace", "numpy", "scikit-learn", "torch", "safetensors", "pyarrow")
 
@@ -72,17 +75,21 @@ def model_bytes(model) -> bytes:
     return save(tensors, metadata={_STATE_KEY: json.dumps(meta, sort_keys=True)})
 
 
-def _read_safetensors(data: bytes, where: Path) -> tuple[dict[str, np.ndarray], dict]:
+def _read_safetensors(data: bytes, where: Path) -> tuple[dict[str, np.ndarray], object]:
     from safetensors.numpy import load
 
-    try:
-        (header_len,) = struct.unpack("<Q", data[:8])
-        header = json.loads(data[8 : 8 + header_len])
+    try:  # safetensors checks the layout (header, offsets, sizes) before any tensor is made
         tensors = load(data)
-        meta = json.loads(header.get("__metadata__", {}).get(_STATE_KEY, "{}"))
+        (header_len,) = struct.unpack("<Q", data[:8])
+        header = parse_json(data[8 : 8 + header_len], where)
+        meta = header.get("__metadata__", {}).get(_STATE_KEY, "{}")
+    except RunIntegrityError:
+        raise
     except Exception as exc:  # safetensors raises its own error types for malformed headers
-        raise RunIntegrityError(f"{where} is not a readable safetensors file: {exc}") from None
-    return tensors, meta
+        raise RunIntegrityError(f"{where} is not a readable safetensors file: {one_line(exc)}") from None
+    if not isinstance(meta, str):
+        raise RunIntegrityError(f"{where} is not a readable safetensors file: its metadata is not text")
+    return tensors, parse_json(meta, f"{where} (its metadata)")
 
 
 def latents_table(Z: np.ndarray, dataset, test_mask: np.ndarray | None, start: int = 0):
@@ -182,29 +189,35 @@ class Run:
             raise InputError(f"no run folder at {self.path}")
         if not cfg.is_file():
             raise RunIntegrityError(f"{self.path} is not a latentspace run: it has no {CONFIG}")
-        try:
-            config = json.loads(cfg.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RunIntegrityError(f"{cfg} is not valid JSON (truncated or edited?): {exc}") from None
+        config = read_json_file(cfg)
         if not isinstance(config, dict) or "schema_version" not in config:
             raise RunIntegrityError(f"{cfg} has no schema_version: not a latentspace run config")
         if config["schema_version"] != SCHEMA_VERSION:
             raise RunIntegrityError(
-                f"{cfg} has schema version {config['schema_version']!r}; this latentspace reads"
-                f" version {SCHEMA_VERSION} (re-fit the run with this version)"
+                f"{cfg} has schema version {show(config['schema_version'])}; this latentspace"
+                f" reads version {SCHEMA_VERSION} (re-fit the run with this version)"
             )
         if config.get("config_sha256") != _config_digest(config):
             raise RunIntegrityError(
                 f"{cfg} was changed after it was written (its checksum does not match);"
                 " edit nothing in a run folder by hand: re-run `latentspace fit`"
             )
-        return config
+        return checks.check_config(config, cfg)
+
+    def _file(self, name: str) -> Path:
+        """The path of a file the config lists: a plain name, a regular file, inside the folder."""
+        checks.check_file_name(name, self.path / CONFIG)
+        p = self.path / name
+        if p.is_symlink() and p.resolve().parent != self.path.resolve():
+            raise RunIntegrityError(f"{p} is a link to a file outside the run folder; refusing to read it")
+        if not p.is_file():
+            what = "is missing" if not p.exists() else "is not a regular file"
+            raise RunIntegrityError(f"{self.path} is incomplete: {name} {what}")
+        return p
 
     def _verify_files(self) -> None:
         for name, digest in self.config["files"].items():
-            p = self.path / name
-            if not p.is_file():
-                raise RunIntegrityError(f"{self.path} is incomplete: {name} is missing")
+            p = self._file(name)
             if sha256_file(p) != digest:
                 raise RunIntegrityError(
                     f"{p} does not match the checksum in {CONFIG} (truncated, edited or replaced)"
@@ -220,27 +233,49 @@ class Run:
 
     def load_model(self):
         """Rebuild the fitted model from config parameters and ``model.safetensors``."""
-        from ..models.registry import get_model_class
+        from ..models.registry import create_model
 
-        p = self.path / MODEL
+        p = self._file(MODEL)
         data = p.read_bytes()
         if hashlib.sha256(data).hexdigest() != self.config["files"][MODEL]:
             raise RunIntegrityError(f"{p} changed since the run was opened")
         tensors, meta = _read_safetensors(data, p)
-        cls = get_model_class(self.model_name)
+        checks.check_tensors(tensors, self.config, p)
+        checks.check_model_meta(meta, self.config, p)
+        try:  # the parameters are checked by the model's own rules (and size bounds) here
+            model = create_model(self.model_name, **self.config["model"]["params"])
+        except (InputError, TypeError) as exc:
+            raise RunIntegrityError(
+                f"{self.path / CONFIG}: model {self.model_name!r} cannot be rebuilt from its parameters:"
+                f" {one_line(exc).removeprefix('InputError: ')}"
+            ) from None
         try:
-            return cls(**self.config["model"]["params"])._set_state(tensors, meta)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunIntegrityError(f"{p} does not hold a valid {self.model_name} state: {exc}") from None
+            model._set_state(tensors, meta)
+        except RuntimeError as exc:  # torch's load_state_dict: missing, unexpected or misshapen tensors
+            raise RunIntegrityError(
+                f"{p} does not hold a valid {self.model_name} state: {_state_problem(exc)}"
+            ) from None
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise RunIntegrityError(
+                f"{p} does not hold a valid {self.model_name} state: {one_line(exc)}"
+            ) from None
+        checks.check_model(model, self.config, p)
+        return model
 
     def latents(self):
-        """The latents table (pyarrow) written at fit time; read once, then kept."""
+        """The latents table (pyarrow) written at fit time, checked; read once, then kept."""
         if self._latents is None:
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            # ParquetFile rather than read_table: no pyarrow.dataset import (0.1 s of a cheap command)
-            with pq.ParquetFile(self.path / LATENTS) as f:
-                self._latents = f.read()
+            p = self._file(LATENTS)
+            try:  # ParquetFile rather than read_table: no pyarrow.dataset import (0.1 s of a cheap command)
+                with pq.ParquetFile(p) as f:
+                    table = f.read()
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise RunIntegrityError(f"{p} is not a readable Parquet file: {one_line(exc)}") from None
+            checks.check_latents(table, self.config, p)
+            self._latents = table
         return self._latents
 
     def latent_matrix(self) -> np.ndarray:
@@ -267,8 +302,13 @@ class Run:
         from ..data import from_spec
 
         desc = self.config["dataset"]
+        n = desc["spec"].get("args", {}).get("n", desc["n"])
+        if n != desc["n"]:  # a built-in's row count: checked before it is generated
+            raise RunIntegrityError(
+                f"{self.path / CONFIG}: dataset.spec asks for {show(n)} rows; dataset.n is {desc['n']}"
+            )
         ds = from_spec(desc["spec"])
-        if ds.fingerprint() != desc["sha256"]:
+        if ds.fingerprint() != desc["sha256"] or (ds.n, ds.d) != (desc["n"], desc["d"]):
             raise RunIntegrityError(
                 f"the data for {self.name} ({desc['spec']}) changed since the run was fitted"
             )
@@ -280,7 +320,11 @@ class Run:
         The file is written atomically, then the config with its new checksum. The run is
         re-verified first, so an altered run is never silently re-signed.
         """
-        if "/" in name or "\\" in name or name in (CONFIG, MODEL, LATENTS) or name.startswith("."):
+        try:
+            checks.check_file_name(name, "the name")
+        except RunIntegrityError:
+            raise InputError(f"cannot write {name!r} into a run: not a derived file name") from None
+        if name in (MODEL, LATENTS):
             raise InputError(f"cannot write {name!r} into a run: not a derived file name")
         self._verify_files()
         path = atomic_write(self.path / name, data)
@@ -295,17 +339,22 @@ class Run:
         """The bytes of a file of the run, checked against its recorded checksum."""
         if name not in self.config["files"]:
             raise InputError(f"{self.name} has no {name}")
-        p = self.path / name
+        p = self._file(name)
         data = p.read_bytes()
         if hashlib.sha256(data).hexdigest() != self.config["files"][name]:
             raise RunIntegrityError(f"{p} does not match the checksum in {CONFIG}")
         return data
 
     def read_json(self, name: str):
-        """A verified JSON file of the run, or None when the run has none by that name."""
+        """A verified JSON file of the run (size and depth bounded; metrics.json and history.json
+        checked against their schema), or None when the run has none by that name."""
         if name not in self.config["files"]:
             return None
-        return json.loads(self.read_file(name))
+        where = self.path / name
+        value = parse_json(self.read_file(name), where)
+        if name in checks.JSON_SCHEMAS:
+            checks.check(value, checks.JSON_SCHEMAS[name], where)
+        return value
 
     def files(self) -> dict[str, int]:
         """Every file in the run with its size in bytes."""
@@ -313,6 +362,28 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, model={self.model_name!r})"
+
+
+_TORCH_STATE_PROBLEMS = (  # torch's load_state_dict message, one problem per line
+    (re.compile(r'Missing key\(s\) in state_dict: "([^"]+)"'), "tensor {0} of its network is missing"),
+    (re.compile(r'Unexpected key\(s\) in state_dict: "([^"]+)"'), "tensor {0} is not part of its network"),
+    (
+        re.compile(
+            r"size mismatch for ([^:]+): copying a param with shape torch\.Size\((\[[^\]]*\])\) from"
+            r" checkpoint, the shape in current model is torch\.Size\((\[[^\]]*\])\)"
+        ),
+        "tensor {0} of its network has shape {1}, expected {2}",
+    ),
+)
+
+
+def _state_problem(exc: RuntimeError) -> str:
+    """The first tensor torch's ``load_state_dict`` refused, in one line; else its message."""
+    text = str(exc)
+    found = [
+        (m.start(), form.format(*m.groups())) for rx, form in _TORCH_STATE_PROBLEMS if (m := rx.search(text))
+    ]
+    return min(found)[1] if found else one_line(exc)
 
 
 def open_run(path: str | Path) -> Run:

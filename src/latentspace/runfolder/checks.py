@@ -1,0 +1,254 @@
+"""What every file of a run folder must hold, checked when it is read.
+
+The checksums in config.json only say a file is the one the config names; they are unkeyed, so a
+run is untrusted input however well it is signed. Each reader of :mod:`latentspace.runfolder` runs
+the check here for its file and raises :class:`RunIntegrityError` (one line: the file, the field or
+column, what is wrong) rather than letting a wrong type reach a model, a metric or the explorer.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RunIntegrityError
+from .schema import (
+    AnyOf,
+    Bool,
+    DictOf,
+    Fields,
+    Int,
+    ListOf,
+    Nullable,
+    Num,
+    Scalar,
+    Str,
+    check,
+)
+
+CONFIG, MODEL, LATENTS = "config.json", "model.safetensors", "latents.parquet"
+SHA256 = Str(r"[0-9a-f]{64}", "a sha256 (64 hex digits)")
+_NUMBERS = ListOf(Num())
+# where the data came from: a built-in with its arguments, or a file or folder
+DATA_SPEC = AnyOf(
+    Fields(builtin=Str(), optional={"args": DictOf(Scalar), "subset": Bool}),
+    Fields(path=Str(), optional={"label_col": Nullable(Str()), "subset": Bool}),
+    what='{"builtin": NAME, "args": {...}} or {"path": PATH}',
+)
+
+CONFIG_SCHEMA = Fields(
+    schema_version=Int(),
+    config_sha256=SHA256,
+    created=Str(),
+    model=Fields(name=Str(), params=DictOf()),
+    latent_dim=Int(1),
+    dataset=Fields(
+        name=Str(),
+        spec=DATA_SPEC,
+        n=Int(1),
+        d=Int(1),
+        sha256=SHA256,
+        sample_shape=Nullable(ListOf(Int(1), min_len=1)),
+        label_names=Nullable(ListOf(Str())),
+        factor_names=Nullable(ListOf(Str())),
+        feature_names=Nullable(ListOf(Str())),
+    ),
+    split=Fields(
+        method=Str(), n_train=Int(0), n_test=Int(0), optional={"test_fraction": Num(), "seed": Int()}
+    ),
+    seed=Int(),
+    versions=DictOf(Str()),
+    info=DictOf(AnyOf(Scalar, _NUMBERS, what="a number, a string or a list of numbers")),
+    files=DictOf(SHA256),
+)
+
+# history.json: one row per epoch, each a flat object of numbers (the engine's loss terms)
+HISTORY_SCHEMA = ListOf(DictOf(Nullable(Num())))
+
+# metrics.json: the report card kept by the evaluate stage
+METRICS_SCHEMA = Fields(
+    results=DictOf(
+        Fields(
+            optional={
+                "params": DictOf(),
+                "values": DictOf(),
+                "skipped": Str(),
+                "seconds": Num(),
+            }
+        )
+    ),
+    optional={"schema_version": Int(), "updated": Str()},
+)
+
+# the JSON beside the tensors of model.safetensors (each family keeps some of these keys)
+MODEL_META_SCHEMA = Fields(
+    n_features=Int(1),
+    optional={
+        "likelihood": Str(),
+        "arch": Str(),
+        "history": HISTORY_SCHEMA,
+        "inversion": DictOf(Num()),
+        "n_samples": Int(1),
+        "noise_variance": Num(),
+        "total_variance": Num(),
+        "solver": Str(),
+    },
+)
+
+# the JSON files a run may hold, by name, and the schema each must fit
+JSON_SCHEMAS = {"history.json": HISTORY_SCHEMA, "metrics.json": METRICS_SCHEMA}
+
+
+def check_file_name(name, where) -> str:
+    """A plain file name of the run folder: no separator, no ``..``, not hidden, not the config."""
+    bad = (
+        not isinstance(name, str)
+        or not 0 < len(name) <= 255
+        or name.startswith(".")
+        or any(c in name for c in "/\\")
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or name == CONFIG
+    )
+    if bad:
+        raise RunIntegrityError(
+            f"{where} names the file {name!r}: a run's files must be plain names inside its folder"
+        )
+    return name
+
+
+def check_config(config, where: Path) -> dict:
+    """Types of every field; every file name plain; the model and latents listed; the split and
+    the data's shape consistent."""
+    check(config, CONFIG_SCHEMA, where)
+    for name in config["files"]:
+        check_file_name(name, where)
+    for name in (MODEL, LATENTS):
+        if name not in config["files"]:
+            raise RunIntegrityError(f"{where}: files does not list {name}")
+    ds, split = config["dataset"], config["split"]
+    if split["n_train"] + split["n_test"] != ds["n"]:
+        raise RunIntegrityError(
+            f"{where}: split.n_train + split.n_test = {split['n_train'] + split['n_test']}"
+            f" differ from dataset.n = {ds['n']}"
+        )
+    shape = ds["sample_shape"]
+    if shape is not None and math.prod(shape) != ds["d"]:
+        raise RunIntegrityError(f"{where}: dataset.sample_shape {shape} does not hold dataset.d = {ds['d']}")
+    return config
+
+
+def check_latents(table, config: dict, where: Path) -> None:
+    """The latents table: one row per data row, in order, ``z_0..z_{k-1}`` finite floats, a split
+    of train/test, integer labels within the label names, numeric factors."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n, k = config["dataset"]["n"], config["latent_dim"]
+    cols = set(table.column_names)
+
+    def refuse(what: str):
+        raise RunIntegrityError(f"{where}: {what}")
+
+    if table.num_rows != n:
+        refuse(f"has {table.num_rows:,} rows; the run's data has {n:,}")
+    for name in ("row", *(f"z_{j}" for j in range(k))):
+        if name not in cols:
+            refuse(f"has no column {name} (the latents have {k} dimensions)")
+    zs = {f"z_{j}" for j in range(k)}
+    for name in table.column_names:
+        col = table[name]
+        if name == "row":
+            if not pa.types.is_integer(col.type) or col.null_count:
+                refuse(f"column row must be integers, got {col.type}")
+            if not np.array_equal(col.to_numpy(), np.arange(n)):
+                refuse("column row must number the rows 0, 1, ... in order")
+        elif name in zs:
+            if not pa.types.is_floating(col.type):
+                refuse(f"column {name} must hold floating-point numbers, got {col.type}")
+            values = col.to_numpy(zero_copy_only=False)
+            if col.null_count or not np.all(np.isfinite(values)):
+                first = int(np.flatnonzero(~np.isfinite(values))[0])
+                refuse(f"column {name} holds NaN, infinity or a missing value (first at row {first})")
+        elif name.startswith("factor_"):
+            if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)) or col.null_count:
+                refuse(f"column {name} must hold numbers without missing values, got {col.type}")
+        elif name == "split":
+            if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+                refuse(f"column split must hold strings, got {col.type}")
+            other = sorted(str(v) for v in pc.unique(col).to_pylist() if v not in ("train", "test"))
+            if other:
+                refuse(f"column split holds {other[0]!r}; allowed: train, test")
+            n_test = int(pc.sum(pc.equal(col, "test")).as_py() or 0)
+            if n_test != config["split"]["n_test"]:
+                refuse(
+                    f"column split marks {n_test:,} test rows; {CONFIG} says {config['split']['n_test']:,}"
+                )
+        elif name == "label":
+            _check_labels(col, config["dataset"]["label_names"], refuse)
+
+
+def _check_labels(col, names, refuse) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if col.null_count:
+        refuse(f"column label has {col.null_count:,} missing values")
+    if pa.types.is_integer(col.type):
+        if names is not None and len(col):
+            lo, hi = pc.min(col).as_py(), pc.max(col).as_py()
+            if lo < 0 or hi >= len(names):
+                refuse(f"column label holds {lo if lo < 0 else hi}; the run has {len(names)} label names")
+    elif names is not None or not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        refuse(f"column label must hold integers, got {col.type}")
+
+
+def check_tensors(tensors: dict[str, np.ndarray], config: dict, where: Path) -> None:
+    """Learned tensors are finite numbers, and together they hold at least one weight per input
+    feature (a bound on what rebuilding the model may allocate, checked before it does)."""
+    total = 0
+    for name, t in tensors.items():
+        if t.dtype.kind not in "fiub":
+            raise RunIntegrityError(f"{where}: tensor {name} has dtype {t.dtype}, not a number type")
+        if t.dtype.kind == "f" and not np.all(np.isfinite(t)):
+            raise RunIntegrityError(f"{where}: tensor {name} holds NaN or infinity")
+        total += t.size
+    d = config["dataset"]["d"]
+    if total < d:
+        raise RunIntegrityError(f"{where} holds {total:,} numbers, fewer than the {d:,} input features")
+
+
+def check_model_meta(meta, config: dict, where: Path) -> dict:
+    check(meta, MODEL_META_SCHEMA, f"{where} (its metadata)")
+    if meta["n_features"] != config["dataset"]["d"]:
+        raise RunIntegrityError(
+            f"{where}: the model reads {meta['n_features']:,} features; the run's data has"
+            f" {config['dataset']['d']:,} ({CONFIG} dataset.d)"
+        )
+    return meta
+
+
+def check_model(model, config: dict, where: Path) -> None:
+    """The rebuilt model answers its contract with the shapes the run says: encode (1, d) to
+    (1, k), decode and sample back. A state that loads but cannot run fails here, naming the file."""
+    d, k = config["dataset"]["d"], config["latent_dim"]
+    if int(model.latent_dim) != k:
+        raise RunIntegrityError(
+            f"{where} holds a model of {model.latent_dim} latent dimensions; {CONFIG} says {k}"
+        )
+    try:
+        z = np.asarray(model.encode(np.zeros((1, d), np.float32)))
+        x = np.asarray(model.decode(np.zeros((1, k), np.float32)))
+        s = np.asarray(model.sample_latent(2, random_state=0))
+    except Exception as exc:  # noqa: BLE001 - whatever a malformed state makes the model raise
+        raise RunIntegrityError(f"{where} does not hold a working model: {one_line(exc)}") from None
+    for what, arr, shape in (("encode", z, (1, k)), ("decode", x, (1, d)), ("sample_latent", s, (2, k))):
+        if arr.shape != shape:
+            raise RunIntegrityError(f"{where}: the model's {what} gives shape {arr.shape}, expected {shape}")
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -6,6 +6,7 @@ import io
 import subprocess
 import sys
 import zipfile
+import zlib
 
 import numpy as np
 import pyarrow as pa
@@ -45,7 +46,7 @@ def test_16bit_png_is_scaled_by_65535_not_clipped(tmp_path):
     values = np.array([[0, 1000, 32768, 65535], [257, 2, 40000, 65534]], dtype=np.uint16)
     for i in range(3):
         _save(tmp_path / "g16", f"{i}.png", Image.fromarray(values + i))
-    assert Image.open(tmp_path / "g16" / "0.png").mode == "I;16"
+    assert Image.open(tmp_path / "g16" / "0.png").mode in ("I;16", "I")  # "I" before Pillow 10.1
     ds = ls.load_data(tmp_path / "g16")
     assert ds.sample_shape == (1, 2, 4)
     expected = np.stack([(values + i).ravel() / 65535.0 for i in range(3)]).astype(np.float32)
@@ -406,3 +407,58 @@ def test_list_labels_are_refused(tmp_path):
     pq.write_table(pa.table({"a": [1.0, 2.0], "lab": [[1], [2]]}), tmp_path / "t.parquet")
     with pytest.raises(InputError, match=r"label column 'lab' has type list<element: int64>; labels must be"):
         ls.load_data(tmp_path / "t.parquet", label_col="lab")
+
+
+def test_npz_member_declaring_more_data_than_it_holds_is_refused_before_allocating(tmp_path):
+    """numpy allocates what a member's header declares before reading: 4 TB for 16 bytes here."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10**11, 10)}
+    )
+    (tmp_path / "lying.npz").write_bytes(_zip(**{"X.npy": header.getvalue() + b"\0" * 16}))
+    with pytest.raises(
+        InputError, match=r"array 'X' in lying.npz is truncated: .*\(100000000000, 10\) of float32"
+    ):
+        ls.load_data(tmp_path / "lying.npz")
+
+
+def test_npz_member_larger_than_memory_is_refused(tmp_path, monkeypatch):
+    import latentspace.data.arrays as arrays
+
+    np.savez(tmp_path / "big.npz", X=np.zeros((64, 16)))
+    monkeypatch.setattr(arrays, "_physical_memory", lambda: 4096.0)
+    with pytest.raises(
+        InputError, match=r"array 'X' in big.npz needs 0.0 GiB .*more than this machine's memory"
+    ):
+        ls.load_data(tmp_path / "big.npz")
+
+
+def test_corrupt_compressed_npz_member_is_named(tmp_path):
+    np.savez_compressed(tmp_path / "c.npz", X=np.random.default_rng(0).normal(size=(200, 50)))
+    data = bytearray((tmp_path / "c.npz").read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 50] = b"\0" * 50
+    (tmp_path / "c.npz").write_bytes(bytes(data))
+    with pytest.raises(
+        InputError, match=r"array 'X' in c.npz cannot be read \(.*\); the archive may be damaged"
+    ):
+        ls.load_data(tmp_path / "c.npz")
+
+
+def test_a_device_is_not_read_as_a_file(tmp_path):
+    (tmp_path / "zero.npy").symlink_to("/dev/zero")
+    with pytest.raises(InputError, match=r"zero.npy is not a regular file or a folder"):
+        ls.load_data(tmp_path / "zero.npy")
+
+
+def test_image_whose_header_is_a_decompression_bomb_is_refused(tmp_path):
+    import struct
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)  # 10**10 pixels declared
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    _fit_fails(
+        tmp_path, tmp_path / "b", "image a.png cannot be read: Image size (10000000000 pixels) exceeds"
+    )

@@ -56,18 +56,17 @@ def read_npy(path: Path, head: bytes | None = None) -> Dataset:
             f"{path.name} is not a NumPy .npy file (it does not start with the .npy header);"
             " write arrays with numpy.save"
         )
-    shape, dtype, offset = _npy_header(path)
+    try:
+        with open(path, "rb") as fh:
+            shape, dtype, offset = _npy_header(fh)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise InputError(f"{path.name} has a damaged .npy header: {reason(exc)}") from None
     if dtype.hasobject:
         raise InputError(
             f"{path.name} holds Python objects (dtype {dtype}); object arrays are refused because"
             " loading them would run pickle"
         )
-    need, have = math.prod(shape) * dtype.itemsize, path.stat().st_size - offset
-    if have < need:
-        raise InputError(
-            f"{path.name} is truncated: its header declares shape {shape} of {dtype}"
-            f" ({need} bytes of data) but {have} follow"
-        )
+    _refuse_truncated(path.name, shape, dtype, path.stat().st_size - offset)
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -75,17 +74,23 @@ def read_npy(path: Path, head: bytes | None = None) -> Dataset:
     return array_dataset(arr, path)
 
 
-def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, offset of the data) from a .npy header, without reading the data."""
+def _npy_header(fh) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, offset of the data) from the .npy header at the start of ``fh``."""
     fmt = np.lib.format
-    try:
-        with open(path, "rb") as fh:
-            major, _ = fmt.read_magic(fh)
-            read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
-            shape, _, dtype = read(fh)
-            return tuple(int(s) for s in shape), dtype, fh.tell()
-    except (ValueError, OSError, EOFError, SyntaxError) as exc:
-        raise InputError(f"{path.name} has a damaged .npy header: {reason(exc)}") from None
+    major, _ = fmt.read_magic(fh)
+    read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+    shape, _, dtype = read(fh)
+    return tuple(int(s) for s in shape), dtype, fh.tell()
+
+
+def _refuse_truncated(where: str, shape: tuple[int, ...], dtype: np.dtype, have: int) -> None:
+    """numpy trusts the header: it would map, or allocate, the declared size before reading."""
+    need = math.prod(shape) * dtype.itemsize
+    if have < need:
+        raise InputError(
+            f"{where} is truncated: its header declares shape {shape} of {dtype}"
+            f" ({need} bytes of data) but {have} follow"
+        )
 
 
 def array_dataset(arr: np.ndarray, path: Path, y=None, label_names=None) -> Dataset:
@@ -227,22 +232,15 @@ def _check_member_size(f, key: str, where: str) -> None:
     """Refuse a member whose .npy header declares more data than the member holds (numpy would
     allocate the declared size first) or than this machine's memory (an .npz is loaded whole)."""
     member = key + ".npy" if key + ".npy" in f.zip.namelist() else key
-    fmt = np.lib.format
     try:
         with f.zip.open(member) as fh:
-            major, _ = fmt.read_magic(fh)
-            read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
-            shape, _, dtype = read(fh)
-            offset = fh.tell()
+            shape, dtype, offset = _npy_header(fh)
     except Exception:  # not a readable .npy member: numpy's own read below names the problem
         return
+    if dtype.hasobject:
+        return  # refused when read, without allocating
+    _refuse_truncated(where, shape, dtype, f.zip.getinfo(member).file_size - offset)
     need = math.prod(shape) * dtype.itemsize
-    have = f.zip.getinfo(member).file_size - offset
-    if not dtype.hasobject and have < need:
-        raise InputError(
-            f"{where} is truncated: its header declares shape {shape} of {dtype}"
-            f" ({need} bytes of data) but {have} follow"
-        )
     if need > _physical_memory():
         raise InputError(
             f"{where} needs {need / 2**30:.1f} GiB ({shape} of {dtype}), more than this machine's"

@@ -1,8 +1,13 @@
 """The model contract, checked for every model in the registry (new models join automatically)."""
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
+import scipy.sparse
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 import latentspace as ls
 from latentspace.errors import InputError
@@ -93,12 +98,12 @@ def test_state_round_trip_is_exact(fitted):
 
 def test_wrong_feature_count(fitted):
     model, X = fitted
+    name = type(model).__name__
     with pytest.raises(
-        InputError,
-        match=f"has {X.shape[1] - 1} features, but the model was fitted with {X.shape[1]}",
+        InputError, match=f"^X has {X.shape[1] - 1} features, but {name} is expecting {X.shape[1]} features"
     ):
         model.encode(X[:, 1:])
-    with pytest.raises(InputError, match="Z has 4 features"):
+    with pytest.raises(InputError, match=f"^Z has 4 features, but {name} is expecting 3 features"):
         model.decode(np.zeros((2, 4)))
 
 
@@ -108,3 +113,62 @@ def test_nan_at_encode(fitted):
     bad[3, 2] = np.nan
     with pytest.raises(ValueError, match="row 3, column 2"):
         model.encode(bad)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_sample_before_fit_is_not_fitted(name):
+    model = ls.create_model(name, latent_dim=2)
+    with pytest.raises(NotFittedError):
+        model.sample_latent(3, random_state=0)
+    with pytest.raises(NotFittedError):
+        model.sample(3, random_state=0)
+
+
+def test_in_memory_pickling_keeps_every_number(fitted):
+    """pickle, copy.deepcopy and joblib (pickle underneath) give a model that encodes, decodes
+    and samples exactly as the original; clone gives the same parameters, unfitted. (Run folders
+    never pickle: they hold safetensors.)"""
+    model, X = fitted
+    Z = model.encode(X)
+    for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert type(twin) is type(model) and twin.get_params() == model.get_params()
+        np.testing.assert_array_equal(twin.encode(X), Z)
+        np.testing.assert_array_equal(twin.decode(Z), model.decode(Z))
+        np.testing.assert_array_equal(twin.sample(4, random_state=3), model.sample(4, random_state=3))
+    np.testing.assert_array_equal(model.encode(X), Z)  # the original is untouched
+    assert clone(model).get_params() == model.get_params()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_sparse_input_is_refused_by_name(name):
+    X = scipy.sparse.random(20, 5, density=0.5, format="csr", random_state=0, dtype=np.float32)
+    model = ls.create_model(name, latent_dim=2)
+    with pytest.raises(
+        InputError, match=r"^X is a csr_matrix: sparse input is not supported; convert it with \.toarray\(\)$"
+    ):
+        model.fit(X)
+
+
+def test_object_complex_and_1d_input_get_scikit_learns_treatment():
+    X = make_blobs()
+    a = ls.PCA(2).fit(X.astype(object))  # numbers in an object array are numbers
+    np.testing.assert_array_equal(a.components_, ls.PCA(2).fit(X).components_)
+    bad = X.astype(object)
+    bad[3, 1] = {"a": 1}
+    with pytest.raises(
+        InputError, match=r"float\(\) argument must be a string or a real number, not 'dict'"
+    ) as e:
+        ls.PCA(2).fit(bad)
+    assert isinstance(e.value, TypeError)  # as NumPy and scikit-learn raise it
+    with pytest.raises(InputError, match="^Complex data not supported: X has dtype complex128"):
+        ls.PCA(2).fit(X + 1j)
+    with pytest.raises(InputError, match=r"got shape \(12,\)\. Reshape your data: X\.reshape\(-1, 1\)"):
+        a.transform(X[0])
+    with pytest.raises(InputError, match=r"has 0 feature\(s\) \(shape=\(12, 0\)\) while a minimum of 1"):
+        ls.PCA(1).fit(np.zeros((12, 0)))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_create_model_checks_parameters_as_fit_does(name):
+    with pytest.raises(InputError, match=f"parameter {ls.get_model_class(name).latent_param} must be an int"):
+        ls.create_model(name, latent_dim=0)

@@ -274,11 +274,17 @@ def test_sklearn_clone_keeps_params():
         (VAE, {"epochs": 0}, r"epochs must be an int in \[1, inf\]; got 0"),
         (
             VAE,
-            {"latent_dim": 64},
-            "latent_dim = 64 is larger than allowed: it must be smaller than the input's 64 features",
+            {"latent_dim": 65},
+            "latent_dim = 65 is larger than allowed: at most the input's n_features = 64",
         ),
         (VAE, {"lr": 0.0}, r"lr must be a finite number in \(0, inf\)"),
         (VAE, {"hidden": (64, -2)}, "hidden must be a non-empty list of positive ints"),
+        (VAE, {"hidden": [8] * 65}, r"hidden must be a non-empty list of positive ints \(at most 64\)"),
+        (
+            VAE,
+            {"hidden": [100_000_000]},
+            r"VAE: hidden = \[100000000\] makes a network of 14,200,000,073 parameters \(mlp, 64 input",
+        ),
         (DenoisingAutoencoder, {"noise": "masking", "noise_level": 1.5}, "must be in \\(0, 1\\)"),
         (VAE, {"arch": "conv"}, "arch='conv' needs image data"),
     ],
@@ -371,3 +377,129 @@ def test_threads_parameter_does_not_change_the_process():
     X = np.random.default_rng(0).random((64, 12), dtype=np.float32)
     VAE(2, hidden=(8,), epochs=1, batch_size=32, device="cpu", threads=before + 1).fit(X)
     assert torch.get_num_threads() == before
+
+
+def test_latent_dim_may_equal_the_feature_count():
+    X = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    vae = VAE(2, hidden=(8,), epochs=1, batch_size=20, threads=1, random_state=0).fit(X)
+    assert vae.encode(X).shape == (40, 2)
+
+
+# --- a row's score depends on the row and the seed, not on the rows beside it ------------------------
+@pytest.fixture(scope="module")
+def small_vae(digits):
+    return VAE(4, random_state=0, **SMALL).fit(digits.X)
+
+
+def test_a_rows_score_does_not_depend_on_its_batch(small_vae, digits):
+    vae, X = small_vae, digits.X[:60]
+    full = vae.score_samples(X)
+    np.testing.assert_allclose(vae.score_samples(X[::-1])[::-1], full, rtol=1e-5)
+    alone = np.array([vae.score_samples(X[i : i + 1])[0] for i in range(5)])
+    np.testing.assert_allclose(alone, full[:5], rtol=1e-5)
+    np.testing.assert_allclose(vae.score_samples(X[[7, 3, 7]]), full[[7, 3, 7]], rtol=1e-5)
+    iwae = vae.log_likelihood(X[:20], k=16)
+    np.testing.assert_allclose(vae.log_likelihood(X[:20][::-1], k=16)[::-1], iwae, rtol=1e-5)
+    # the seed still matters: another seed draws other noise
+    assert np.abs(vae.elbo(X, random_state=1) - full).max() > 0.01
+    assert np.all(iwae >= vae.elbo(X[:20], n_samples=16) - 1e-6)  # IWAE >= ELBO with the same draws
+
+
+def test_row_streams_are_standard_normal_and_independent():
+    from latentspace.models.noise import row_keys, row_normals
+
+    rows = np.random.default_rng(0).normal(size=(2000, 5)).astype(np.float32)
+    keys = row_keys(rows, seed=3)
+    assert len(np.unique(keys)) == 2000
+    np.testing.assert_array_equal(row_keys(rows[[5, 5]], 3), keys[[5, 5]])  # equal rows, equal keys
+    assert not np.any(row_keys(rows, seed=4) == keys)
+    z = row_normals(keys, 100)  # (2000, 100)
+    assert abs(z.mean()) < 0.005 and abs(z.std() - 1) < 0.005
+    assert abs(np.mean(z**4) - 3) < 0.05  # Gaussian kurtosis
+    assert abs(np.corrcoef(z[:-1].ravel(), z[1:].ravel())[0, 1]) < 0.005  # neighbouring rows
+    assert abs(np.corrcoef(z[:, :-1].ravel(), z[:, 1:].ravel())[0, 1]) < 0.005  # successive draws
+    np.testing.assert_array_equal(row_normals(keys[:3], 100), z[:3])
+
+
+# --- the size of a network is bounded before anything is allocated --------------------------------
+@pytest.fixture
+def no_large_layers(monkeypatch):
+    """Fail, instead of allocating gigabytes, if a Linear layer of over 10**8 weights is built off
+    torch's meta device (where only shapes exist)."""
+    original = torch.nn.Linear.__init__
+
+    def guarded(self, in_features, out_features, *args, **kwargs):
+        if in_features * out_features > 10**8 and torch.get_default_device().type != "meta":
+            pytest.fail(f"a {in_features} x {out_features} layer was about to be allocated")
+        original(self, in_features, out_features, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Linear, "__init__", guarded)
+
+
+@pytest.mark.parametrize(
+    "name, params, message",
+    [
+        (
+            "vae",
+            {"hidden": [100_000_000]},
+            r"VAE: hidden = \[100000000\] makes a network of 8,200,000,049 parameters \(mlp, at least 16 ",
+        ),
+        (
+            "ae",
+            {"latent_dim": 10**9},
+            "Autoencoder: latent_dim = 1000000000 makes a network of 2,050,000,001,025 parameters",
+        ),
+        (
+            "gan",
+            {"channels": [100_000] * 3, "sample_shape": (1, 28, 28)},
+            r"GAN: channels = \[100000, 100000, 100000\] makes a network of 961,389,303,986 parameters \(conv, 784 ",
+        ),
+    ],
+)
+def test_create_model_bounds_the_network_size(name, params, message, no_large_layers):
+    with pytest.raises(InputError, match=message + r".* at most 2,147,483,648 \(2\*\*31\) are allowed"):
+        ls.create_model(name, **params)
+
+
+def test_fit_bounds_the_network_size_before_allocating(digits, no_large_layers, monkeypatch):
+    monkeypatch.setattr(Trainer, "fit", lambda *a: pytest.fail("training started"))
+    with pytest.raises(
+        InputError, match=r"hidden = \[1000000, 1000000\] makes a network of 2,000,144,000,073 parameters"
+    ):
+        VAE(4, hidden=[1_000_000, 1_000_000]).fit(digits.X)
+
+
+@pytest.mark.parametrize("name", ["ae", "dae", "vae", "beta_vae", "gan"])
+def test_parameter_count_is_the_built_networks(name):
+    model = ls.create_model(name, latent_dim=3, hidden=(16, 8), channels=(4, 8), sample_shape=(1, 12, 10))
+    for d, arch in [(120, "conv"), (120, "mlp")]:
+        model.n_features_in_, model.arch_ = d, arch
+        built = sum(p.numel() for p in model._build_net().parameters())
+        assert model.parameter_count(d, arch) == built > 1000
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"hidden": [100_000_000]},
+            r"hidden = \[100000000\] makes a network of 52,300,066,952 parameters \(conv, 64 input",
+        ),
+        ({"latent_dim": 10**9}, "latent_dim = 1000000000 is larger than allowed: at most the input's"),
+        ({"epochs": -1}, r"parameter epochs must be an int in \[1, inf\]; got -1"),
+    ],
+)
+def test_a_tampered_run_config_is_checked_before_allocating(
+    digits, tmp_path, change, message, no_large_layers
+):
+    """A run folder is untrusted: its checksums are unkeyed, so whoever can write it can re-sign an
+    edited config. Its parameters pass fit's rules and the size bound before a network exists."""
+    from latentspace.runfolder.folder import _config_digest
+
+    run = ls.fit(digits, "vae", latent_dim=3, out=tmp_path / "r", hidden=(16,), epochs=1, threads=1)
+    config = json.loads((run.path / "config.json").read_text())
+    config["model"]["params"].update(change)
+    config["config_sha256"] = _config_digest(config)
+    (run.path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message):
+        ls.open_run(run.path).load_model()

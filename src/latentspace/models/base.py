@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.validate import check_array
+from ..errors import InputError
 from ..progress import report
 from .params import validate_params
 
@@ -27,6 +28,10 @@ class LatentModel(TransformerMixin, BaseEstimator):
     model_name: ClassVar[str] = ""
     latent_param: ClassVar[str] = "latent_dim"  # the constructor parameter that sets len(z)
     _param_rules: ClassVar[dict] = {}
+    # scikit-learn's estimator checks the class is known to fail: {check name: why}. Handed to
+    # check_estimator / parametrize_with_checks as ``expected_failed_checks`` (scikit-learn >= 1.6
+    # declares exceptions there, no longer in the tags); tests/test_sklearn_checks.py runs them all.
+    expected_failed_checks: ClassVar[dict[str, str]] = {}
 
     # --- the contract ---------------------------------------------------------------------------
     def encode(self, X) -> np.ndarray:
@@ -37,8 +42,14 @@ class LatentModel(TransformerMixin, BaseEstimator):
         """Latent -> data space, shape (n, n_features). Alias of ``inverse_transform``."""
         return self.inverse_transform(Z)
 
-    def sample_latent(self, n: int, random_state=None) -> np.ndarray:  # pragma: no cover - abstract
+    def sample_latent(self, n: int, random_state=None) -> np.ndarray:
         """Draw ``n`` latent vectors from the model's prior, shape (n, latent_dim)."""
+        self._check_sample_size(n)
+        seed = self.random_state if random_state is None else random_state
+        return self._prior_sample(int(n), np.random.default_rng(seed))
+
+    def _prior_sample(self, n: int, rng: np.random.Generator) -> np.ndarray:  # pragma: no cover
+        """``n`` draws from the prior with ``rng``, shape (n, latent_dim); the model is fitted."""
         raise NotImplementedError
 
     def sample(self, n: int, random_state=None) -> np.ndarray:
@@ -57,17 +68,36 @@ class LatentModel(TransformerMixin, BaseEstimator):
     def _set_state(self, tensors: dict[str, np.ndarray], meta: dict) -> LatentModel:
         raise NotImplementedError  # pragma: no cover - abstract
 
+    # --- scikit-learn ---------------------------------------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # encode and decode compute in float32 and return float32 whatever comes in (float64 data
+        # are converted once, by check_array): float32 is the dtype a transform preserves.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
     # --- helpers for subclasses -----------------------------------------------------------------
     def _validate_params(self) -> None:
         validate_params(self)
 
+    def check_params(self) -> None:
+        """Check the parameters as ``fit`` does, before anything is allocated: the rules of
+        ``_param_rules`` and what a family adds (cross-parameter rules, a bound on the model
+        size). :func:`~latentspace.models.create_model` calls it; raises :class:`InputError`."""
+        self._validate_params()
+
+    def _check_sample_size(self, n) -> None:
+        check_is_fitted(self)
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise InputError(f"sample: n must be at least 1 (an int); got {n!r}")
+
     def _check_input(self, X, *, name: str = "X") -> np.ndarray:
         check_is_fitted(self)
-        return check_array(X, name=name, n_features=self.n_features_in_)
+        return check_array(X, name=name, n_features=self.n_features_in_, expected_by=type(self).__name__)
 
     def _check_latent(self, Z) -> np.ndarray:
         check_is_fitted(self)
-        return check_array(Z, name="Z", n_features=int(self.latent_dim))
+        return check_array(Z, name="Z", n_features=int(self.latent_dim), expected_by=type(self).__name__)
 
 
 def batched(fn, X: np.ndarray, out_dim: int, *, task: str, batch: int = BATCH_ROWS) -> np.ndarray:

@@ -31,6 +31,13 @@ from .params import Bool, Int, IntTuple, OneOf, Real
 
 _ENGINE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
 
+# Bounds on the size of a network, checked before anything is allocated (when a model is created,
+# fitted or loaded from a run folder): at most MAX_LAYERS entries in ``hidden`` and ``channels``,
+# and at most MAX_PARAMETERS weights in all. 2**31 float32 weights are 8 GiB; training holds about
+# four times that (weights, gradients and AdamW's two moments).
+MAX_LAYERS = 64
+MAX_PARAMETERS = 2**31
+
 
 @dataclass(frozen=True)
 class Param:
@@ -174,14 +181,14 @@ NEURAL = ParamTable(
     Param(
         "hidden",
         (512,),
-        IntTuple(),
+        IntTuple(max_len=MAX_LAYERS),
         "Dense layer sizes of the encoder (the decoder mirrors them); for conv nets, the dense layers"
         " after the convolutions.",
     ),
     Param(
         "channels",
         (32, 64, 64),
-        IntTuple(),
+        IntTuple(max_len=MAX_LAYERS),
         "Conv channels, one stride-2 layer each (fewer when the image is too small to halve).",
     ),
     Param(

@@ -23,7 +23,7 @@ from ..progress import report
 from ..train import Trainer, TrainSettings, resolve_device
 from ..train.device import torch_threads
 from .base import BATCH_ROWS, LatentModel
-from .config import NEURAL, ParamTable
+from .config import MAX_PARAMETERS, NEURAL, ParamTable
 from .nets import build_decoder, build_encoder, usable_conv_layers
 
 LOG_2PI = math.log(2 * math.pi)
@@ -62,14 +62,12 @@ class NeuralLatentModel(LatentModel):
         self._validate_params()
         self._check_more()
         X = check_array(X, min_rows=2)
-        n, d = X.shape
-        if self.latent_dim >= d:
-            raise InputError(
-                f"{type(self).__name__}: latent_dim = {self.latent_dim} is larger than allowed:"
-                f" it must be smaller than the input's {d} features"
-            )
+        d = X.shape[1]
+        self._check_latent_dim(d)
+        arch = self._resolve_arch(d)
+        self._check_size(d, arch)  # before anything is allocated
         self.likelihood_ = self._resolve_likelihood(X)
-        self.arch_ = self._resolve_arch(d)
+        self.arch_ = arch
         self.n_features_in_ = d
         self.device_ = resolve_device(self.device)
         with torch_threads(self.threads):
@@ -94,6 +92,66 @@ class NeuralLatentModel(LatentModel):
 
     def _check_more(self) -> None:
         """Cross-parameter checks of subclasses."""
+
+    # --- parameter and size checks, before anything is allocated ---------------------------------
+    def check_params(self) -> None:
+        """The rules ``fit`` applies, and the size bound: exact when ``sample_shape`` gives the
+        number of features, otherwise for the smallest network ``fit`` could build (an MLP on
+        ``latent_dim`` features); ``fit`` checks again with the data."""
+        self._validate_params()
+        self._check_more()
+        if self.sample_shape is not None:
+            d = int(np.prod([int(s) for s in self.sample_shape]))
+            self._check_latent_dim(d)
+            self._check_size(d, self._resolve_arch(d))
+        elif self.arch != "conv":
+            self._check_size(None, "mlp")
+
+    def _check_latent_dim(self, d: int) -> None:
+        if self.latent_dim > d:
+            raise InputError(
+                f"{type(self).__name__}: latent_dim = {self.latent_dim} is larger than allowed: at"
+                f" most the input's n_features = {d}"
+            )
+
+    def parameter_count(self, n_features: int, arch: str, **params) -> int:
+        """Weights of the network this model builds for ``n_features`` inputs with ``arch``
+        ("mlp" or "conv") and its parameters (``params`` override some), counted on torch's meta
+        device: shapes only, nothing allocated. ``_build_net`` must depend on the parameters,
+        ``n_features_in_`` and ``arch_`` alone."""
+        probe = type(self)(**{**self.get_params(deep=False), **params})
+        probe.n_features_in_, probe.arch_ = int(n_features), arch
+        try:
+            with torch.device("meta"):
+                net = probe._build_net()
+        except (RuntimeError, OverflowError):  # a dimension beyond int64: far beyond any bound
+            return 2**63
+        return sum(p.numel() for p in net.parameters())
+
+    def _check_size(self, d: int | None, arch: str) -> None:
+        """Refuse a network of more than MAX_PARAMETERS weights for ``d`` input features (None: not
+        known yet, at least ``latent_dim``), naming the parameter that makes it large: the one
+        whose smallest value removes the most weights."""
+
+        def count(**params) -> int:
+            features = d if d is not None else params.get("latent_dim", self.latent_dim)
+            return self.parameter_count(features, arch, **params)
+
+        total = count()
+        if total <= MAX_PARAMETERS:
+            return
+        smallest = {
+            "hidden": [1] * len(self.hidden),
+            "latent_dim": 1,
+            "channels": [1] * len(self.channels),
+        }
+        name = min(smallest, key=lambda k: count(**{k: smallest[k]}))
+        features = f"{d:,}" if d is not None else f"at least {self.latent_dim:,}"
+        raise InputError(
+            f"{type(self).__name__}: {name} = {getattr(self, name)!r} makes a network of {total:,}"
+            f" parameters ({arch}, {features} input features); at most {MAX_PARAMETERS:,} (2**31)"
+            f" are allowed: reduce {name}"
+        )
 
     def _resolve_likelihood(self, X: np.ndarray) -> str:
         if self.likelihood == "bernoulli":
@@ -176,13 +234,6 @@ class NeuralLatentModel(LatentModel):
     def _prior_sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.standard_normal((n, self.latent_dim)).astype(np.float32)
 
-    def sample_latent(self, n: int, random_state=None) -> np.ndarray:
-        """Draw ``n`` latents from the prior, shape (n, latent_dim)."""
-        if n < 1:
-            raise InputError(f"sample: n must be at least 1; got {n}")
-        seed = self.random_state if random_state is None else random_state
-        return self._prior_sample(n, np.random.default_rng(seed))
-
     def info(self) -> dict:
         last = self.history_[-1] if self.history_ else {}
         return {
@@ -206,16 +257,50 @@ class NeuralLatentModel(LatentModel):
         return tensors, meta
 
     def _set_state(self, tensors, meta):
-        self.n_features_in_ = int(meta["n_features"])
-        self.likelihood_, self.arch_ = str(meta["likelihood"]), str(meta["arch"])
+        """Rebuild from a run folder's state. The parameters and the recorded feature count are
+        untrusted: they pass the rules and the size bound of ``fit`` before a network is built."""
+        self._validate_params()
+        self._check_more()
+        d, arch, likelihood = meta["n_features"], meta["arch"], meta["likelihood"]
+        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+            raise InputError(f"{type(self).__name__}: n_features must be a positive int; got {d!r}")
+        if arch not in ("mlp", "conv") or likelihood not in ("gaussian", "bernoulli"):
+            raise InputError(f"{type(self).__name__}: unknown arch {arch!r} or likelihood {likelihood!r}")
+        self._check_latent_dim(d)
+        self._check_size(d, arch)  # also checks sample_shape against d
+        self.n_features_in_, self.likelihood_, self.arch_ = d, likelihood, arch
         self.history_ = list(meta.get("history", []))
         self.device_ = resolve_device(self.device)
-        self.net_ = self._build_net()
         state = {k[4:]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith("net.")}
-        self.net_.load_state_dict(state)
-        self.net_.to(self.device_).eval()
+        self.net_ = self._net_from(state)
         self._load_extra(tensors)
         return self
+
+    def _net_from(self, state: dict[str, torch.Tensor]) -> nn.Module:
+        """A network of this model's shape holding ``state`` (a state_dict), in eval mode on
+        ``device_``. Built inside a forked RNG: loading leaves torch's global random state alone."""
+        with torch.random.fork_rng(devices=[]):
+            net = self._build_net()
+        net.load_state_dict(state)
+        return net.to(self.device_).eval()
+
+    # --- pickling, in memory (joblib, copy.deepcopy); run folders use safetensors -------------------
+    def __getstate__(self):
+        """The network travels as its state_dict (NumPy arrays), not as a module: modules with
+        parametrizations (spectral norm) cannot be pickled, and a state is the same on any device."""
+        state = dict(super().__getstate__())
+        net = state.get("net_")
+        if isinstance(net, nn.Module):
+            state["net_"] = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        weights = state.pop("net_", None)
+        super().__setstate__(state)
+        if weights is not None:
+            self.device_ = resolve_device(self.device)
+            self.net_ = self._net_from({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
 
     def _load_extra(self, tensors) -> None:
         """Subclasses restore extra tensors (the AE's latent Gaussian)."""

@@ -102,13 +102,18 @@ def validate_params(estimator) -> None:
 
 @dataclass(frozen=True)
 class IntTuple:
-    """A non-empty list or tuple of positive ints (layer sizes, channels, a sample shape)."""
+    """A non-empty list or tuple of positive ints (layer sizes, channels, a sample shape), of at
+    most ``max_len`` entries when that is set."""
 
     allow_none: bool = False
+    max_len: int | None = None
 
     def check(self, v) -> str | None:
         if v is None and self.allow_none:
             return None
-        ok = isinstance(v, list | tuple) and len(v) > 0
+        ok = isinstance(v, list | tuple) and 0 < len(v) <= (self.max_len or len(v))
         ok = ok and all(isinstance(x, int | _np_int()) and not isinstance(x, bool) and x > 0 for x in v)
-        return None if ok else "a non-empty list of positive ints" + (" or None" if self.allow_none else "")
+        if ok:
+            return None
+        most = f" (at most {self.max_len})" if self.max_len else ""
+        return f"a non-empty list of positive ints{most}" + (" or None" if self.allow_none else "")

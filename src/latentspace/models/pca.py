@@ -232,26 +232,25 @@ class PCA(LatentModel):
     def transform(self, X) -> np.ndarray:
         """Project ``X`` (n, n_features) onto the components: (n, n_components)."""
         X = self._check_input(X)
-        W = self.components_.T
+        W = self.components_.T.astype(np.float64)  # (d, k)
         if self.whiten:
-            W = W / np.sqrt(self.explained_variance_).astype(np.float32)
+            W = W / np.sqrt(self.explained_variance_)
         offset = self.mean_ @ W  # (k,): X @ W - mean @ W needs no centred copy of X
-        return batched(lambda b: b @ W - offset, X, self.latent_dim, task="encoding")
+        # Products in float64, rounded to float32 once: float32 BLAS kernels round a row differently
+        # depending on where it falls in the block, so a row's code would depend on its neighbours.
+        return batched(lambda b: b.astype(np.float64) @ W - offset, X, self.latent_dim, task="encoding")
 
     def inverse_transform(self, Z) -> np.ndarray:
         """Map latents (n, n_components) back to data space (n, n_features)."""
         Z = self._check_latent(Z)
-        W = self.components_
+        W = self.components_.astype(np.float64)  # (k, d)
         if self.whiten:
-            W = W * np.sqrt(self.explained_variance_).astype(np.float32)[:, None]
-        return batched(lambda b: b @ W + self.mean_, Z, self.n_features_in_, task="decoding")
+            W = W * np.sqrt(self.explained_variance_)[:, None]
+        mean = self.mean_.astype(np.float64)  # float64 as in transform: rows independent of their block
+        return batched(lambda b: b.astype(np.float64) @ W + mean, Z, self.n_features_in_, task="decoding")
 
-    def sample_latent(self, n: int, random_state=None) -> np.ndarray:
+    def _prior_sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """z ~ N(0, diag(explained_variance_)) in component space (N(0, I) when whitened)."""
-        if n < 1:
-            raise InputError(f"sample: n must be at least 1; got {n}")
-        seed = self.random_state if random_state is None else random_state
-        rng = np.random.default_rng(seed)
         scale = 1.0 if self.whiten else np.sqrt(self.explained_variance_)
         return (rng.standard_normal((n, self.latent_dim)) * scale).astype(np.float32)
 

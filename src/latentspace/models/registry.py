@@ -51,7 +51,12 @@ def get_model_class(name: str) -> type:
 
 
 def create_model(name: str, latent_dim: int | None = None, **params):
-    """Instantiate model ``name``; ``latent_dim`` goes to the family's own latent-size parameter."""
+    """Instantiate model ``name``; ``latent_dim`` goes to the family's own latent-size parameter.
+
+    The parameters are checked as ``fit`` checks them, and neural networks against the bound on
+    their size (models/config.py's ``MAX_PARAMETERS``), before anything is allocated: a bad value
+    raises :class:`InputError` naming the parameter and what is allowed.
+    """
     cls = get_model_class(name)
     if latent_dim is not None:
         params[cls.latent_param] = latent_dim
@@ -61,4 +66,6 @@ def create_model(name: str, latent_dim: int | None = None, **params):
         raise InputError(
             f"model {name!r} has no parameter {', '.join(unknown)}; parameters: {', '.join(valid)}"
         )
-    return cls(**params)
+    model = cls(**params)
+    model.check_params()
+    return model

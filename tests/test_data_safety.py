@@ -121,6 +121,17 @@ def test_palette_transparency_is_composited_on_black(tmp_path):
     np.testing.assert_allclose(ds.X[0], expected, atol=1e-7)
 
 
+def test_palette_with_alpha_is_composited_on_black():
+    from latentspace.data import images
+
+    im = Image.new("PA", (2, 1))  # no file format writes PA: Pillow makes it from some files
+    im.putpalette([200, 100, 50, 10, 20, 30])
+    im.putpixel((0, 0), (0, 51))
+    im.putpixel((1, 0), (1, 255))
+    expected = np.array([[[200, 100, 50], [10, 20, 30]]]) / 255.0 * np.array([[[0.2], [1.0]]])
+    np.testing.assert_allclose(images.to_unit(im, "a.png"), expected, atol=1e-7)
+
+
 def test_grey_with_alpha_is_composited_on_black_and_stays_one_channel(tmp_path):
     arr = np.array([[[200, 128], [255, 255], [90, 0]]], dtype=np.uint8)  # (h, w, [L, A])
     _save(tmp_path / "la", "a.png", Image.fromarray(arr, "LA"))

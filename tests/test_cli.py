@@ -94,7 +94,8 @@ def test_encode_with_wrong_feature_count(tmp_path):
     invoke("fit", "-d", "digits", "-k", 2, "-o", tmp_path / "r")
     np.save(tmp_path / "x.npy", np.zeros((4, 10), dtype=np.float32))
     result = invoke("encode", tmp_path / "r", "-d", tmp_path / "x.npy", "-o", tmp_path / "z.parquet")
-    assert_clean_error(result, "has 10 features, but the model was fitted with 64 features")
+    assert_clean_error(result, "has 10 features, but")
+    assert "64 features" in result.output
     assert not (tmp_path / "z.parquet").exists()
 
 

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import InputError
+
 _HASH_BLOCK = 1 << 20
 
 
@@ -25,9 +27,22 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # mkstemp makes 0600 files; finished files get the usual mode
 
 
-def _publish(tmp: str, path: Path) -> None:
+def _publish(tmp: str, path: Path, replace: bool) -> None:
     os.chmod(tmp, _FILE_MODE)
-    os.replace(tmp, path)
+    if replace:
+        os.replace(tmp, path)
+        return
+    try:  # a hard link fails if the name exists: a file that appeared meanwhile is never replaced
+        os.link(tmp, path)
+        os.unlink(tmp)
+        return
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: check, then rename
+        if not os.path.lexists(path):
+            os.replace(tmp, path)
+            return
+    raise InputError(f"{path} already exists (it appeared while it was being written); nothing was replaced")
 
 
 def fsync_dir(path: Path) -> None:
@@ -45,9 +60,12 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[str]:
+def atomic_path(path: str | Path, *, replace: bool = True) -> Iterator[str]:
     """Yield a temporary path in ``path``'s folder; once the block has written it, fsync it and
-    rename it over ``path``. On any error the temporary file is removed and ``path`` is untouched."""
+    rename it over ``path``. On any error the temporary file is removed and ``path`` is untouched.
+
+    ``replace=False``: a file at ``path`` (one that appeared after the caller checked) is kept and
+    :class:`~latentspace.errors.InputError` raised instead."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -55,16 +73,16 @@ def atomic_path(path: str | Path) -> Iterator[str]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        _publish(tmp, path)
+        _publish(tmp, path, replace)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
 
 
-def atomic_write(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically and return the path."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+def atomic_write(path: str | Path, data: bytes, *, replace: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically and return the path (``replace``: see :func:`atomic_path`)."""
+    with atomic_path(path, replace=replace) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
     return Path(path)
 

@@ -3,6 +3,10 @@
 Only this package prints. Library code reports progress through :mod:`latentspace.progress` and
 raises :class:`~latentspace.errors.LatentspaceError`; here those become progress bars and one-line
 errors with exit code 2.
+
+Both consoles print text as it is (``markup=False``): paths, values and labels come from the user,
+and ``[bold]`` or ``[/x]`` in them must be shown, not read as rich markup. Styled words are given as
+``(text, style)`` parts of :func:`say`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from ..errors import InputError, LatentspaceError
 from ..progress import progress_hook
@@ -28,8 +33,27 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
+
+MAX_SEED = 2**32 - 1  # what every seeded part accepts (numpy's legacy RandomState, scikit-learn)
+
+Part = str | tuple[str, str]
+
+
+def say(*parts: Part, err: bool = False) -> None:
+    """Print one line: plain parts exactly as they are, ``(text, style)`` parts styled. Not wrapped,
+    so a long path stays one piece to copy."""
+    (err_console if err else console).print(Text.assemble(*parts), soft_wrap=True)
+
+
+def in_range(option: str, value: int | float, lo: int | float, hi: int | float | None = None, why: str = ""):
+    """Refuse ``value`` outside ``lo..hi``, naming the option; ``why`` explains the upper bound."""
+    if value < lo:
+        raise InputError(f"{option} must be at least {lo:,}; got {value:,}")
+    if hi is not None and value > hi:
+        raise InputError(f"{option} must be at most {hi:,}{why}; got {value:,}")
+    return value
 
 
 @app.callback()
@@ -48,11 +72,11 @@ def _root(
 def stage() -> Iterator[None]:
     """Turn expected errors into one red line and exit code 2; show progress bars meanwhile."""
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         console=err_console,
         transient=True,
     )
@@ -67,20 +91,27 @@ def stage() -> Iterator[None]:
         with progress, progress_hook(hook):
             yield
     except KeyboardInterrupt:
-        err_console.print(
-            "[bold yellow]interrupted.[/] A neural fit continues from its last epoch with the"
-            " same command and --resume."
+        say(
+            ("interrupted.", "bold yellow"),
+            " A neural fit continues from its last epoch with the same command and --resume.",
+            err=True,
         )
         raise typer.Exit(130) from None
+    except MemoryError:
+        fail("not enough memory for this command; ask for fewer rows, steps or items")
     except (LatentspaceError, ValueError, OSError) as exc:
-        msg = str(exc).strip() or type(exc).__name__
-        err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        fail(str(exc).strip() or type(exc).__name__)
+
+
+def fail(message: str) -> None:
+    """The one line of an expected error, exit code 2."""
+    say(("error:", "bold red"), " ", " ".join(message.split()), err=True)
+    raise typer.Exit(2)
 
 
 @contextmanager
 def spinner(text: str) -> Iterator[None]:
-    with err_console.status(text):
+    with err_console.status(Text(text)):
         yield
 
 
@@ -125,6 +156,8 @@ DataArgOpt = Annotated[
     list[str] | None,
     typer.Option("--data-arg", help="KEY=VALUE for a built-in, e.g. --data-arg n=20000."),
 ]
+SeedOpt = Annotated[int, typer.Option(help=f"Random seed, 0..{MAX_SEED}.")]
+OverwriteOpt = Annotated[bool, typer.Option(help="Replace the output if it exists.")]
 DaskOpt = Annotated[
     str | None,
     typer.Option(

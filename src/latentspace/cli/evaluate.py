@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from .app import DaskOpt, app, console, stage
+from .app import DaskOpt, OverwriteOpt, app, console, say, stage
 
 
 def _card_table(title: str, header: list[str], body: list[list], best: list | None = None) -> Table:
@@ -23,7 +24,7 @@ def _card_table(title: str, header: list[str], body: list[list], best: list | No
         for i, v in enumerate(row[2:]):
             text = fmt(v)
             if best is not None and best[r] == i:
-                text = f"[bold green]{text} ★[/]"
+                text = Text(f"{text} ★", style="bold green")
             cells.append(text)
         table.add_row(*cells)
         last = row[0]
@@ -57,7 +58,7 @@ def evaluate(
         card = run_evaluate(r, names, k=k, force=force, dask=dask)
     body = [[fam, key, value] for fam, key, value in rows(card, names)]
     console.print(_card_table(f"report card of {r.name}", ["family", "metric", "value"], body))
-    console.print(f"[green]wrote[/] {r.path / 'metrics.json'}")
+    say(("wrote", "green"), f" {r.path / 'metrics.json'}")
 
 
 @app.command()
@@ -65,6 +66,7 @@ def compare(
     runs: Annotated[list[Path], typer.Argument(help="Two or more run folders.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("compare.html"),
     force: Annotated[bool, typer.Option(help="Compare runs fitted on different data or splits.")] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Line up the report cards of several runs; the best value per row is marked."""
     from ..atomic import atomic_write
@@ -73,8 +75,10 @@ def compare(
     from ..report.compare import compare_html
     from ..runfolder import Run
     from ..stages.evaluate import METRICS_FILE, same_data_check
+    from ..stages.targets import check_target
 
     with stage():
+        check_target(out, overwrite, suffixes=(".html", ".htm"))
         if len(runs) < 2:
             raise InputError("compare needs at least two runs")
         opened = [Run(p) for p in runs]
@@ -88,6 +92,6 @@ def compare(
                 )
             cards.append(card)
         header, body, best = compare_table(opened, cards)
-        atomic_write(out, compare_html(header, body, best).encode())
+        atomic_write(out, compare_html(header, body, best).encode(), replace=overwrite)
     console.print(_card_table("runs compared", header, body, best))
-    console.print(f"[green]wrote[/] {out}")
+    say(("wrote", "green"), f" {out}")

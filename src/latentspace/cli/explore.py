@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import errno
 import secrets
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .app import app, console, err_console, stage
+from ..errors import InputError
+from .app import app, fail, say, stage
+
+_PORT_PROBLEMS = {
+    errno.EADDRINUSE: "is in use",
+    errno.EACCES: "needs privileges (ports below 1024 do)",
+}
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind and listen on ``host:port`` for a moment, as uvicorn will: a busy port is one clear line
+    before anything is loaded or served."""
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port must be in 1..65535; got {port}")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn sets it
+            sock.bind((host, port))
+            sock.listen()
+        except OSError as exc:
+            if exc.errno in _PORT_PROBLEMS:
+                raise InputError(
+                    f"port {port} {_PORT_PROBLEMS[exc.errno]}; pick another with --port"
+                ) from None
+            raise InputError(f"cannot serve on --host {host} --port {port}: {exc.strerror or exc}") from None
 
 
 def serve(
@@ -21,27 +47,33 @@ def serve(
     """Load the runs, print the URL with its access token, and serve until Ctrl-C."""
     import uvicorn
 
-    from ..errors import InputError
     from ..stages.evaluate import same_data_check
     from ..web.app import LOCAL_HOSTS, create_app, load_state
 
     with stage():
         if not 1 <= len(paths) <= 2:
             raise InputError("explore takes one run, or two runs of the same data to compare")
-        if not 1 <= port <= 65535:
-            raise InputError(f"--port must be in 1..65535; got {port}")
+        check_port(host, port)  # before the runs are loaded
         states = [load_state(i, p, map_method) for i, p in enumerate(paths)]
         same_data_check([s.run for s in states], force)
+        check_port(host, port)  # again, just before serving: the port may have been taken meanwhile
     if host not in LOCAL_HOSTS:
-        err_console.print(
-            f"[yellow]warning:[/] serving on {host}: anyone who can reach this address and has the"
-            " token can use the explorer (the default, 127.0.0.1, is reachable from this machine only)"
+        say(
+            ("warning:", "yellow"),
+            f" serving on {host}: anyone who can reach this address and has the token can use the"
+            " explorer (the default, 127.0.0.1, is reachable from this machine only)",
+            err=True,
         )
     token = secrets.token_urlsafe(24)
     shown = f"[{host}]" if ":" in host else host
-    console.print(f"latent explorer for {', '.join(s.run.name for s in states)}:")
-    console.print(f"  [bold]http://{shown}:{port}/?token={token}[/]   (Ctrl-C stops)")
-    uvicorn.run(create_app(states, token, host), host=host, port=port, log_level="warning")
+    say(f"latent explorer for {', '.join(s.run.name for s in states)}:")
+    say("  ", (f"http://{shown}:{port}/?token={token}", "bold"), "   (Ctrl-C stops)")
+    try:
+        uvicorn.run(create_app(states, token, host), host=host, port=port, log_level="warning")
+    except SystemExit as exc:  # uvicorn exits when it cannot start: the port was taken after the check
+        if exc.code not in (0, None):
+            fail(f"port {port} is in use (taken as the explorer started); pick another with --port")
+        raise
 
 
 @app.command()

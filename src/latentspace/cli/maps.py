@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .app import app, console, parse_params, stage
+from .app import MAX_SEED, app, console, in_range, parse_params, say, stage
 
 
 @app.command("map")
@@ -16,7 +16,7 @@ def map_cmd(
     run: Annotated[Path, typer.Argument(help="Run folder made by `fit`.")],
     method: Annotated[str, typer.Option(help="pca, tsne or umap.")] = "umap",
     dims: Annotated[int, typer.Option(help="2 or 3.")] = 2,
-    seed: Annotated[int, typer.Option(help="Same seed, same map.")] = 0,
+    seed: Annotated[int, typer.Option(help=f"Same seed, same map (0..{MAX_SEED}).")] = 0,
     perplexity: Annotated[float | None, typer.Option(help="t-SNE perplexity (default 30).")] = None,
     n_neighbors: Annotated[int | None, typer.Option(help="UMAP neighbours (default 15).")] = None,
     min_dist: Annotated[float | None, typer.Option(help="UMAP minimum distance (default 0.1).")] = None,
@@ -45,6 +45,8 @@ def map_cmd(
     from ..runfolder import Run
 
     with stage():
+        in_range("--seed", seed, 0, MAX_SEED)
+        in_range("--k", k, 1)
         params = parse_params(param)
         given = {"perplexity": perplexity, "n_neighbors": n_neighbors, "min_dist": min_dist, "metric": metric}
         params.update({key: v for key, v in given.items() if v is not None})
@@ -60,22 +62,21 @@ def map_cmd(
             value = "[" + ", ".join(f"{v:.4f}" for v in value) + "]"
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
-    console.print(f"[green]wrote[/] {r.path / map_file(method, dims)}")
+    say(("wrote", "green"), f" {r.path / map_file(method, dims)}")
 
 
 @app.command()
 def report(
     run: Annotated[Path, typer.Argument(help="Run folder made by `fit`.")],
     points: Annotated[int, typer.Option(help="Points on the interactive map (a random subset).")] = 5000,
-    seed: Annotated[int, typer.Option(help="Seed of the subset and the example items.")] = 0,
+    seed: Annotated[int, typer.Option(help=f"Seed of the subset and the example items (0..{MAX_SEED}).")] = 0,
 ) -> None:
     """Write report.html into the run: one self-contained page, readable offline."""
-    from ..errors import InputError
     from ..report.html import write_report
     from ..runfolder import Run
 
     with stage():
-        if points < 1:
-            raise InputError(f"--points must be at least 1; got {points}")
+        in_range("--points", points, 1)
+        in_range("--seed", seed, 0, MAX_SEED)
         path = write_report(Run(run), max_points=points, seed=seed)
-    console.print(f"[green]wrote[/] {path}")
+    say(("wrote", "green"), f" {path}")

@@ -1,5 +1,9 @@
 """CLI commands that steer a fitted run: sample, reconstruct, interpolate, traverse, attribute,
-neighbours. Each writes a labelled PNG (plus a CSV of the numbers for vector data)."""
+neighbours. Each writes a labelled PNG (plus a CSV of the numbers for vector data).
+
+A figure is bounded: at most ``MAX_FIGURE_ITEMS`` items, ``MAX_FIGURE_COLUMNS`` in a row (10,000
+8x8 digits draw in about 8 s; a strip of 10,000 steps took a minute and 1.6 GB), and the operation
+itself is bounded in memory by :func:`latentspace.ops.check_output_rows`."""
 
 from __future__ import annotations
 
@@ -12,11 +16,14 @@ import typer
 from rich.table import Table
 
 from ..errors import InputError
-from .app import app, console, stage
+from .app import MAX_SEED, OverwriteOpt, SeedOpt, app, console, in_range, say, stage
 
 RunArg = Annotated[Path, typer.Argument(help="Run folder made by `fit`.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")]
-SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+
+MAX_FIGURE_ITEMS = 10_000  # items in one figure (a grid of 100 x 100)
+MAX_FIGURE_COLUMNS = 1_000  # items in one row of a figure (path steps, strengths, neighbours)
+_COLUMNS = f" (one figure shows at most {MAX_FIGURE_COLUMNS:,} columns)"
 
 
 class _Ctx:
@@ -48,6 +55,23 @@ class _Ctx:
     def describe(self, i: int) -> str:
         return self.run.item_name(i)
 
+    def check_out(self, out: Path, overwrite: bool) -> None:
+        """Refuse the figure's files before any work: the PNG, and for vector data the CSV that
+        :func:`~latentspace.report.figures.write_figure` writes beside it."""
+        from ..stages.targets import check_target
+
+        check_target(out, overwrite, suffixes=(".png",))
+        shape = self.run.config["dataset"].get("sample_shape")
+        if not shape or len(shape) != 3:
+            check_target(out.with_suffix(".csv"), overwrite)
+
+    def check_rows(self, option: str, rows: int) -> None:
+        """The operation's memory bound, checked from the config before the model is loaded."""
+        from .. import ops
+
+        cfg = self.run.config
+        ops.check_output_rows(rows, cfg["latent_dim"], cfg["dataset"]["d"], option)
+
     def figure(self, out: Path, items: np.ndarray, **kw) -> list[Path]:
         from ..report.figures import write_figure
 
@@ -66,7 +90,7 @@ class _Ctx:
 
 
 def _done(paths: list[Path]) -> None:
-    console.print("[green]wrote[/] " + ", ".join(str(p) for p in paths))
+    say(("wrote", "green"), " " + ", ".join(str(p) for p in paths))
 
 
 def _grid_shape(n: int) -> tuple[int, int]:
@@ -76,15 +100,21 @@ def _grid_shape(n: int) -> tuple[int, int]:
 
 @app.command()
 def sample(
-    run: RunArg, out: OutOpt, n: Annotated[int, typer.Option("-n", help="How many.")] = 64, seed: SeedOpt = 0
+    run: RunArg,
+    out: OutOpt,
+    n: Annotated[int, typer.Option("-n", help=f"How many (at most {MAX_FIGURE_ITEMS:,}).")] = 64,
+    seed: SeedOpt = 0,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Draw new items from the model's prior and save them as a grid."""
     from .. import ops
 
     with stage():
-        if n < 1:
-            raise InputError(f"-n must be at least 1; got {n}")
+        in_range("-n", n, 1, MAX_FIGURE_ITEMS, " (the items one figure shows)")
+        in_range("--seed", seed, 0, MAX_SEED)
         ctx = _Ctx(run)
+        ctx.check_out(out, overwrite)
+        ctx.check_rows("-n", n)
         X = ops.sample(ctx.model, n, seed).X
         rows, cols = _grid_shape(n)
         items = np.concatenate([X, np.full((rows * cols - n, X.shape[1]), np.nan)]).reshape(rows, cols, -1)
@@ -97,13 +127,17 @@ def sample(
 def reconstruct(
     run: RunArg,
     out: OutOpt,
-    n: Annotated[int, typer.Option("-n", help="How many items.")] = 16,
+    n: Annotated[int, typer.Option("-n", help=f"How many items (at most {MAX_FIGURE_COLUMNS:,}).")] = 16,
     split: Annotated[str, typer.Option(help="train | test | all")] = "test",
     seed: SeedOpt = 0,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Originals (top row) beside their reconstructions (bottom row), from the held-out split."""
     with stage():
+        in_range("-n", n, 1, MAX_FIGURE_COLUMNS, _COLUMNS)
+        in_range("--seed", seed, 0, MAX_SEED)
         ctx = _Ctx(run)
+        ctx.check_out(out, overwrite)
         cols = ctx.columns()
         pool = (
             np.flatnonzero(cols["split"] == split)
@@ -134,12 +168,16 @@ def interpolate(
     to: Annotated[int, typer.Option("--to", help="Index of the last item.")],
     steps: Annotated[int, typer.Option(help="Points on the path, endpoints included.")] = 10,
     method: Annotated[str, typer.Option(help="lerp | slerp")] = "lerp",
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Decode a straight (lerp) or spherical (slerp) path between two items' latents."""
     from .. import ops
 
     with stage():
+        in_range("--steps", steps, 2, MAX_FIGURE_COLUMNS, _COLUMNS)
         ctx = _Ctx(run)
+        ctx.check_out(out, overwrite)
+        ctx.check_rows("--steps", steps)
         a, b = ctx.item(from_), ctx.item(to)
         path = ops.interpolate(ctx.model, ctx.Z[a], ctx.Z[b], steps, method, space="latent")
         paths = ctx.figure(
@@ -161,14 +199,21 @@ def traverse(
     dims: Annotated[str, typer.Option(help="Dimensions, e.g. 0-7 or 0,3,5 (default: up to 10).")] = "",
     span: Annotated[float, typer.Option(help="How far, in standard deviations of each dimension.")] = 2.0,
     steps: Annotated[int, typer.Option(help="Values per dimension.")] = 7,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Move one latent dimension at a time (one row each) and decode."""
     from .. import ops
 
     with stage():
         ctx = _Ctx(run)
+        ctx.check_out(out, overwrite)
+        latent_dim = ctx.run.config["latent_dim"]
+        chosen = ops.parse_dims(dims or f"0-{min(latent_dim, 10) - 1}", latent_dim)
+        most = min(MAX_FIGURE_COLUMNS, max(2, MAX_FIGURE_ITEMS // len(chosen)))
+        shows = f"one figure shows {MAX_FIGURE_ITEMS:,} items, {MAX_FIGURE_COLUMNS:,} a row"
+        in_range("--steps", steps, 2, most, f" for {len(chosen)} dimensions ({shows})")
+        ctx.check_rows("--steps", len(chosen) * steps)
         i = ctx.item(item)
-        chosen = dims or f"0-{min(ctx.model.latent_dim, 10) - 1}"
         tr = ops.traverse(ctx.model, ctx.Z[i], chosen, span, steps, reference=ctx.Z)
         paths = ctx.figure(
             out,
@@ -182,19 +227,23 @@ def traverse(
     _done(paths)
 
 
-def parse_alphas(spec: str) -> np.ndarray:
-    """``-2:2:5`` (start:stop:count) or ``-1,0,1``."""
+def parse_alphas(spec: str, most: int = MAX_FIGURE_COLUMNS) -> np.ndarray:
+    """``-2:2:5`` (start:stop:count) or ``-1,0,1``; at most ``most`` values (counted before any
+    array is made)."""
     try:
         if ":" in spec:
             lo, hi, count = spec.split(":")
-            alphas = np.linspace(float(lo), float(hi), int(count))
+            start, stop, count = float(lo), float(hi), int(count)
         else:
-            alphas = np.array([float(v) for v in spec.split(",")])
+            values = [float(v) for v in spec.split(",")]
+            start, stop, count = None, None, len(values)
     except ValueError:
         raise InputError(
             f"--alphas must be START:STOP:COUNT (e.g. -2:2:5) or a list like -1,0,1; got {spec!r}"
         ) from None
-    if len(alphas) < 1 or not np.all(np.isfinite(alphas)):
+    in_range("the count of --alphas", count, 1, most, _COLUMNS)
+    alphas = np.linspace(start, stop, count) if start is not None else np.array(values)
+    if not np.all(np.isfinite(alphas)):
         raise InputError(f"--alphas gives no usable values: {spec!r}")
     return alphas
 
@@ -210,13 +259,17 @@ def attribute(
     method: Annotated[
         str, typer.Option(help="mean (difference of means) | linear (classifier normal)")
     ] = "mean",
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Find the latent direction from group B to group A and apply it to an item."""
     from .. import ops
     from ..select import select_rows
 
     with stage():
+        strengths = parse_alphas(alphas)
         ctx = _Ctx(run)
+        ctx.check_out(out, overwrite)
+        ctx.check_rows("--alphas", len(strengths))
         i = ctx.item(item)
         cols = ctx.columns()
         a = select_rows(cols, where, ctx.data.label_names)
@@ -224,7 +277,7 @@ def attribute(
         if not b.any():
             raise InputError(f"group B (everything not in {where!r}) is empty")
         vector = ops.attribute_vector(ctx.model, None, a, b, method, Z=ctx.Z)
-        path = ops.edit(ctx.model, ctx.Z[i], vector, parse_alphas(alphas))
+        path = ops.edit(ctx.model, ctx.Z[i], vector, strengths)
         title = f"{ctx.run.name}: {ctx.describe(i)} moved along ({where}) - ({vs or 'rest'})"
         paths = ctx.figure(
             out,
@@ -244,12 +297,16 @@ def neighbours(
     item: Annotated[int, typer.Option(help="Index of the query item.")],
     k: Annotated[int, typer.Option("-k", help="How many neighbours.")] = 8,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Optional PNG of the neighbours.")] = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """The k nearest items to an item in latent space (exact; ties to the lower row)."""
     from .. import ops
 
     with stage():
         ctx = _Ctx(run)
+        if out is not None:
+            in_range("-k", k, 1, MAX_FIGURE_COLUMNS - 1, _COLUMNS)
+            ctx.check_out(out, overwrite)
         i = ctx.item(item)
         idx, dist = ops.neighbours(None, None, i, k, Z=ctx.Z)  # the latents suffice: no model
         paths = []

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import app, console, stage
+from .app import MAX_SEED, app, console, in_range, say, stage
 
 
 @app.command()
@@ -18,12 +18,16 @@ def reproduce(
     only: Annotated[
         str | None, typer.Option(help="Comma-separated experiments (default: all). See --list.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of every experiment.")] = 0,
+    seed: Annotated[int, typer.Option(help=f"Seed of every experiment (0..{MAX_SEED}).")] = 0,
     list_: Annotated[bool, typer.Option("--list", help="List the experiments and stop.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the results file and the chosen experiments' files in --out.")
+    ] = False,
 ) -> None:
     """Run the experiments that compare latentspace with published figures; write RESULTS.md."""
     from ..reproduce import EXPERIMENTS
     from ..reproduce import reproduce as run_all
+    from ..stages.targets import check_target
 
     if list_:
         for key, fn in EXPERIMENTS.items():
@@ -32,10 +36,13 @@ def reproduce(
     keys = [k.strip() for k in only.split(",") if k.strip()] if only else None
     command = "latentspace reproduce" + (" --quick" if quick else "") + (f" --only {only}" if only else "")
     with stage():
+        in_range("--seed", seed, 0, MAX_SEED)
+        check_target(md, overwrite, suffixes=(".md", ".markdown", ".txt"), option="--md")
+        check_target(out, overwrite, kind="folder")
         done = run_all(out, md, quick=quick, only=keys, seed=seed, command=command)
     for e in done:
-        console.print(f"[bold]{e.title}[/bold] ({e.seconds:.0f} s)")
+        say((e.title, "bold"), f" ({e.seconds:.0f} s)")
         for r in e.rows:
             pub = "" if r.published is None else f"   {e.reference} {r.published:g}"
-            console.print(f"  {r.quantity}: {r.ours_text()}{pub}")
-    console.print(f"wrote {md} and figures in {out}/")
+            say(f"  {r.quantity}: {r.ours_text()}{pub}")
+    say(f"wrote {md} and figures in {out}/")

@@ -9,8 +9,23 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from .app import DaskOpt, DataArgOpt, DataOpt, LabelOpt, app, console, load_data, parse_params, stage
+from .app import (
+    MAX_SEED,
+    DaskOpt,
+    DataArgOpt,
+    DataOpt,
+    LabelOpt,
+    OverwriteOpt,
+    app,
+    console,
+    in_range,
+    load_data,
+    parse_params,
+    say,
+    stage,
+)
 
 
 @app.command()
@@ -23,7 +38,7 @@ def datasets() -> None:
     for col in ("name", "rows x features", "what", "status"):
         table.add_column(col)
     for info in BUILTINS.values():
-        status = "ready" if info.available() else f"[yellow]missing: {info.missing_hint}"
+        status = "ready" if info.available() else Text(f"missing: {info.missing_hint}", style="yellow")
         table.add_row(info.name, info.size, info.summary, status)
     console.print(table)
     console.print(f"Files: {SUPPORTED}.  Use --data PATH [--label-col NAME].")
@@ -52,7 +67,7 @@ def fit(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create, e.g. runs/pca16.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Registry name (see `models`).")] = "pca",
     latent_dim: Annotated[int, typer.Option("--latent-dim", "-k", help="Size of the latent.")] = 16,
-    seed: Annotated[int, typer.Option(help="Seed for the split and the model.")] = 0,
+    seed: Annotated[int, typer.Option(help=f"Seed for the split and the model, 0..{MAX_SEED}.")] = 0,
     test_fraction: Annotated[
         float | None,
         typer.Option(help="Held-out share; default: the dataset's own split, else 0.1."),
@@ -72,12 +87,12 @@ def fit(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
 ) -> None:
     """Fit a model on the training split and write a run folder (model, latents, config)."""
-    from ..runfolder import check_destination
     from ..stages import fit as stages_fit
+    from ..stages.targets import check_target
 
     with stage():
-        if not resume:
-            check_destination(out, overwrite)
+        in_range("--seed", seed, 0, MAX_SEED)
+        check_target(out, overwrite, kind="run")
         params = parse_params(param)
         for key, value in (
             ("epochs", epochs),
@@ -105,31 +120,36 @@ def fit(
     if run is None:  # a rank other than 0 of `torchrun ... -m latentspace fit`: rank 0 reports
         return
     split = run.config["split"]
-    console.print(
-        f"[green]fitted[/] {model} (latent {latent_dim}) on {split['n_train']:,} rows of"
-        f" {ds.name} in {elapsed:.1f} s -> [bold]{run.path}[/]"
+    say(
+        ("fitted", "green"),
+        f" {model} (latent {latent_dim}) on {split['n_train']:,} rows of {ds.name} in {elapsed:.1f} s -> ",
+        (str(run.path), "bold"),
     )
-    console.print(stages_fit.info_summary(run.config["info"]), highlight=False)
+    say(stages_fit.info_summary(run.config["info"]))
 
 
 @app.command()
 def encode(
     run: Annotated[Path, typer.Argument(help="Run folder made by `fit`.")],
     data: DataOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write: .parquet or .csv.")],
     label_col: LabelOpt = None,
     data_arg: DataArgOpt = None,
     dask: DaskOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
-    """Encode data with a fitted run and write the latents to Parquet."""
+    """Encode data with a fitted run and write the latents to Parquet or CSV (by --out's suffix)."""
     from ..runfolder import Run
+    from ..stages.encode import FORMATS
     from ..stages.encode import encode as encode_stage
+    from ..stages.targets import check_target
 
     with stage():
+        check_target(out, overwrite, suffixes=FORMATS)  # before the data are loaded
         r = Run(run)
         ds = load_data(data, label_col, data_arg)
-        path = encode_stage(r, ds, out, dask=dask)
-    console.print(f"[green]encoded[/] {ds.n:,} rows of {ds.name} -> [bold]{path}[/]")
+        path = encode_stage(r, ds, out, dask=dask, overwrite=overwrite)
+    say(("encoded", "green"), f" {ds.n:,} rows of {ds.name} -> ", (str(path), "bold"))
 
 
 @app.command()
@@ -147,7 +167,9 @@ def info(
         console.print_json(json.dumps(cfg))
         return
     ds = cfg["dataset"]
-    table = Table(title=f"run {r.name}  [green](checksums verified)", show_header=False)
+    table = Table(
+        title=Text.assemble(f"run {r.name}  ", ("(checksums verified)", "green")), show_header=False
+    )
     table.add_column(style="bold")
     table.add_column()
     params = ", ".join(f"{k}={v!r}" for k, v in cfg["model"]["params"].items())
@@ -176,6 +198,7 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop before serving the explorer.")] = False,
     epochs: Annotated[int, typer.Option(help="VAE training epochs.")] = 10,
     port: Annotated[int, typer.Option(help="Explorer port.")] = 8765,
+    overwrite: Annotated[bool, typer.Option(help="Replace the demo's runs and compare.html.")] = False,
 ) -> None:
     """The main job on built-in data: fit PCA and a VAE on MNIST (digits if MNIST is missing),
     evaluate both, map the VAE with UMAP, write both reports and a comparison, then serve the
@@ -183,9 +206,14 @@ def demo(
     from ..stages.demo import demo as run_demo
 
     with stage():
-        result = run_demo(out, epochs=epochs, notify=lambda line: console.print(line, highlight=False))
+        in_range("--epochs", epochs, 1)
+        if not no_serve:  # a busy port is found now, not after minutes of work
+            from .explore import check_port
+
+            check_port("127.0.0.1", port)
+        result = run_demo(out, epochs=epochs, notify=say, overwrite=overwrite)
     vae, pca = result.runs[1], result.runs[0]
-    console.print(f"demo done in {result.seconds['total']:.0f} s; next: latentspace explore {vae.path}")
+    say(f"demo done in {result.seconds['total']:.0f} s; next: latentspace explore {vae.path}")
     if not no_serve:
         from .explore import serve
 

@@ -2,11 +2,13 @@
 traverse, attribute vectors, neighbours, denoise."""
 
 from .latent import (
+    MAX_OUTPUT_BYTES,
     LatentPath,
     Traversal,
     apply,
     as_latent,
     attribute_vector,
+    check_output_rows,
     denoise,
     edit,
     interpolate,
@@ -19,11 +21,13 @@ from .latent import (
 from .neighbours import neighbours
 
 __all__ = [
+    "MAX_OUTPUT_BYTES",
     "LatentPath",
     "Traversal",
     "apply",
     "as_latent",
     "attribute_vector",
+    "check_output_rows",
     "denoise",
     "edit",
     "interpolate",

@@ -34,6 +34,30 @@ class Traversal:
     spread: np.ndarray  # (len(dims),) the std of each dimension over the reference latents
 
 
+# The most one operation builds: its latents and decoded items as float32, 2 GiB in all. A sample
+# of a billion items (or a path of a hundred million steps) is refused before anything is allocated.
+MAX_OUTPUT_BYTES = 2 << 30
+
+
+def check_output_rows(rows: int, latent_dim: int, n_features: int, name: str) -> int:
+    """Refuse ``rows`` decoded items whose latents and data (float32) pass ``MAX_OUTPUT_BYTES``.
+
+    ``name`` is what asked for the rows (a parameter, or the CLI's option), for the message."""
+    per_row = 4 * (int(latent_dim) + int(n_features))
+    limit = max(1, MAX_OUTPUT_BYTES // per_row)
+    if int(rows) > limit:
+        raise InputError(
+            f"{name} asks for {int(rows):,} decoded items ({int(rows) * per_row / 2**30:,.1f} GiB);"
+            f" at most {limit:,} fit in the {MAX_OUTPUT_BYTES / 2**30:g} GiB one operation may build"
+            f" ({latent_dim} latent + {n_features} feature values of 4 bytes each)"
+        )
+    return int(rows)
+
+
+def _check_rows(model, rows: int, name: str) -> int:
+    return check_output_rows(rows, int(model.latent_dim), int(model.n_features_in_), name)
+
+
 def _check_steps(steps: int) -> int:
     if int(steps) < 2:
         raise InputError(f"steps must be at least 2 (the two endpoints); got {steps}")
@@ -64,7 +88,9 @@ def as_latent(model, v, *, name: str = "vector", space: str = "auto") -> np.ndar
 
 def sample(model, n: int, seed: int = 0) -> LatentPath:
     """``n`` latents from the model's prior and their decoded items (``t`` is 0..n-1)."""
-    Z = model.sample_latent(int(n), random_state=seed)
+    if int(n) < 1:
+        raise InputError(f"n must be at least 1; got {n}")
+    Z = model.sample_latent(_check_rows(model, n, "n"), random_state=seed)
     return LatentPath(Z=Z, X=model.decode(Z), t=np.arange(len(Z), dtype=np.float64))
 
 
@@ -96,7 +122,7 @@ def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def interpolate(model, a, b, steps: int = 10, method: str = "lerp", space: str = "auto") -> LatentPath:
     """Decode ``steps`` points between ``a`` and ``b`` (data items or latent vectors)."""
-    steps = _check_steps(steps)
+    steps = _check_rows(model, _check_steps(steps), "steps")
     methods = {"lerp": lerp, "slerp": slerp}
     if method not in methods:
         raise InputError(f"method must be one of {', '.join(methods)}; got {method!r}")
@@ -115,9 +141,14 @@ def parse_dims(dims, latent_dim: int) -> list[int]:
         for part in dims.split(","):
             lo, sep, hi = part.strip().partition("-")
             try:
-                out += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
+                first, last = int(lo), int(hi if sep else lo)
             except ValueError:
                 raise InputError(f"dims must look like 0-7 or 0,2,5; got {dims!r}") from None
+            if last - first >= max(latent_dim, 1000):  # wider than the latent: refused unbuilt
+                raise InputError(
+                    f"dims {part.strip()} out of range: the latent has dimensions 0..{latent_dim - 1}"
+                )
+            out += range(first, last + 1)
         dims = out
     dims = [int(d) for d in dims]
     bad = [d for d in dims if not 0 <= d < latent_dim]
@@ -134,6 +165,7 @@ def traverse(model, z, dims=None, span: float = 2.0, steps: int = 7, *, referenc
         raise InputError(f"span must be a positive number of standard deviations; got {span}")
     z0 = as_latent(model, z, name="z")
     dims = parse_dims(dims, int(model.latent_dim))
+    _check_rows(model, len(dims) * steps, "steps x dims")
     ref = check_array(reference, name="reference latents", n_features=int(model.latent_dim))
     spread = np.asarray(ref, dtype=np.float64).std(axis=0)[dims]
     offsets = np.linspace(-span, span, steps)
@@ -192,6 +224,7 @@ def apply(z, vector, alpha) -> np.ndarray:
 def edit(model, z, vector, alphas) -> LatentPath:
     """Decode ``z + alpha * vector`` for each alpha."""
     z0 = as_latent(model, z, name="z")
+    _check_rows(model, np.size(alphas), "alphas")
     Z = apply(z0, vector, np.asarray(alphas, dtype=np.float32).reshape(-1))
     return LatentPath(Z=Z, X=model.decode(Z), t=np.asarray(alphas, dtype=np.float64).reshape(-1))
 

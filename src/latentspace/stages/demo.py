@@ -33,8 +33,9 @@ def demo(
     epochs: int = 10,
     data: str | None = None,
     notify: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> DemoResult:
-    """Run the whole pipeline on built-in data into ``out`` (its demo runs are replaced).
+    """Run the whole pipeline on built-in data into ``out``.
 
     Parameters
     ----------
@@ -42,6 +43,8 @@ def demo(
     epochs : VAE training epochs.
     data : ``"mnist"`` or ``"digits"``; default MNIST when installed, else digits.
     notify : called with one line of news after every step (default: the module's logger).
+    overwrite : replace the demo's runs and ``compare.html`` where they exist (otherwise refused,
+        before any work).
     """
     from ..atomic import atomic_write
     from ..data import load
@@ -52,6 +55,7 @@ def demo(
     from ..report.html import write_report
     from .evaluate import evaluate
     from .fit import fit, info_summary
+    from .targets import check_target
 
     say = notify or log.info
     out = Path(out)
@@ -60,6 +64,10 @@ def demo(
         if not BUILTINS["mnist"].available():
             say(f"MNIST is not installed ({BUILTINS['mnist'].missing_hint}); using digits.")
             data = "digits"
+    names = {name: out / f"{data}-{name}" for name in ("pca", "vae")}
+    for path in names.values():
+        check_target(path, overwrite, kind="run")
+    compare_path = check_target(out / "compare.html", overwrite, suffixes=(".html",))
     k = 16 if data == "mnist" else 8
     seconds: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -67,7 +75,7 @@ def demo(
     runs: list[Run] = []
     for name, params in (("pca", {}), ("vae", {"arch": "mlp", "epochs": epochs})):
         t0 = time.perf_counter()
-        run = fit(ds, name, latent_dim=k, out=out / f"{data}-{name}", overwrite=True, **params)
+        run = fit(ds, name, latent_dim=k, out=names[name], overwrite=overwrite, **params)
         seconds[f"fit {name}"] = time.perf_counter() - t0
         say(f"{name} on {data} (latent {k}) fitted in {seconds[f'fit {name}']:.1f} s -> {run.path}")
         say("  " + info_summary(run.config["info"]))
@@ -87,7 +95,7 @@ def demo(
     for run in runs:
         say(f"wrote {write_report(run)}")
     cards = [r.read_json("metrics.json") for r in runs]
-    compare_path = atomic_write(out / "compare.html", compare_html(*compare_table(runs, cards)).encode())
+    atomic_write(compare_path, compare_html(*compare_table(runs, cards)).encode(), replace=overwrite)
     say(f"wrote {compare_path}")
     seconds["total"] = time.perf_counter() - t_start
     return DemoResult(data, runs, compare_path, seconds)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..atomic import atomic_write_json
 from ..data import Dataset, load
 from ..data.source import rows_of
 from ..data.splits import split_mask
-from ..errors import InputError
+from ..errors import InputError, LatentspaceError
 from ..models.registry import create_model
-from ..runfolder import check_destination, save_run
+from ..runfolder import save_run
+from .targets import check_target
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +27,9 @@ def checkpoint_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.checkpoints"
 
 
-def _resume_guard(ckpt: Path, fingerprint: dict, resume: bool) -> None:
-    """Record what is being trained; on resume refuse a different model, data or seed."""
+def _resume_guard(ckpt: Path, fingerprint: dict, resume: bool) -> bool:
+    """Record what is being trained; on resume refuse a different model, data or seed. True when
+    this call created the checkpoint folder (a fresh start on the main process)."""
     record = ckpt / "fit.json"
     if resume:
         if not record.is_file():
@@ -37,15 +41,41 @@ def _resume_guard(ckpt: Path, fingerprint: dict, resume: bool) -> None:
                 f"cannot resume: {', '.join(changed)} differ from the interrupted run in {ckpt};"
                 " resume with the same command line, or start again without --resume"
             )
-        return
+        return False
     from ..train.device import is_main_process
 
     if not is_main_process():  # under torchrun rank 0 alone prepares (and later writes) the folder:
-        return  # two ranks each replacing it deleted each other's files (a flaky failure)
+        return False  # two ranks each replacing it deleted each other's files (a flaky failure)
     if ckpt.exists():
         shutil.rmtree(ckpt)  # a fresh start replaces an abandoned attempt
     ckpt.mkdir(parents=True)
     atomic_write_json(record, fingerprint)
+    return True
+
+
+@contextmanager
+def _kept_only_to_resume(ckpt: Path, created: bool) -> Iterator[None]:
+    """Remove the checkpoints of a fresh fit that fails, unless ``--resume`` could finish it.
+
+    A refused or diverging fit (:class:`LatentspaceError`) would fail again with the same command,
+    so nothing of it is left. A failure of the machine (disk, memory) after an epoch was saved keeps
+    the checkpoints, and says so; Ctrl-C or a kill keeps them always (KeyboardInterrupt is not an
+    Exception; a killed process runs no code). A resumed fit's checkpoints belong to the earlier
+    attempt and are always kept."""
+    from ..train.checkpoint import LAST
+
+    try:
+        yield
+    except LatentspaceError:
+        if created:
+            shutil.rmtree(ckpt, ignore_errors=True)
+        raise
+    except Exception:
+        if created and (ckpt / "train" / LAST).is_file():
+            log.warning("the training so far is kept in %s: the same command with --resume goes on", ckpt)
+        elif created:
+            shutil.rmtree(ckpt, ignore_errors=True)
+        raise
 
 
 def fit(
@@ -67,8 +97,8 @@ def fit(
     models checkpoint every epoch; ``resume=True`` continues an interrupted ``fit`` with the same
     arguments and ends where an uninterrupted one would.
     """
-    if out is not None and not (resume and not Path(out).exists()):
-        check_destination(out, overwrite)  # fail before the long work, not after it
+    if out is not None:
+        check_target(out, overwrite, kind="run")  # fail before the long work, not after it
     ds = load(data) if isinstance(data, str | Path) else data
     estimator = create_model(model, latent_dim=latent_dim, **params)
     own = estimator.get_params()
@@ -79,7 +109,6 @@ def fit(
     test_mask, split = split_mask(ds, test_fraction, seed)
     train = ds.X if not test_mask.any() else rows_of(ds.X, ~test_mask)  # on-disk data stays there
     log.info("fitting %s on %d of %d rows of %s", model, len(train), ds.n, ds.name)
-    ckpt = None
     if getattr(estimator, "trains_in_epochs", False) and out is not None:
         ckpt = checkpoint_dir(out)
         fingerprint = {
@@ -89,17 +118,21 @@ def fit(
             "seed": seed,
             "split": split,
         }
-        _resume_guard(ckpt, fingerprint, resume)
-        estimator.fit(train, checkpoint_dir=ckpt / "train", resume=resume)
-    elif resume:
+        created = _resume_guard(ckpt, fingerprint, resume)
+        with _kept_only_to_resume(ckpt, created):
+            estimator.fit(train, checkpoint_dir=ckpt / "train", resume=resume)
+            return _save(estimator, ds, out, seed, split, test_mask, overwrite, ckpt)
+    if resume:
         raise InputError(f"--resume applies to neural models; {model!r} trains in one step")
-    else:
-        estimator.fit(train)
-    if out is None:
-        return estimator
+    estimator.fit(train)
+    return estimator if out is None else _save(estimator, ds, out, seed, split, test_mask, overwrite, None)
+
+
+def _save(estimator, ds: Dataset, out, seed: int, split: dict, test_mask, overwrite: bool, ckpt: Path | None):
+    """Write the run folder of a fitted estimator (rank 0 alone under torchrun: others get None)."""
     from ..train.device import is_main_process
 
-    if not is_main_process():  # under torchrun only rank 0 writes the run
+    if not is_main_process():
         return None
     Z = estimator.encode(ds.X)
     extra = {}

@@ -1,11 +1,14 @@
 """The latent explorer: a local FastAPI app over one or two runs.
 
 Security model (each point is tested): the server binds 127.0.0.1 unless told otherwise; every
-``/api`` call needs the per-launch token (``X-Token`` header or ``token`` query parameter) or gets
-403; a Host header other than the bound address or localhost gets 403 (DNS rebinding); no CORS
-header is ever sent; only the packaged static files (a fixed list) and run artefacts addressed by
-number are served, anything else is 404; bodies over ``MAX_BODY`` get 413 before they are read;
-bad values get 422 with a message.
+``/api`` call needs the per-launch token, a foreign Host header gets 403, bodies over ``MAX_BODY``
+get 413 before they are read, and every response says ``Referrer-Policy: no-referrer``
+(:mod:`.guard`); no CORS header is ever sent; only the packaged static files (a fixed list) and run
+artefacts addressed by number are served, anything else is 404. Bodies, paths and queries are
+parsed with declared types and bounds (:mod:`.requests`): a bad value gets 422 and one line naming
+the field and what is allowed, never a 500. A run whose files do not fit together is refused when
+it is loaded (:func:`load_state`); an error that still escapes a request is one line: 409 for a
+broken run, 422 for bad input, a bare 500 (the traceback goes to the server's log only).
 
 Decoding is the hot path (a slider move is one decode): concurrent decode requests are gathered
 into one batch per model call by :class:`DecodeBatcher`, so 16 clients cost about one decode each.
@@ -15,28 +18,40 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hmac
 import io
 import json
-import math
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-MAX_BODY = 1 << 20  # bytes; a lasso of 100,000 indices fits
-MAX_SPAN = 6.0  # sliders may move a latent at most this many standard deviations from the mean
-MAX_BATCH = 256
+from .guard import MAX_BODY, Guard
+from .requests import (
+    MAX_BATCH,
+    MAX_SPAN,
+    MAX_STEPS,
+    AttributeBody,
+    DecodeBody,
+    InterpolateBody,
+    Invalid,
+    InverseBody,
+    PlaceBody,
+    SampleBody,
+    parse,
+    query_error,
+    shown,
+)
+
+__all__ = ["MAX_BODY", "MAX_SPAN", "RunState", "create_app", "load_state"]
 STATIC_FILES = ("explorer.html", "explorer.js", "explorer.css", "scatter.js")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
-
-
-class Invalid(ValueError):
-    """A request value out of bounds: answered with 422 and the message."""
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 # --- one run, loaded once ------------------------------------------------------------------------
@@ -59,9 +74,22 @@ class RunState:
         return len(self.Z)
 
     @property
+    def latent_dim(self) -> int:
+        return int(self.Z.shape[1])
+
+    @property
     def is_image(self) -> bool:
         s = self.data.sample_shape
         return s is not None and len(s) == 3
+
+    @cached_property
+    def map_box(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where a map position may be asked for: the map's bounding box, widened by its size on
+        each side (a click on empty space near the map; not a point a million units away)."""
+        emb = self.lmap.embedding.astype(np.float64)
+        lo, hi = emb.min(0), emb.max(0)
+        pad = np.maximum(hi - lo, 1.0)
+        return lo - pad, hi + pad
 
     def describe(self) -> dict:
         d = self.data
@@ -74,7 +102,7 @@ class RunState:
             "name": self.run.name,
             "model": self.run.model_name,
             "n": self.n,
-            "latent_dim": int(self.Z.shape[1]),
+            "latent_dim": self.latent_dim,
             "map": {"method": self.lmap.method, "quality": self.lmap.quality},
             "labels": labels,
             "image": self.is_image,
@@ -87,35 +115,11 @@ class RunState:
             "can_sample": hasattr(self.model, "sample"),
         }
 
-    # --- checks -----------------------------------------------------------------------------
-    def index(self, i, name="item") -> int:
-        if isinstance(i, bool) or not isinstance(i, int):
-            raise Invalid(f"{name} must be an integer row number; got {i!r}")
+    def index(self, i: int, name: str = "item") -> int:
+        """A row number from a path (FastAPI has made it an int), in range or :class:`Invalid`."""
         if not 0 <= i < self.n:
-            raise Invalid(f"{name} {i} is out of range: this run has items 0..{self.n - 1}")
+            raise Invalid(f"{name} {shown(i)} is out of range: this run has items 0..{self.n - 1}")
         return i
-
-    def latent(self, z, name="z") -> np.ndarray:
-        k = self.Z.shape[1]
-        if not isinstance(z, list) or len(z) != k:
-            got = len(z) if isinstance(z, list) else type(z).__name__
-            raise Invalid(f"{name} must be a list of {k} numbers (the latent size); got {got}")
-        for j, x in enumerate(z):
-            if isinstance(x, bool) or not isinstance(x, int | float):
-                raise Invalid(f"{name} must hold numbers only; {name}[{j}] is {x!r}")
-        v = np.array(z, dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(v))
-        if len(bad):
-            raise Invalid(f"{name}[{bad[0]}] is not a finite number")
-        dev = np.abs(v - self.mean) / self.std
-        far = np.flatnonzero(dev > MAX_SPAN + 1e-9)
-        if len(far):
-            j = int(far[0])
-            raise Invalid(
-                f"{name}[{j}] = {v[j]:.4g} is {dev[j]:.1f} standard deviations from the mean;"
-                f" the allowed span is ±{MAX_SPAN:g}"
-            )
-        return v.astype(np.float32)
 
     # --- artefacts ----------------------------------------------------------------------------
     def item_bytes(self, X: np.ndarray) -> list[str]:
@@ -152,6 +156,9 @@ class RunState:
 
 
 def load_state(rid: int, path, map_method: str | None = None) -> RunState:
+    """Load a run for the explorer. The run folder checks that its files fit together (one latent
+    per item with every column, one finite map point per latent; see ``Run`` and ``maps.store``),
+    so a tampered run is refused here, at start-up, with one line naming the file."""
     from ..errors import InputError
     from ..maps.store import best_map
     from ..runfolder import Run
@@ -223,81 +230,6 @@ class DecodeBatcher:
             return self.state.model.decode(Z)
 
 
-# --- the ASGI guard: host, token, body size -------------------------------------------------------
-class Guard:
-    """Outermost middleware: refuses foreign Host headers and API calls without the token (403),
-    and bodies over ``max_body`` (413) before the application reads them."""
-
-    def __init__(self, app, token: str, hosts: set[str], max_body: int = MAX_BODY):
-        self.app, self.token, self.hosts, self.max_body = app, token, hosts, max_body
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        host = headers.get("host", "")
-        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-        if name.lower() not in self.hosts:
-            return await _plain(send, 403, "forbidden host")
-        path = scope["path"]
-        if path.startswith("/api/"):
-            given = headers.get("x-token") or _query_token(scope.get("query_string", b""))
-            if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
-                return await _plain(send, 403, "missing or wrong token")
-        length = headers.get("content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > self.max_body
-            except ValueError:
-                return await _plain(send, 400, "bad content-length")
-            if too_big:
-                return await _plain(send, 413, f"body over {self.max_body} bytes")
-        seen, rejected = 0, False
-
-        async def limited():
-            nonlocal seen, rejected
-            if rejected:
-                return {"type": "http.disconnect"}
-            msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.max_body:  # answer now; the app sees the client gone
-                    rejected = True
-                    await _plain(send, 413, f"body over {self.max_body} bytes")
-                    return {"type": "http.disconnect"}
-            return msg
-
-        async def guarded_send(msg):
-            if not rejected:
-                await send(msg)
-
-        try:
-            return await self.app(scope, limited, guarded_send)
-        except Exception:
-            if rejected:  # the app failed on the cut-off body: the 413 is already sent
-                return None
-            raise
-
-
-def _query_token(qs: bytes) -> str | None:
-    from urllib.parse import parse_qs
-
-    vals = parse_qs(qs.decode("latin-1")).get("token")
-    return vals[0] if vals else None
-
-
-async def _plain(send, status: int, text: str):
-    body = json.dumps({"detail": text}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 # --- the application -----------------------------------------------------------------------------
 def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_body: int = MAX_BODY):
     """The ASGI app (FastAPI inside the guard) for already loaded runs."""
@@ -308,37 +240,25 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
     }
     types = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
     batchers = [DecodeBatcher(s) for s in states]
-
-    @api.exception_handler(Invalid)
-    async def _invalid(request, exc: Invalid):
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+    _answer_errors(api)
 
     def state(rid: int) -> RunState:
         if not 0 <= rid < len(states):
-            raise HTTPException(404, f"no run {rid}")
+            raise HTTPException(404, f"no run {shown(rid)}")
         return states[rid]
 
-    async def body(request: Request) -> dict:
-        try:
-            data = json.loads(await request.body() or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise Invalid("the body must be a JSON object") from None
-        if not isinstance(data, dict):
-            raise Invalid("the body must be a JSON object")
-        return data
-
-    def headers_nocache():
-        return {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    async def body(request: Request, model, s: RunState):
+        return parse(model, await request.body(), s)
 
     @api.get("/")
     async def index():
-        return Response(static["explorer.html"], media_type=types[".html"], headers=headers_nocache())
+        return Response(static["explorer.html"], media_type=types[".html"], headers=NO_STORE)
 
     @api.get("/static/{name}")
     async def static_file(name: str):
         if name not in static:
             raise HTTPException(404, "not found")
-        return Response(static[name], media_type=types[Path(name).suffix], headers=headers_nocache())
+        return Response(static[name], media_type=types[Path(name).suffix], headers=NO_STORE)
 
     @api.get("/api/runs")
     async def runs():
@@ -364,16 +284,17 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
     @api.get("/api/runs/{rid}/latent/{dim}")
     async def latent_column(rid: int, dim: int):
         s = state(rid)
-        if not 0 <= dim < s.Z.shape[1]:
-            raise Invalid(f"dimension {dim} is out of range: 0..{s.Z.shape[1] - 1}")
+        if not 0 <= dim < s.latent_dim:
+            raise Invalid(f"dim {shown(dim)} is out of range: 0..{s.latent_dim - 1}")
         return {"values": base64.b64encode(np.ascontiguousarray(s.Z[:, dim]).tobytes()).decode()}
 
     @api.get("/api/runs/{rid}/items/{i}")
     async def item(rid: int, i: int, k: int = 8):
         s = state(rid)
         s.index(i)
-        if not 1 <= k <= min(64, s.n - 1):
-            raise Invalid(f"k must be between 1 and {min(64, s.n - 1)}; got {k}")
+        most = min(MAX_STEPS, s.n - 1)
+        if not 1 <= k <= most:
+            raise Invalid(f"k must be between 1 and {most}; got {shown(k)}")
         from ..knn import nearest as knn
 
         x = np.asarray(s.data.X[i : i + 1])
@@ -406,36 +327,26 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
     @api.post("/api/runs/{rid}/decode")
     async def decode(rid: int, request: Request):
         s = state(rid)
-        b = await body(request)
-        z = s.latent(b.get("z"))
-        x = await batchers[s.rid].decode(z)
-        out = {"item": s.item_bytes(x[None])[0]}
-        if b.get("place"):
-            out["position"] = s.place(z[None])[0].astype(np.float64).tolist()
-        if b.get("png") and s.is_image:
+        b = await body(request, DecodeBody, s)
+        x = await batchers[s.rid].decode(b.z)
+        if b.png and s.is_image:
             return Response(s.png(x), media_type="image/png")
+        out = {"item": s.item_bytes(x[None])[0]}
+        if b.place:
+            out["position"] = s.place(b.z[None])[0].astype(np.float64).tolist()
         return out
 
     @api.post("/api/runs/{rid}/place")
     async def place(rid: int, request: Request):
         s = state(rid)
-        b = await body(request)
-        zs = b.get("zs")
-        if not isinstance(zs, list) or not 1 <= len(zs) <= MAX_BATCH:
-            raise Invalid(f"zs must be a list of 1 to {MAX_BATCH} latent vectors")
-        Zq = np.stack([s.latent(z, f"zs[{j}]") for j, z in enumerate(zs)])
-        return {"positions": s.place(Zq).astype(np.float64).tolist()}
+        b = await body(request, PlaceBody, s)
+        return {"positions": s.place(np.stack(b.zs)).astype(np.float64).tolist()}
 
     @api.post("/api/runs/{rid}/inverse")
     async def inverse(rid: int, request: Request):
         s = state(rid)
-        b = await body(request)
-        pt = b.get("point")
-        if not (isinstance(pt, list) and len(pt) == 2 and all(isinstance(v, int | float) for v in pt)):
-            raise Invalid("point must be [x, y] (two numbers)")
-        if not all(math.isfinite(v) for v in pt):
-            raise Invalid("point must hold finite numbers")
-        z = s.lmap.inverse(np.array([pt], np.float32))[0]
+        b = await body(request, InverseBody, s)
+        z = s.lmap.inverse(np.array([b.point], np.float32))[0]
         z = np.clip(z, s.mean - MAX_SPAN * s.std, s.mean + MAX_SPAN * s.std).astype(np.float32)
         x = await batchers[s.rid].decode(z)
         return {"z": z.astype(np.float64).tolist(), "item": s.item_bytes(x[None])[0]}
@@ -445,16 +356,9 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
         from .. import ops
 
         s = state(rid)
-        b = await body(request)
-        a, c = s.index(b.get("a"), "a"), s.index(b.get("b"), "b")
-        steps = b.get("steps", 10)
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= 64:
-            raise Invalid(f"steps must be an integer in [2, 64]; got {steps!r}")
-        method = b.get("method", "lerp")
-        if method not in ("lerp", "slerp"):
-            raise Invalid(f"method must be lerp or slerp; got {method!r}")
+        b = await body(request, InterpolateBody, s)
         with s.lock:
-            path = ops.interpolate(s.model, s.Z[a], s.Z[c], steps, method, space="latent")
+            path = ops.interpolate(s.model, s.Z[b.a], s.Z[b.b], b.steps, b.method, space="latent")
         return {
             "t": path.t.tolist(),
             "positions": s.place(path.Z).astype(np.float64).tolist(),
@@ -464,14 +368,9 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
     @api.post("/api/runs/{rid}/sample")
     async def sample(rid: int, request: Request):
         s = state(rid)
-        b = await body(request)
-        n, seed = b.get("n", 8), b.get("seed", 0)
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 64:
-            raise Invalid(f"n must be an integer in [1, 64]; got {n!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise Invalid(f"seed must be a non-negative integer; got {seed!r}")
+        b = await body(request, SampleBody, s)
         with s.lock:
-            Zs = s.model.sample_latent(n, random_state=seed).astype(np.float32)
+            Zs = s.model.sample_latent(b.n, random_state=b.seed).astype(np.float32)
             X = s.model.decode(Zs)
         pos = await asyncio.get_running_loop().run_in_executor(None, s.lmap.transform, Zs)
         return {"positions": pos.astype(np.float64).tolist(), "items": s.item_bytes(X)}
@@ -481,38 +380,48 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
         from .. import ops
 
         s = state(rid)
-        b = await body(request)
-        groups = []
-        for key in ("group_a", "group_b"):
-            g = b.get(key)
-            if not isinstance(g, list) or not g:
-                raise Invalid(f"{key} must be a non-empty list of item numbers")
-            groups.append(np.array([s.index(i, key + " item") for i in g], dtype=np.int64))
-        i = s.index(b.get("item"))
-        alphas = b.get("alphas", [-2, -1, 0, 1, 2])
-        if (
-            not isinstance(alphas, list)
-            or not 1 <= len(alphas) <= 32
-            or not all(
-                isinstance(a, int | float) and not isinstance(a, bool) and math.isfinite(a) and abs(a) <= 10
-                for a in alphas
-            )
-        ):
-            raise Invalid("alphas must be 1 to 32 finite numbers in [-10, 10]")
+        b = await body(request, AttributeBody, s)
         in_a, in_b = np.zeros(s.n, bool), np.zeros(s.n, bool)
-        in_a[groups[0]], in_b[groups[1]] = True, True
+        in_a[b.group_a], in_b[b.group_b] = True, True
         v = ops.attribute_vector(s.model, None, in_b, vs=in_a, Z=s.Z)  # from group A towards group B
-        Zs = ops.apply(s.Z[i], v, np.asarray(alphas, np.float32))
+        Zs = ops.apply(s.Z[b.item], v, np.asarray(b.alphas, np.float32))
         lo, hi = s.mean - MAX_SPAN * s.std, s.mean + MAX_SPAN * s.std
         Zs = np.clip(Zs, lo, hi).astype(np.float32)
         with s.lock:
             X = s.model.decode(Zs)
         return {
             "direction_norm": float(np.linalg.norm(v)),
-            "alphas": alphas,
+            "alphas": list(b.alphas),
             "positions": s.place(Zs).astype(np.float64).tolist(),
             "items": s.item_bytes(X),
         }
 
     hosts = {h.lower() for h in (*LOCAL_HOSTS, host)}
     return Guard(api, token, hosts, max_body)
+
+
+def _answer_errors(api: FastAPI) -> None:
+    """Every refusal is one line of JSON: 422 for a bad value (a body, path or query value, or an
+    InputError from below), 409 for a run whose files turn out not to fit together, and, for anything
+    unexpected, a bare 500 whose details go to the server's log only (never into the response)."""
+    from ..errors import LatentspaceError, RunIntegrityError
+
+    def one_line(status: int, text: str) -> JSONResponse:
+        return JSONResponse({"detail": " ".join(text.split()) or "error"}, status_code=status)
+
+    @api.exception_handler(Invalid)
+    async def _invalid(request, exc: Invalid):
+        return one_line(422, str(exc))
+
+    @api.exception_handler(RequestValidationError)
+    async def _bad_path_or_query(request, exc: RequestValidationError):
+        return one_line(422, query_error(list(exc.errors())))
+
+    @api.exception_handler(LatentspaceError)
+    async def _ours(request, exc: LatentspaceError):
+        return one_line(409 if isinstance(exc, RunIntegrityError) else 422, str(exc))
+
+    @api.exception_handler(Exception)
+    async def _unexpected(request, exc: Exception):
+        # Starlette re-raises it after this answer: the server logs the traceback
+        return one_line(500, "internal error: the explorer's log has the details")

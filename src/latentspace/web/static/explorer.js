@@ -2,7 +2,7 @@
  * local API. Every API call carries the launch token; user-provided text goes in as text nodes. */
 (function () {
   "use strict";
-  const token = new URLSearchParams(location.search).get("token") || "";
+  const token = launchToken();
   const $ = (id) => document.getElementById(id);
   const status = (t) => { $("status").textContent = t; };
   const TAB10 = [[31,119,180],[255,127,14],[44,160,44],[214,39,40],[148,103,189],[140,86,75],[227,119,194],[127,127,127],[188,189,34],[23,190,207]];
@@ -268,5 +268,26 @@
   }));
   $("reset").addEventListener("click", () => S.maps.forEach((m) => m.reset()));
 
-  start().catch((e) => status("could not load: " + e.message));
+  start().catch((e) => status("could not load: " + e.message +
+    (token ? "" : " (no token: open the address `latentspace explore` printed)")));
+
+  /* The launch token arrives once, in the URL that `latentspace explore` prints. It is kept in this
+   * tab's sessionStorage (scoped to this origin, port included; never sent by the browser on its own,
+   * so the API stays header-only and cannot be driven by another page) and removed from the address
+   * bar at once, so it is in no screenshot, shared link or history entry; the server's
+   * Referrer-Policy: no-referrer keeps it out of Referer headers. A reload reads it back. */
+  function launchToken() {
+    const KEY = "latentspace-token", params = new URLSearchParams(location.search), given = params.get("token");
+    let kept = null;
+    try {
+      if (given) sessionStorage.setItem(KEY, given);
+      kept = sessionStorage.getItem(KEY);
+    } catch (e) { /* storage disabled: the token lives in this page only */ }
+    if (given !== null) {
+      params.delete("token");
+      const rest = params.toString();
+      history.replaceState(history.state, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+    }
+    return given || kept || "";
+  }
 })();

@@ -160,7 +160,7 @@ def test_object_complex_and_1d_input_get_scikit_learns_treatment():
     ) as e:
         ls.PCA(2).fit(bad)
     assert isinstance(e.value, TypeError)  # as NumPy and scikit-learn raise it
-    with pytest.raises(InputError, match="^Complex data not supported: X has dtype complex128"):
+    with pytest.raises(InputError, match="^Complex data not supported: X has dtype complex64"):
         ls.PCA(2).fit(X + 1j)
     with pytest.raises(InputError, match=r"got shape \(12,\)\. Reshape your data: X\.reshape\(-1, 1\)"):
         a.transform(X[0])

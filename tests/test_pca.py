@@ -111,3 +111,17 @@ def test_large_offset_data_keeps_precision(blobs):
     ours, ref = ls.PCA(3).fit(X), SkPCA(3, svd_solver="full").fit(X.astype(np.float64))
     np.testing.assert_allclose(ours.explained_variance_, ref.explained_variance_, rtol=1e-3)
     np.testing.assert_allclose(ours.mean_, ref.mean_, rtol=1e-6)
+
+
+def test_a_rows_code_does_not_depend_on_its_block(digits):
+    """Each row's code is the same alone, in a block, in any order: bit for bit (float32 BLAS
+    kernels rounded a row differently by its place in the block, 7e-7 here)."""
+    pca = ls.PCA(10).fit(digits.X)
+    Z = pca.encode(digits.X)
+    alone = np.vstack([pca.encode(digits.X[i : i + 1]) for i in range(50)])
+    np.testing.assert_array_equal(alone, Z[:50])
+    np.testing.assert_array_equal(pca.encode(digits.X[::-1])[::-1], Z)
+    decoded = np.vstack([pca.decode(Z[i : i + 1]) for i in range(50)])
+    np.testing.assert_array_equal(decoded, pca.decode(Z)[:50])
+    # and the codes are still scikit-learn's
+    np.testing.assert_allclose(Z, SkPCA(10).fit(digits.X).transform(digits.X), atol=1e-3)

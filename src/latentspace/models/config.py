@@ -183,7 +183,7 @@ NEURAL = ParamTable(
         (512,),
         IntTuple(max_len=MAX_LAYERS),
         "Dense layer sizes of the encoder (the decoder mirrors them); for conv nets, the dense layers"
-        " after the convolutions.",
+        " after the convolutions. At most 64 layers, and at most 2**31 weights in the whole network.",
     ),
     Param(
         "channels",

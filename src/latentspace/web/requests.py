@@ -189,14 +189,13 @@ class AttributeBody(Body):
 
 # --- parsing --------------------------------------------------------------------------------------
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_OPEN, _CLOSE = np.frombuffer(b"[{", np.uint8), np.frombuffer(b"]}", np.uint8)
 
 
 def nesting_depth(raw: bytes) -> int:
     """How deeply ``raw`` nests arrays and objects (brackets inside strings not counted): one pass
     over the bytes, no recursion, whatever the body holds."""
     a = np.frombuffer(_STRING.sub(b'""', raw), np.uint8)
-    step = np.isin(a, _OPEN).astype(np.int32) - np.isin(a, _CLOSE)
+    step = ((a == ord("[")) | (a == ord("{"))).astype(np.int32) - ((a == ord("]")) | (a == ord("}")))
     return int(np.cumsum(step).max(initial=0))
 
 

@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -103,8 +103,8 @@ def stage() -> Iterator[None]:
         fail(str(exc).strip() or type(exc).__name__)
 
 
-def fail(message: str) -> None:
-    """The one line of an expected error, exit code 2."""
+def fail(message: str) -> NoReturn:
+    """Print an expected error as one line (its line breaks folded) and exit with code 2."""
     say(("error:", "bold red"), " ", " ".join(message.split()), err=True)
     raise typer.Exit(2)
 

@@ -476,3 +476,178 @@ def test_builtin_rows_are_checked_before_generating_them(tmp_path):
     refused(
         path, r"config.json: dataset.spec asks for 301 rows; dataset.n is 300", lambda r: r.load_dataset()
     )
+
+
+# --- 8. training checkpoints ---------------------------------------------------------------------
+CLI_FIT = ["fit", "-d", "digits", "-m", "vae", "-k", "3", "--epochs", "3", "--batch-size", "256"]
+CLI_FIT += ["-p", "hidden=[16]", "-p", "arch=mlp", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """``latentspace fit`` of a small VAE, interrupted after its first epoch: (out, checkpoint)."""
+    from latentspace.train.engine import Trainer
+
+    out = tmp_path_factory.mktemp("ckpt") / "v"
+
+    def interrupt(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Trainer, "_end_of_epoch", interrupt)
+        result = CliRunner().invoke(app, [*CLI_FIT, "-o", str(out)])
+    assert result.exit_code == 130, result.output
+    return out
+
+
+@pytest.fixture
+def cut(interrupted, tmp_path):
+    """A copy of the interrupted fit: (out, its last.safetensors)."""
+    src = interrupted.parent / f".{interrupted.name}.checkpoints"
+    shutil.copytree(src, tmp_path / ".v.checkpoints")
+    return tmp_path / "v", tmp_path / ".v.checkpoints" / "train" / "last.safetensors"
+
+
+def tensor_offset(path, name) -> int:
+    """Where tensor ``name``'s bytes start in the safetensors file ``path``."""
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    return 8 + n + json.loads(data[8 : 8 + n])[name]["data_offsets"][0]
+
+
+def flip(path, offset):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def resume(out):
+    return ls.fit(
+        "digits",
+        "vae",
+        latent_dim=3,
+        out=out,
+        epochs=3,
+        batch_size=256,
+        hidden=[16],
+        arch="mlp",
+        threads=1,
+        resume=True,
+    )
+
+
+@pytest.mark.parametrize("byte", [0, 3], ids=["low-order", "high-order"])
+def test_a_flipped_checkpoint_byte_is_refused_on_resume(cut, byte):
+    """float32 is little-endian: byte 0 is the lowest of the mantissa (resumed silently to other
+    weights), byte 3 holds the sign and exponent (loaded, then diverged)."""
+    out, last = cut
+    flip(last, tensor_offset(last, "module.encoder.0.weight") + byte)
+    with pytest.raises(RunIntegrityError, match=r"last.safetensors does not match its checksum") as info:
+        resume(out)
+    assert str(last) in str(info.value) and "\n" not in str(info.value)
+    assert not out.exists()
+
+
+def test_cli_resume_from_a_corrupted_checkpoint_is_one_line(cut):
+    out, last = cut
+    flip(last, tensor_offset(last, "optim.main.1.exp_avg"))
+    msg = cli_error(*CLI_FIT, "-o", out, "--resume")
+    assert "last.safetensors does not match its checksum" in msg
+
+
+def test_the_untouched_checkpoint_resumes(cut):
+    out, _ = cut
+    assert [h["epoch"] for h in resume(out).read_json("history.json")] == [1, 2, 3]
+
+
+def _repack(last, change):
+    """Re-sign the checkpoint after ``change(tensors, meta)``, as anyone who can write it could."""
+    from safetensors.torch import load
+
+    from latentspace.train.checkpoint import pack
+
+    data = last.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    meta = json.loads(json.loads(data[8 : 8 + n])["__metadata__"]["latentspace_checkpoint"])
+    tensors = load(data)
+    change(tensors, meta)
+    last.write_bytes(pack(tensors, meta))
+
+
+def _torch_zeros(*shape):
+    import torch
+
+    return torch.zeros(*shape)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda t, m: t.pop("module.encoder.0.bias"), r"tensor module.encoder.0.bias is missing"),
+        (
+            lambda t, m: t.update({"module.encoder.0.weight": _torch_zeros(16, 65)}),
+            r"tensor module.encoder.0.weight is torch.float32 \[16, 65\]; the model has torch.float32 \[16, 64\]",
+        ),
+        (
+            lambda t, m: t["best.encoder.0.weight"].fill_(float("nan")),
+            r"tensor best.encoder.0.weight holds NaN",
+        ),
+        (
+            lambda t, m: t.update({"optim.main.1.exp_avg": _torch_zeros(())}),
+            r"tensor optim.main.1.exp_avg is torch.float32 \[\]; its parameter is torch.float32",
+        ),
+        (
+            lambda t, m: t.update({"optim.main.99.exp_avg": _torch_zeros(1)}),
+            r"optim.main.99.exp_avg names no parameter",
+        ),
+        (
+            lambda t, m: t.update({"stray": _torch_zeros(1)}),
+            r"tensor stray belongs to no part of the training",
+        ),
+        (lambda t, m: t.pop("optim.main.1.exp_avg_sq"), r"state of parameter 1 has \['exp_avg', 'step'\]"),
+        (lambda t, m: m["loop"].update(epoch="1"), r"loop.epoch must be a whole number >= 0, got '1'"),
+        (lambda t, m: m["loop"].update(epoch=2), r"loop.history must list one row per epoch run \(2\)"),
+        (
+            lambda t, m: m["loop"]["history"][0].update(train_loss="low"),
+            r"loop.history\[0\] must map names to numbers",
+        ),
+        (
+            lambda t, m: m["param_groups"]["main"][0].update(lr=[[[1]]]),
+            r"optimizer main setting lr must be a number",
+        ),
+        (lambda t, m: m["param_groups"]["main"][0].update(params=[0]), r"parameter group 0 does not match"),
+    ],
+    ids=[
+        "missing",
+        "shape",
+        "best-nan",
+        "moment-shape",
+        "moment-index",
+        "stray",
+        "moment-missing",
+        "epoch-type",
+        "epoch-history",
+        "history-row",
+        "lr",
+        "params",
+    ],
+)
+def test_a_resigned_but_malformed_checkpoint_is_refused(cut, change, match):
+    out, last = cut
+    _repack(last, change)
+    with pytest.raises(RunIntegrityError, match=match) as info:
+        resume(out)
+    assert "last.safetensors" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_checkpoint_without_checksum_is_refused(cut):
+    from safetensors.torch import load, save
+
+    out, last = cut
+    data = last.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    meta = json.loads(data[8 : 8 + n])["__metadata__"]
+    last.write_bytes(save(load(data), metadata={"latentspace_checkpoint": meta["latentspace_checkpoint"]}))
+    with pytest.raises(RunIntegrityError, match=r"last.safetensors has no checksum"):
+        resume(out)

@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/latentspace demo $(ARGS)
+	$(BIN)/latentspace demo --overwrite $(ARGS)
 
 # The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 CHROMIUM := /usr/bin/chromium
@@ -39,7 +39,7 @@ test-all: $(STAMP) $(CHROMIUM)
 
 # The published results of RESULTS.md (about 40 minutes on 2 cores); figures go to results/.
 reproduce: $(STAMP)
-	$(BIN)/latentspace reproduce --out results --md RESULTS.md $(ARGS)
+	$(BIN)/latentspace reproduce --out results --md RESULTS.md --overwrite $(ARGS)
 
 bench: $(STAMP)
 	$(PIP) -e ".[bench]"

@@ -54,6 +54,7 @@ def test_the_cli_says_so_in_one_line(tmp_path):
     assert res.exit_code == 2, res.output
     assert res.output.strip().startswith("error: training stopped") and "--lr (now 1000)" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "run").exists()
+    assert "no checkpoint is kept" in res.output and not list(tmp_path.iterdir())  # nothing left
     # the digits conv VAE at lr 0.5 ends near 1.4e3 against 48 untrained: written, and said
     res = _fit_cli(tmp_path / "run2", "0.5")
     assert res.exit_code == 0 and "learned nothing" in " ".join(res.output.split()), res.output

@@ -99,7 +99,7 @@ def stage() -> Iterator[None]:
         raise typer.Exit(130) from None
     except MemoryError:
         fail("not enough memory for this command; ask for fewer rows, steps or items")
-    except (LatentspaceError, ValueError, OSError) as exc:
+    except (LatentspaceError, ValueError, OSError, EOFError) as exc:  # EOFError: a truncated file
         fail(str(exc).strip() or type(exc).__name__)
 
 

@@ -62,13 +62,16 @@ def _kept_only_to_resume(ckpt: Path, created: bool) -> Iterator[None]:
     the checkpoints, and says so; Ctrl-C or a kill keeps them always (KeyboardInterrupt is not an
     Exception; a killed process runs no code). A resumed fit's checkpoints belong to the earlier
     attempt and are always kept."""
+    from ..train import TrainingDiverged
     from ..train.checkpoint import LAST
 
     try:
         yield
-    except LatentspaceError:
+    except LatentspaceError as exc:
         if created:
             shutil.rmtree(ckpt, ignore_errors=True)
+            if isinstance(exc, TrainingDiverged):
+                raise exc.without_checkpoint() from None
         raise
     except Exception:
         if created and (ckpt / "train" / LAST).is_file():

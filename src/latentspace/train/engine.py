@@ -53,6 +53,18 @@ class TrainingDiverged(LatentspaceError, FloatingPointError):
     """The loss became NaN or infinite, or rose far above its value at the first step; the message
     names the epoch (and step), the checkpoint, and what to change."""
 
+    def __init__(self, happened: str, lr: float, checkpoint: str | None = None):
+        self.happened, self.lr, self.checkpoint = happened, lr, checkpoint
+        saved = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint is kept"
+        super().__init__(
+            f"training stopped: {happened}; {saved}. Lower --lr (now {lr:g}), set grad_clip,"
+            " or check the data scale."
+        )
+
+    def without_checkpoint(self) -> TrainingDiverged:
+        """The same report once its checkpoints have been removed."""
+        return TrainingDiverged(self.happened, self.lr)
+
 
 # An epoch whose monitored loss lies this many times the first step's magnitude above the first
 # step's loss has diverged: at the learning rates where training works the loss falls, and at
@@ -372,11 +384,7 @@ class Trainer:
             happened = what
         else:
             happened = f"the loss became {what} at epoch {epoch + 1}, step {step + 1}"
+        ckpt = None
         if self.s.checkpoint_dir is not None and (self.s.checkpoint_dir / LAST).is_file():
-            saved = f"the last good checkpoint (end of epoch {epoch}) is {self.s.checkpoint_dir / LAST}"
-        else:
-            saved = "no checkpoint was written before it"
-        raise TrainingDiverged(
-            f"training stopped: {happened}; {saved}. Lower --lr (now {self.s.lr:g}), set grad_clip,"
-            " or check the data scale."
-        )
+            ckpt = f"{self.s.checkpoint_dir / LAST} (end of epoch {epoch})"
+        raise TrainingDiverged(happened, self.s.lr, ckpt)

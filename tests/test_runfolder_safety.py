@@ -321,6 +321,13 @@ def test_item_name_never_indexes_past_the_label_names(run):
     refused(run, r"column label holds 10", lambda r: r.item_name(0))
 
 
+def test_item_name_out_of_range_is_one_line(run):
+    from latentspace.errors import InputError
+
+    with pytest.raises(InputError, match=r"item 1797 is out of range: ae has items 0..1796"):
+        ls.open_run(run).item_name(1797)
+
+
 # --- 5. maps and the kNN graph -------------------------------------------------------------------
 def _load_map(method):
     from latentspace.maps.store import load_map
@@ -423,6 +430,11 @@ def _read(name):
         ),
         ("metrics.json", '{"results": [1]}', r"metrics.json: results must be an object, got list"),
         (
+            "metrics.json",
+            '{"results": {"probes": {"params": {}}}}',
+            r"results.probes.values is missing",
+        ),
+        (
             "history.json",
             '[{"epoch": 1, "train_loss": "low"}]',
             r"history.json: \[0\].train_loss must be a number",
@@ -435,6 +447,7 @@ def _read(name):
         "metrics-list",
         "metrics-values",
         "metrics-results",
+        "metrics-entry",
         "history-str",
         "history-deep",
         "history-dict",
@@ -454,6 +467,12 @@ def test_deep_metrics_in_evaluate_and_compare(run, tmp_path):
     shutil.copytree(run, other)
     out = cli_error("compare", run, other, "--out", tmp_path / "c.html")
     assert "metrics.json is nested deeper than 32 levels" in out
+
+
+@pytest.mark.parametrize("command", ["evaluate", "report"])
+def test_deep_metrics_in_the_cli_is_one_line(run, command):
+    resign(run, "metrics.json", deep_json().encode())
+    assert "metrics.json is nested deeper than 32 levels" in cli_error(command, run)
 
 
 def test_report_card_of_wrong_types_is_refused(run):
@@ -606,6 +625,8 @@ def _torch_zeros(*shape):
             r"tensor stray belongs to no part of the training",
         ),
         (lambda t, m: t.pop("optim.main.1.exp_avg_sq"), r"state of parameter 1 has \['exp_avg', 'step'\]"),
+        (lambda t, m: m["loop"].update(lr_scale="fast"), r"loop.lr_scale must be a number, got 'fast'"),
+        (lambda t, m: m["loop"].update(extra=[1]), r"loop.extra must be a number, got list"),
         (lambda t, m: m["loop"].update(epoch="1"), r"loop.epoch must be a whole number >= 0, got '1'"),
         (lambda t, m: m["loop"].update(epoch=2), r"loop.history must list one row per epoch run \(2\)"),
         (
@@ -626,6 +647,8 @@ def _torch_zeros(*shape):
         "moment-index",
         "stray",
         "moment-missing",
+        "lr-scale",
+        "loop-extra",
         "epoch-type",
         "epoch-history",
         "history-row",

@@ -65,19 +65,14 @@ CONFIG_SCHEMA = Fields(
 )
 
 # history.json: one row per epoch, each a flat object of numbers (the engine's loss terms)
-HISTORY_SCHEMA = ListOf(DictOf(Nullable(Num())))
+HISTORY_SCHEMA = ListOf(DictOf(Num()))
 
-# metrics.json: the report card kept by the evaluate stage
+# metrics.json: the report card kept by the evaluate stage; each family has values or a reason
+_ENTRY = {"params": DictOf(), "seconds": Num()}
+_SKIPPED, _VALUES = Fields(skipped=Str(), optional=_ENTRY), Fields(values=DictOf(), optional=_ENTRY)
 METRICS_SCHEMA = Fields(
     results=DictOf(
-        Fields(
-            optional={
-                "params": DictOf(),
-                "values": DictOf(),
-                "skipped": Str(),
-                "seconds": Num(),
-            }
-        )
+        lambda v, path: (_SKIPPED if isinstance(v, dict) and "skipped" in v else _VALUES)(v, path)
     ),
     optional={"schema_version": Int(), "updated": Str()},
 )

@@ -293,8 +293,11 @@ class Run:
         """``#i (label)``, as :meth:`Dataset.item_name` names it, without loading the data."""
         from ..data.dataset import item_name
 
+        n, i = self.n_items, int(i)
+        if not 0 <= i < n:
+            raise InputError(f"item {i} is out of range: {self.name} has items 0..{n - 1}")
         table = self.latents()
-        label = table["label"][int(i)].as_py() if "label" in table.column_names else None
+        label = table["label"][i].as_py() if "label" in table.column_names else None
         return item_name(i, label, self.config["dataset"].get("label_names"))
 
     def load_dataset(self):

@@ -29,7 +29,7 @@ _META = "latentspace_checkpoint"
 _SHA = "latentspace_checkpoint_sha256"
 _MAX_HEADER = 100 << 20  # safetensors' own limit on a header
 _COUNTS = ("epoch", "best_epoch", "bad_epochs", "flat_epochs")  # the loop's integer entries
-_NUMBERS = ("best", "lr_scale")  # and its numbers (``best`` starts at infinity)
+_NUMBERS = ("best", "lr_scale")  # and its numbers (``best`` starts at infinity); others may be null
 
 
 def _split(data: bytes, where: Path) -> tuple[dict, bytes]:
@@ -151,20 +151,29 @@ def _check_loop(loop, path: Path) -> dict:
     for key in _COUNTS:
         v = loop.get(key)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise RunIntegrityError(f"{path}: loop.{key} must be a whole number >= 0, got {v!r}")
+            raise RunIntegrityError(f"{path}: loop.{key} must be a whole number >= 0, got {_short(v)}")
     for key in _NUMBERS:
-        v = loop.get(key)
-        if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v):
-            raise RunIntegrityError(f"{path}: loop.{key} must be a number, got {v!r}")
+        if not _number(loop.get(key), nan=False):
+            raise RunIntegrityError(f"{path}: loop.{key} must be a number, got {_short(loop.get(key))}")
+    for key, v in loop.items():  # the rest: numbers, or null where nothing is known yet
+        if key != "history" and v is not None and not _number(v):
+            raise RunIntegrityError(f"{path}: loop.{key} must be a number, got {_short(v)}")
     history = loop.get("history")
     if not isinstance(history, list) or len(history) != loop["epoch"]:
         raise RunIntegrityError(f"{path}: loop.history must list one row per epoch run ({loop['epoch']})")
     for i, row in enumerate(history):
-        if not isinstance(row, dict) or not all(
-            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in row.values()
-        ):
+        if not isinstance(row, dict) or not all(_number(v) for v in row.values()):
             raise RunIntegrityError(f"{path}: loop.history[{i}] must map names to numbers")
     return loop
+
+
+def _number(v, nan: bool = True) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and (nan or not math.isnan(v))
+
+
+def _short(v) -> str:
+    text = repr(v) if not isinstance(v, dict | list) else type(v).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _check_state(state: dict, expected: dict, prefix: str, path: Path) -> None:

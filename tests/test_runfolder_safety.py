@@ -254,8 +254,17 @@ def test_malformed_model_is_one_line_naming_the_tensor(run, edit, match):
             lambda c: c["model"].update(name="evil"),
             r"config.json: model 'evil' cannot be rebuilt .*unknown model",
         ),
+        # the size bounds are create_model's (models/); the run names the config when they refuse
+        (
+            lambda c: c["model"]["params"].update(hidden=[100_000_000]),
+            r"config.json: model 'ae' cannot be rebuilt .*hidden = \[100000000\] makes a network",
+        ),
+        (
+            lambda c: c["model"]["params"].update(latent_dim=10**9),
+            r"config.json: model 'ae' cannot be rebuilt .*latent_dim = 1000000000",
+        ),
     ],
-    ids=["unknown-parameter", "unknown-model"],
+    ids=["unknown-parameter", "unknown-model", "hidden", "latent-dim"],
 )
 def test_parameters_create_model_refuses_name_the_config(run, edit, match):
     resign(run, edit=edit)

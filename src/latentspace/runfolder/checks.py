@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RunIntegrityError
+from ..errors import LatentspaceError, RunIntegrityError
 from .schema import (
     AnyOf,
     Bool,
@@ -244,6 +244,9 @@ def check_model(model, config: dict, where: Path) -> None:
 
 
 def one_line(exc: BaseException) -> str:
+    """An exception as one line of at most 300 characters, with its type unless it is ours."""
     text = " ".join(str(exc).split())
     text = text if len(text) <= 300 else text[:297] + "..."
+    if isinstance(exc, LatentspaceError) and text:
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -247,7 +247,7 @@ class Run:
         except (InputError, TypeError) as exc:
             raise RunIntegrityError(
                 f"{self.path / CONFIG}: model {self.model_name!r} cannot be rebuilt from its parameters:"
-                f" {one_line(exc).removeprefix('InputError: ')}"
+                f" {one_line(exc)}"
             ) from None
         try:
             model._set_state(tensors, meta)

@@ -474,3 +474,15 @@ def test_image_whose_header_is_a_decompression_bomb_is_refused(tmp_path):
     _fit_fails(
         tmp_path, tmp_path / "b", "image a.png cannot be read: Image size (10000000000 pixels) exceeds"
     )
+
+
+def test_generated_builtins_are_bounded():
+    """A run folder's data spec is untrusted: a re-signed ``n`` or ``size`` cannot make a built-in
+    generate more than its bound (before: 1e9 rows of shapes tried to allocate 4 TB)."""
+    from latentspace.data import load_builtin
+
+    with pytest.raises(InputError, match=r"n = 1,000,000,000 rows; at most 10,000,000"):
+        load_builtin("shapes", n=10**9)
+    with pytest.raises(InputError, match=r"977 GiB; at most 8 GiB: lower n or size"):
+        load_builtin("shapes", n=10**6, size=512)
+    assert load_builtin("shapes", n=10, size=8).X.shape == (10, 64)

@@ -407,6 +407,10 @@ def test_graph_with_rows_out_of_range_is_refused(run):
     refused(
         run, r"knn-euclidean.safetensors is not a valid kNN graph .* row numbers 0..1796", _load_map("tsne")
     )
+    # and where the graph is used without a map: kNN queries, neighbourhood metrics
+    from latentspace.knn import run_graph
+
+    refused(run, r"is not a valid kNN graph .* row numbers 0..1796", lambda r: run_graph(r, 10))
 
 
 def test_explorer_gets_the_error_when_it_loads_the_run(run):

@@ -145,7 +145,11 @@ def _neighbourhood_rows(run_path: str, spec: dict, k: int, query: np.ndarray, ex
     knn_Z = None
     if exact_graph:  # the run's shared graph, saved by the driver before it submitted the work
         name = graph_file("euclidean")
-        graph = _cached("graph", run_path, lambda: KnnGraph.from_bytes(run.read_file(name), name))
+        graph = _cached(
+            "graph",
+            run_path,
+            lambda: KnnGraph.from_bytes(run.read_file(name), name).check(len(Z), "euclidean", name),
+        )
         knn_Z = graph.first(k)[0]
     return row_terms(_data(spec).X, Z, k, query, knn_Z=knn_Z, task="neighbourhood partition")
 

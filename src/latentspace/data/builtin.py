@@ -26,6 +26,10 @@ class BuiltinInfo:
     missing_hint: str = ""
 
 
+MAX_GENERATED_ROWS = 10_000_000  # rows a generated built-in may have
+MAX_GENERATED_BYTES = 8 << 30  # float32 bytes a generated built-in may take
+
+
 def load_digits() -> Dataset:
     """scikit-learn's 1,797 handwritten digits, 8x8, pixels scaled to [0, 1]."""
     from sklearn.datasets import load_digits as sk_digits
@@ -63,6 +67,12 @@ def load_shapes(n: int = 10_000, size: int = 32, seed: int = 0) -> Dataset:
         raise InputError(f"shapes: n must be at least 1; got {n}")
     if size < 8:
         raise InputError(f"shapes: size must be at least 8 pixels; got {size}")
+    gib = n * size * size * 4 / 2**30
+    if gib * 2**30 > MAX_GENERATED_BYTES:
+        raise InputError(
+            f"shapes: n = {n:,} images of {size}x{size} pixels would take {gib:,.0f} GiB;"
+            f" at most {MAX_GENERATED_BYTES // 2**30} GiB: lower n or size"
+        )
     factors = _shapes.sample_factors(n, np.random.default_rng(seed))
     return Dataset(
         X=_shapes.render(factors, size),
@@ -158,4 +168,9 @@ def load_builtin(name: str, **args) -> Dataset:
     """Load a built-in dataset by name with optional arguments (``n``, ``size``, ``seed``...)."""
     if name not in BUILTINS:
         raise InputError(f"unknown built-in dataset {name!r}; available: {', '.join(BUILTINS)}")
-    return BUILTINS[name].loader(**coerce_arguments(name, args))
+    args = coerce_arguments(name, args)
+    if int(args.get("n", 0)) > MAX_GENERATED_ROWS:  # a run folder's spec is untrusted input
+        raise InputError(
+            f"dataset {name!r}: n = {args['n']:,} rows; at most {MAX_GENERATED_ROWS:,} are generated"
+        )
+    return BUILTINS[name].loader(**args)

@@ -119,6 +119,24 @@ class KnnGraph:
             raise RunIntegrityError(f"{where} is not a valid kNN graph: unknown method {g.method!r}")
         return g
 
+    def check(self, n: int, metric: str, where) -> KnnGraph:
+        """This graph, if it can be the ``metric`` graph of ``n`` latents: one row per latent, row
+        numbers in range, finite distances (a stored graph is untrusted input)."""
+        problem = None
+        if self.n != n:
+            problem = f"it has {self.n:,} rows; the run has {n:,} latents"
+        elif self.metric != metric:
+            problem = f"it is a {self.metric!r} graph, stored as {metric!r}"
+        elif self.indices.dtype.kind not in "iu" or (
+            self.indices.size and (self.indices.min() < 0 or self.indices.max() >= n)
+        ):
+            problem = f"its indices must be row numbers 0..{n - 1}"
+        elif self.distances.dtype.kind != "f" or not np.all(np.isfinite(self.distances)):
+            problem = "its distances must be finite numbers"
+        if problem:
+            raise RunIntegrityError(f"{where} is not a valid kNN graph of the run's latents: {problem}")
+        return self
+
 
 def graph_file(metric: str) -> str:
     return f"knn-{metric}.safetensors"
@@ -138,8 +156,10 @@ def run_graph(
     old = None
     if name in run.config["files"]:
         old = KnnGraph.from_bytes(run.read_file(name), str(run.path / name))
-        if old.latents_sha256 == digest and old.k >= k and (old.exact or method != "exact"):
-            return old
+        if old.latents_sha256 == digest:
+            old.check(len(Z), metric, run.path / name)
+            if old.k >= k and (old.exact or method != "exact"):
+                return old
     graph = KnnGraph.compute(
         Z, max(k, old.k if old is not None and old.latents_sha256 == digest else 0), metric, method
     )

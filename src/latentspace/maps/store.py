@@ -141,24 +141,6 @@ def _map_state(meta: dict, method: str, dims: int, k: int, where) -> dict[str, n
     return state
 
 
-def _check_graph(g: KnnGraph, n: int, metric: str, where) -> None:
-    """A stored kNN graph that claims these latents: one row per latent, row numbers in range,
-    finite distances."""
-    problem = None
-    if g.n != n:
-        problem = f"it has {g.n:,} rows; the run has {n:,} latents"
-    elif g.metric != metric:
-        problem = f"it is a {g.metric!r} graph, stored as {metric!r}"
-    elif g.indices.dtype.kind not in "iu" or (
-        g.indices.size and (g.indices.min() < 0 or g.indices.max() >= n)
-    ):
-        problem = f"its indices must be row numbers 0..{n - 1}"
-    elif g.distances.dtype.kind != "f" or not np.all(np.isfinite(g.distances)):
-        problem = "its distances must be finite numbers"
-    if problem:
-        raise RunIntegrityError(f"{where} is not a valid kNN graph of the run's latents: {problem}")
-
-
 def load_map(run, method: str, dims: int = 2) -> LatentMap:
     """Re-open a stored map with everything ``transform`` and ``inverse`` need."""
     table, meta = read_map_table(run, method, dims)
@@ -182,7 +164,7 @@ def load_map(run, method: str, dims: int = 2) -> LatentMap:
         if name in run.config["files"]:
             g = KnnGraph.from_bytes(run.read_file(name), str(run.path / name))
             if g.latents_sha256 == meta["latents_sha256"]:
-                _check_graph(g, len(Z), params["metric"], run.path / name)
+                g.check(len(Z), params["metric"], run.path / name)
         if g is None or g.k < need or g.latents_sha256 != meta["latents_sha256"]:
             g = KnnGraph.compute(Z, need, params["metric"])
         m.graph = g

@@ -13,7 +13,7 @@ from ..atomic import atomic_write_json
 from ..data import Dataset, load
 from ..data.source import rows_of
 from ..data.splits import split_mask
-from ..errors import InputError, LatentspaceError
+from ..errors import InputError, LatentspaceError, RunIntegrityError
 from ..models.registry import create_model
 from ..runfolder import save_run
 from .targets import check_target
@@ -34,7 +34,11 @@ def _resume_guard(ckpt: Path, fingerprint: dict, resume: bool) -> bool:
     if resume:
         if not record.is_file():
             raise InputError(f"nothing to resume: no interrupted training at {ckpt}")
-        before = json.loads(record.read_text())
+        from ..runfolder.schema import read_json_file
+
+        before = read_json_file(record)  # bounded in size and depth: the folder is untrusted
+        if not isinstance(before, dict):
+            raise RunIntegrityError(f"{record} must hold a JSON object; start again without --resume")
         changed = sorted(k for k in set(before) | set(fingerprint) if before.get(k) != fingerprint.get(k))
         if changed:
             raise InputError(

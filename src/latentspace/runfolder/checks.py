@@ -64,8 +64,9 @@ CONFIG_SCHEMA = Fields(
     files=DictOf(SHA256),
 )
 
-# history.json: one row per epoch, each a flat object of numbers (the engine's loss terms)
-HISTORY_SCHEMA = ListOf(DictOf(Num()))
+# history.json: one row per epoch, each a flat object of numbers (the engine's loss terms), and
+# for models trained in stages which stage the row belongs to (a GAN's "gan", then "encoder")
+HISTORY_SCHEMA = ListOf(DictOf(AnyOf(Num(), Str(r"[a-z_]{1,32}"), what="a number or a stage name")))
 
 # metrics.json: the report card kept by the evaluate stage; each family has values or a reason
 _ENTRY = {"params": DictOf(), "seconds": Num()}
@@ -85,6 +86,7 @@ MODEL_META_SCHEMA = Fields(
         "arch": Str(),
         "history": HISTORY_SCHEMA,
         "inversion": DictOf(Num()),
+        "diversity": Num(),
         "n_samples": Int(1),
         "noise_variance": Num(),
         "total_variance": Num(),

@@ -687,3 +687,11 @@ def test_a_checkpoint_without_checksum_is_refused(cut):
     last.write_bytes(save(load(data), metadata={"latentspace_checkpoint": meta["latentspace_checkpoint"]}))
     with pytest.raises(RunIntegrityError, match=r"last.safetensors has no checksum"):
         resume(out)
+
+
+def test_history_rows_may_name_their_stage_only(run):
+    """A GAN's history rows say which stage they belong to; no other field may be text."""
+    resign(run, "history.json", b'[{"epoch": 1, "stage": "gan"}, {"epoch": 1, "stage": "encoder"}]')
+    assert len(ls.open_run(run).read_json("history.json")) == 2
+    resign(run, "history.json", b'[{"epoch": 1, "stage": "<script>"}]')
+    refused(run, r"history.json: \[0\].stage must be a stage name", lambda r: r.read_json("history.json"))

@@ -66,7 +66,16 @@ CONFIG_SCHEMA = Fields(
 
 # history.json: one row per epoch, each a flat object of numbers (the engine's loss terms), and
 # for models trained in stages which stage the row belongs to (a GAN's "gan", then "encoder")
-HISTORY_SCHEMA = ListOf(DictOf(AnyOf(Num(), Str(r"[a-z_]{1,32}"), what="a number or a stage name")))
+_STAGE = Str(r"[a-z_]{1,32}", what="a stage name")
+
+
+def _history_row(row, path: str) -> None:
+    DictOf(Num())({k: v for k, v in row.items() if k != "stage"} if isinstance(row, dict) else row, path)
+    if isinstance(row, dict) and "stage" in row:
+        _STAGE(row["stage"], f"{path}.stage")
+
+
+HISTORY_SCHEMA = ListOf(_history_row)
 
 # metrics.json: the report card kept by the evaluate stage; each family has values or a reason
 _ENTRY = {"params": DictOf(), "seconds": Num()}

@@ -40,7 +40,16 @@ DEFAULTS = {
     "dae": {**SHARED, "noise": "gaussian", "noise_level": 0.3},
     "vae": {**SHARED, "kl_warmup": 0.0},
     "beta_vae": {**SHARED, "kl_warmup": 0.0, "beta": 4.0, "capacity_max": None, "capacity_epochs": None},
-    "gan": {**SHARED, "hidden": (512, 256), "lr": 2e-4, "encoder_epochs": 10, "refine_steps": 0},
+    "gan": {
+        **SHARED,
+        "hidden": (512, 256),
+        "channels": (32, 64),
+        "lr": 2e-4,
+        "batch_size": 64,
+        "epochs": 5,
+        "encoder_epochs": 10,
+        "refine_steps": 0,
+    },
 }
 
 

@@ -55,7 +55,7 @@ def models() -> None:
     table.add_column("parameters (defaults)")
     for name in available_models():
         cls = get_model_class(name)
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
         params = ", ".join(f"{k}={v!r}" for k, v in cls().get_params().items())
         table.add_row(name, doc, params)
     console.print(table)

@@ -126,8 +126,24 @@ def kernel_distance(A: np.ndarray, B: np.ndarray, subsets: int = 50, size: int =
     return float(np.mean(vals)), float(np.std(vals))
 
 
+@torch.no_grad()
+def class_shares(net: _Classifier, feats: np.ndarray) -> np.ndarray:
+    """The share of items the classifier puts in each class, from their features."""
+    logits = net.head(torch.from_numpy(feats.astype(np.float32)))
+    return np.bincount(logits.argmax(1).numpy(), minlength=logits.shape[1]) / len(feats)
+
+
+def coverage(fake_shares: np.ndarray, real_shares: np.ndarray) -> float:
+    """The fraction of the data's classes that samples hit at least half as often as the data do:
+    1.0 for a generator that draws every class, 1/C for one collapsed onto a single class."""
+    present = real_shares > 0
+    return float(np.mean(fake_shares[present] >= 0.5 * real_shares[present]))
+
+
 def generation(model, X_train, y_train, X_test, fingerprint: str, n: int = 5000, seed: int = 0) -> dict:
-    """fd_self / kd_self between ``n`` samples of the model and held-out real items."""
+    """fd_self / kd_self between ``n`` samples of the model and held-out real items, beside what a
+    collapsed generator cannot fake: class coverage and the share of samples per class (by the same
+    classifier), and sample diversity (mean pairwise distance over the real items')."""
     if y_train is None:
         raise NotApplicable("needs labels to train the feature classifier (the data have none)")
     if len(X_test) < 100:
@@ -139,7 +155,16 @@ def generation(model, X_train, y_train, X_test, fingerprint: str, n: int = 5000,
     ref = features(net, X_train[np.random.default_rng(seed).choice(len(X_train), n, replace=False)])
     kd, kd_std = kernel_distance(real, fake, seed=seed)
     kd_floor, _ = kernel_distance(real, ref, seed=seed)
+    fake_shares, real_shares = class_shares(net, fake), class_shares(net, real)
+    from ..models.gan import mean_pairwise_distance
+
+    m = min(500, n)
+    spread = mean_pairwise_distance(np.asarray(X_test[:m])) or 1.0
     return {
+        "class_coverage": coverage(fake_shares, real_shares),
+        "class_share_min": float(fake_shares.min()),
+        "class_share_max": float(fake_shares.max()),
+        "sample_diversity": mean_pairwise_distance(model.sample(m, random_state=seed + 1)) / spread,
         "fd_self": frechet_distance(real, fake),
         "kd_self": kd,
         "kd_self_std": kd_std,

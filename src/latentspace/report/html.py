@@ -390,6 +390,18 @@ def _map_section(run, lm, note, data, model, items, rng, max_points) -> str:
     return _figure("Map of the latent space", caption, body, "map-section")
 
 
+def _verdicts_html(model) -> str:
+    """What the model says is wrong with itself (a collapsed GAN, say), at the top of the page."""
+    said = model.verdicts() if hasattr(model, "verdicts") else []
+    if not said:
+        return ""
+    items = "".join(f"<li>{html.escape(v)}</li>" for v in said)
+    return (
+        "<div class='verdict' role='alert' style='border:2px solid #b3261e;padding:8px 14px;"
+        f"margin:12px 0;border-radius:6px'><strong>This model has failed:</strong><ul>{items}</ul></div>"
+    )
+
+
 def _page(run, model, data, Z, sections) -> str:
     static = resources.files("latentspace.web").joinpath("static")
     js = static.joinpath("scatter.js").read_text() + static.joinpath("report.js").read_text()
@@ -404,6 +416,7 @@ def _page(run, model, data, Z, sections) -> str:
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>latentspace report: {html.escape(run.name)}</title><style>{css}</style></head><body>"
         f"<h1>{html.escape(run.name)}</h1><p class='sub'>{head}</p>"
+        + _verdicts_html(model)
         + "".join(sections)
         + f"<script>{js}</script>"
         "<script>if(!window.LatentScatter){document.getElementById('mapfallback').style.display='block';}</script>"

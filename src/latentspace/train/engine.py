@@ -150,8 +150,10 @@ class Trainer:
         loss_fn: LossFn,
         settings: TrainSettings,
         phases: list[Phase] | None = None,
+        epoch_report: Callable[[], dict[str, float]] | None = None,
     ):
         self.module = module
+        self.epoch_report = epoch_report  # extra numbers for each epoch's history row
         self.loss_fn = loss_fn
         self.s = settings
         self.phases = phases or [Phase("main", [p for p in module.parameters() if p.requires_grad])]
@@ -249,6 +251,8 @@ class Trainer:
             row = {"epoch": epoch + 1, "lr": lr, "seconds": round(time.perf_counter() - t0, 4)}
             row.update({f"train_{k}": v for k, v in train.items()})
             row.update({f"val_{k}": v for k, v in val.items()})
+            if self.epoch_report is not None:
+                row.update(self.epoch_report())
             self.history.append(row)
             loop["epoch"] = epoch + 1
             loop["history"] = self.history

@@ -149,7 +149,9 @@ class GAN(NeuralLatentModel):
     ``channels`` sizes the convolutional generator and critic (images); ``hidden`` the dense
     generator and critic (vectors) and the encoder's dense layers; ``likelihood`` only picks the
     output range ("bernoulli" squashes outputs into [0, 1]). On MNIST the GAN's 5 epochs take about
-    75 s on 2 cores and the encoder's 10 about 70 s.
+    75 s on 2 cores and the encoder's 10 about 70 s. Smaller sets need about 2,000 steps of 64
+    rows: 5 epochs of 5,400 RGB digits (425 steps) reached a diversity of 0.45 and are reported
+    as collapsed, 25 epochs reached 0.98.
     """
 
     param_table = NEURAL.extend(

@@ -139,3 +139,11 @@ def test_gan_on_an_rgb_image_folder(tmp_path):
     assert model.arch_ == "conv" and model.sample(5, random_state=0).shape == (5, 3 * 16 * 16)
     diversity = [h["diversity"] for h in run.read_json("history.json") if h.get("stage") == "gan"]
     assert len(diversity) == 3 and all(0.0 <= d < 5.0 for d in diversity)
+
+
+def test_a_one_row_last_batch_trains():
+    """The generator's batch norm needs two rows in training: a one-row last batch (65 rows in
+    batches of 64) once stopped the fit with a ValueError."""
+    X = np.random.default_rng(0).random((65, 64), dtype=np.float32)
+    gan = GAN(2, epochs=1, encoder_epochs=1, threads=1, sample_shape=(1, 8, 8), val_fraction=0.0).fit(X)
+    assert len(gan.history_) == 2 and np.isfinite(gan.history_[0]["train_g_loss"])

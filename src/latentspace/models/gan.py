@@ -240,9 +240,10 @@ class GAN(NeuralLatentModel):
 
     def _gan_loss(self, x, progress, gen, training, phase):
         net = self.net_
+        n_fake = max(len(x), 2)  # batch norm needs two rows: a one-row last batch gets two fakes
         if phase == "critic":
             with torch.no_grad():
-                fake = self._mean(net.decoder(self._z(len(x), gen)))
+                fake = self._mean(net.decoder(self._z(n_fake, gen)))
             real_logit, fake_logit = self._critic(x), self._critic(fake)
             loss = F.relu(1.0 - real_logit).mean() + F.relu(1.0 + fake_logit).mean()
             return {
@@ -251,7 +252,7 @@ class GAN(NeuralLatentModel):
                 "d_real": real_logit.mean().detach(),
                 "d_fake": fake_logit.mean().detach(),
             }
-        fake = self._mean(net.decoder(self._z(len(x), gen)))
+        fake = self._mean(net.decoder(self._z(n_fake, gen)))
         loss = -self._critic(fake).mean()
         return {"loss": loss, "g_loss": loss.detach()}
 

@@ -232,7 +232,9 @@ class Trainer:
                 for group in opt.param_groups:
                     group["lr"] = lr
             train = self._train_epoch(data, opts, epoch)
-            if epoch == 0 and len(self.phases) == 1 and self._first_loss is not None:
+            # the rise and no-learning checks speak of the model's own objective and its --lr: one
+            # "main" phase (a GAN's phases and its encoder stage report their own failures)
+            if epoch == 0 and [p.name for p in self.phases] == ["main"] and self._first_loss is not None:
                 total, ranks = self._reduce({"first": self._first_loss}, 1)  # the same on every rank
                 loop["first_loss"] = total["first"] / ranks
             val = self._evaluate(data, self._val_index, epoch) if n_val else {}

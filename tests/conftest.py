@@ -1,3 +1,8 @@
+import socket
+import threading
+import time
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 
@@ -74,3 +79,24 @@ class PageLog:
     def shot(self, name: str, locator=None) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         (locator or self.page).screenshot(path=str(ARTIFACTS / name))
+
+
+@contextmanager
+def serving(app):
+    """``app`` served by uvicorn on a free loopback port in a thread; yields its base URL."""
+    import uvicorn
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    while not srv.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        th.join(10)

@@ -2,8 +2,6 @@
 and a real Chromium session against a server on loopback."""
 
 import socket
-import threading
-import time
 import warnings
 
 import numpy as np
@@ -14,7 +12,7 @@ from latentspace.runfolder import Run
 from latentspace.stages.fit import fit
 from latentspace.web.app import MAX_BODY, MAX_SPAN, create_app, load_state
 
-from .conftest import PageLog
+from .conftest import PageLog, serving
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 TOKEN = "test-token-123"
@@ -221,22 +219,8 @@ def test_cli_warns_on_public_host_and_refuses_bad_port(runs, monkeypatch):
 # --- a real browser against a real server --------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(states):
-    import uvicorn
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(states, TOKEN), host="127.0.0.1", port=port, log_level="warning")
-    )
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(10)
+    with serving(create_app(states, TOKEN)) as url:
+        yield url
 
 
 def _click_item(pg, run: int, i: int):

@@ -6,9 +6,6 @@ in the address bar or in a Referer header, and the page still works after a relo
 import hashlib
 import json
 import shutil
-import socket
-import threading
-import time
 import warnings
 from dataclasses import replace
 
@@ -21,7 +18,7 @@ from latentspace.runfolder import Run
 from latentspace.stages.fit import fit
 from latentspace.web.app import MAX_BODY, create_app, load_state
 
-from .conftest import PageLog
+from .conftest import PageLog, serving
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 TOKEN = "safety-token-456"
@@ -394,21 +391,9 @@ class _Recorder:
 
 @pytest.fixture(scope="module")
 def server(states):
-    import uvicorn
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
     rec = _Recorder(create_app(states, TOKEN))
-    srv = uvicorn.Server(uvicorn.Config(rec, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", rec
-    srv.should_exit = True
-    th.join(10)
+    with serving(rec) as url:
+        yield url, rec
 
 
 def _select(pg, i: int):

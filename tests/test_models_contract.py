@@ -14,7 +14,7 @@ from latentspace.errors import InputError
 from latentspace.runfolder.folder import _read_safetensors, model_bytes
 from tests.conftest import make_blobs
 
-MODELS = ls.available_models()
+MODELS = ls.available_models(kind="fit")  # brought-in families: tests/test_import*.py
 
 
 @pytest.fixture(params=MODELS, scope="module")

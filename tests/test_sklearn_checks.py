@@ -29,7 +29,7 @@ def declared(estimator) -> dict[str, str]:
 
 
 FAST = [tiny(n, k) for n in sorted(DEFAULT_SUITE) for k in (1, 2)]
-SLOW = [tiny(n, k) for n in ls.available_models() if n not in DEFAULT_SUITE for k in (1, 2)]
+SLOW = [tiny(n, k) for n in ls.available_models(kind="fit") if n not in DEFAULT_SUITE for k in (1, 2)]
 
 
 @parametrize_with_checks(FAST, expected_failed_checks=declared)
@@ -43,7 +43,7 @@ def test_sklearn_checks_slow(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("name", ls.available_models())
+@pytest.mark.parametrize("name", ls.available_models(kind="fit"))
 def test_declared_failures_are_few_and_name_real_checks(name):
     """At most one declared exception per model, each naming a check scikit-learn runs (a stale
     name, left after a fix or a rename, would hide nothing and is refused)."""

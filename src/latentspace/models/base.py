@@ -32,6 +32,15 @@ class LatentModel(TransformerMixin, BaseEstimator):
     # check_estimator / parametrize_with_checks as ``expected_failed_checks`` (scikit-learn >= 1.6
     # declares exceptions there, no longer in the tags); tests/test_sklearn_checks.py runs them all.
     expected_failed_checks: ClassVar[dict[str, str]] = {}
+    # What the model can do. Every trained family encodes and decodes; a latent space brought from
+    # elsewhere may not (imported vectors have neither; a user's ONNX encoder may come alone), and
+    # every place that would decode shows the nearest real items instead. Instances may override.
+    has_encoder: bool = True
+    has_decoder: bool = True
+    # Files beside model.safetensors that hold part of the state (a user's ONNX networks), by name:
+    # ``_get_files()`` gives their bytes when a run is saved, ``_set_files`` receives them (checked
+    # against the run's checksums) before ``_set_state`` when it is loaded.
+    state_files: ClassVar[tuple[str, ...]] = ()
 
     # --- the contract ---------------------------------------------------------------------------
     def encode(self, X) -> np.ndarray:
@@ -67,6 +76,13 @@ class LatentModel(TransformerMixin, BaseEstimator):
 
     def _set_state(self, tensors: dict[str, np.ndarray], meta: dict) -> LatentModel:
         raise NotImplementedError  # pragma: no cover - abstract
+
+    def _get_files(self) -> dict[str, bytes]:
+        """Files saved beside model.safetensors (names from ``state_files``); most families none."""
+        return {}
+
+    def _set_files(self, files: dict[str, bytes]) -> None:  # pragma: no cover - families with files
+        raise NotImplementedError
 
     # --- scikit-learn ---------------------------------------------------------------------------
     def __sklearn_tags__(self):

@@ -1,6 +1,9 @@
 """The model registry: every model is found by name, everywhere (CLI, run folder, explorer).
 
-Families are imported lazily, so listing names does not import torch.
+Families are imported lazily, so listing names does not import torch. Two kinds of family: those
+``latentspace fit`` trains on data (``kind="fit"``), and those that hold a latent space brought
+from elsewhere (``kind="import"``: vectors with no model, a user's ONNX networks, wrapped callables),
+which ``latentspace import`` and :func:`latentspace.wrap` create.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ _MODULES: dict[str, str] = {
     "beta_vae": "latentspace.models.vae",
     "gan": "latentspace.models.gan",
 }
+# families that are not fitted from data but hold a latent space made elsewhere
+_IMPORTED: dict[str, str] = {
+    "embeddings": "latentspace.models.embeddings",
+}
+_MODULES.update(_IMPORTED)
 _CLASSES: dict[str, type] = {}
 
 
@@ -34,9 +42,22 @@ def register(name: str):
     return deco
 
 
-def available_models() -> list[str]:
-    """Names of every registered model."""
-    return sorted(set(_MODULES) | set(_CLASSES))
+def available_models(kind: str | None = None) -> list[str]:
+    """Names of the registered models: every one, or only those ``latentspace fit`` trains
+    (``kind="fit"``) or those holding a latent space brought from elsewhere (``kind="import"``)."""
+    names = set(_MODULES) | set(_CLASSES)
+    if kind == "fit":
+        names -= set(_IMPORTED)
+    elif kind == "import":
+        names &= set(_IMPORTED)
+    elif kind is not None:
+        raise InputError(f"kind must be 'fit', 'import' or None; got {kind!r}")
+    return sorted(names)
+
+
+def is_imported(name: str) -> bool:
+    """Whether ``name`` holds a latent space made elsewhere (not trained by ``fit``)."""
+    return name in _IMPORTED
 
 
 def get_model_class(name: str) -> type:

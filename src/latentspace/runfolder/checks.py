@@ -35,8 +35,15 @@ _NUMBERS = ListOf(Num())
 DATA_SPEC = AnyOf(
     Fields(builtin=Str(), optional={"args": DictOf(Scalar), "subset": Bool}),
     Fields(path=Str(), optional={"label_col": Nullable(Str()), "subset": Bool}),
-    what='{"builtin": NAME, "args": {...}} or {"path": PATH}',
+    # imported vectors given without their source data: the run's data are its own latents
+    Fields(own_latents=Bool, optional={"source": Str()}),
+    what='{"builtin": NAME, "args": {...}}, {"path": PATH} or {"own_latents": true}',
 )
+# the kinds of metadata column latents.parquet may hold (as ``meta_<name>``), by Arrow type
+META_KINDS = ("text", "category", "number", "bool", "time")
+# what a person sees for an item: the data row ("data": an image or a feature table), an image kept
+# in items.parquet, a text column of the metadata, or nothing but the metadata ("none")
+ITEMS = Fields(kind=Str(r"data|image|text|none", "data, image, text or none"), optional={"column": Str()})
 
 CONFIG_SCHEMA = Fields(
     schema_version=Int(),
@@ -62,6 +69,11 @@ CONFIG_SCHEMA = Fields(
     versions=DictOf(Str()),
     info=DictOf(AnyOf(Scalar, _NUMBERS, what="a number, a string or a list of numbers")),
     files=DictOf(SHA256),
+    optional={
+        "metadata": ListOf(Fields(name=Str(), kind=Str("|".join(META_KINDS), ", ".join(META_KINDS)))),
+        "items": ITEMS,
+        "label_col": Str(),
+    },
 )
 
 # history.json: one row per epoch, each a flat object of numbers (the engine's loss terms), and
@@ -145,9 +157,44 @@ def check_config(config, where: Path) -> dict:
     return config
 
 
+def meta_kind(t) -> str | None:
+    """The kind of a metadata column by its Arrow type (one of ``META_KINDS``), or None when
+    latentspace does not keep that type (lists, structs, binary)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(t):
+        return "category" if meta_kind(t.value_type) == "text" else None
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "text"
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return "number"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "time"
+    return None
+
+
+def _check_metadata(table, config: dict, refuse) -> None:
+    """``meta_<name>`` columns are exactly the ones config.json lists, each of its declared kind."""
+    listed = {m["name"]: m["kind"] for m in config.get("metadata", [])}
+    present = {c[5:]: table[c].type for c in table.column_names if c.startswith("meta_")}
+    for name in sorted(set(listed) ^ set(present)):
+        where = "config.json lists it but latents.parquet has no such column"
+        refuse(f"metadata column {name!r}: " + (where if name in listed else "config.json does not list it"))
+    for name, t in present.items():
+        kind = meta_kind(t)
+        if kind is None or (kind != listed[name] and {kind, listed[name]} != {"text", "category"}):
+            refuse(f"metadata column {name!r} holds {t}; config.json says {listed[name]}")
+    items = config.get("items")
+    if items and items["kind"] == "text" and listed.get(items.get("column", "")) not in ("text", "category"):
+        refuse(f"items are the text column {items.get('column')!r}, which is not a text metadata column")
+
+
 def check_latents(table, config: dict, where: Path) -> None:
     """The latents table: one row per data row, in order, ``z_0..z_{k-1}`` finite floats, a split
-    of train/test, integer labels within the label names, numeric factors."""
+    of train/test, integer labels within the label names, numeric factors, and the metadata
+    columns config.json lists, each of its kind."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -193,6 +240,9 @@ def check_latents(table, config: dict, where: Path) -> None:
                 )
         elif name == "label":
             _check_labels(col, config["dataset"]["label_names"], refuse)
+        elif not name.startswith("meta_"):
+            refuse(f"has a column {name!r} that is not part of a run's latents table")
+    _check_metadata(table, config, refuse)
 
 
 def _check_labels(col, names, refuse) -> None:
@@ -210,9 +260,10 @@ def _check_labels(col, names, refuse) -> None:
         refuse(f"column label must hold integers, got {col.type}")
 
 
-def check_tensors(tensors: dict[str, np.ndarray], config: dict, where: Path) -> None:
-    """Learned tensors are finite numbers, and together they hold at least one weight per input
-    feature (a bound on what rebuilding the model may allocate, checked before it does)."""
+def check_tensors(tensors: dict[str, np.ndarray], config: dict, where: Path, bounded: bool = True) -> None:
+    """Learned tensors are finite numbers, and (``bounded``, for models that read the data) together
+    they hold at least one weight per input feature (a bound on what rebuilding the model may
+    allocate, checked before it does)."""
     total = 0
     for name, t in tensors.items():
         if t.dtype.kind not in "fiub":
@@ -221,13 +272,13 @@ def check_tensors(tensors: dict[str, np.ndarray], config: dict, where: Path) -> 
             raise RunIntegrityError(f"{where}: tensor {name} holds NaN or infinity")
         total += t.size
     d = config["dataset"]["d"]
-    if total < d:
+    if bounded and total < d:
         raise RunIntegrityError(f"{where} holds {total:,} numbers, fewer than the {d:,} input features")
 
 
-def check_model_meta(meta, config: dict, where: Path) -> dict:
+def check_model_meta(meta, config: dict, where: Path, reads_data: bool = True) -> dict:
     check(meta, MODEL_META_SCHEMA, f"{where} (its metadata)")
-    if meta["n_features"] != config["dataset"]["d"]:
+    if reads_data and meta["n_features"] != config["dataset"]["d"]:
         raise RunIntegrityError(
             f"{where}: the model reads {meta['n_features']:,} features; the run's data has"
             f" {config['dataset']['d']:,} ({CONFIG} dataset.d)"
@@ -243,13 +294,16 @@ def check_model(model, config: dict, where: Path) -> None:
         raise RunIntegrityError(
             f"{where} holds a model of {model.latent_dim} latent dimensions; {CONFIG} says {k}"
         )
+    calls = [("sample_latent", lambda: model.sample_latent(2, random_state=0), (2, k))]
+    if model.has_encoder:
+        calls.append(("encode", lambda: model.encode(np.zeros((1, d), np.float32)), (1, k)))
+    if model.has_decoder:
+        calls.append(("decode", lambda: model.decode(np.zeros((1, k), np.float32)), (1, d)))
     try:
-        z = np.asarray(model.encode(np.zeros((1, d), np.float32)))
-        x = np.asarray(model.decode(np.zeros((1, k), np.float32)))
-        s = np.asarray(model.sample_latent(2, random_state=0))
+        results = [(what, np.asarray(call()), shape) for what, call, shape in calls]
     except Exception as exc:  # noqa: BLE001 - whatever a malformed state makes the model raise
         raise RunIntegrityError(f"{where} does not hold a working model: {one_line(exc)}") from None
-    for what, arr, shape in (("encode", z, (1, k)), ("decode", x, (1, d)), ("sample_latent", s, (2, k))):
+    for what, arr, shape in results:
         if arr.shape != shape:
             raise RunIntegrityError(f"{where}: the model's {what} gives shape {arr.shape}, expected {shape}")
 

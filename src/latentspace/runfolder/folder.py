@@ -37,6 +37,7 @@ from .schema import parse_json, read_json_file, show
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+META_PREFIX = "meta_"  # metadata columns of latents.parquet: the user's column names behind it
 _STATE_KEY = "latentspace_state"
 _VERSIONED = ("latentspace", "numpy", "scikit-learn", "torch", "safetensors", "pyarrow")
 
@@ -92,9 +93,10 @@ def _read_safetensors(data: bytes, where: Path) -> tuple[dict[str, np.ndarray], 
     return tensors, parse_json(meta, f"{where} (its metadata)")
 
 
-def latents_table(Z: np.ndarray, dataset, test_mask: np.ndarray | None, start: int = 0):
-    """Arrow table of latents with row id, split, label and factors; ``Z`` holds rows
-    ``start:start + len(Z)`` of the dataset (so a large set can be written in pieces)."""
+def latents_table(Z: np.ndarray, dataset, test_mask: np.ndarray | None, start: int = 0, metadata=None):
+    """Arrow table of latents with row id, split, label, factors and metadata (``meta_<name>``, each
+    in its own Arrow type); ``Z`` holds rows ``start:start + len(Z)`` of the dataset (so a large set
+    can be written in pieces) and ``metadata`` (a pyarrow table) the same rows."""
     import pyarrow as pa
 
     stop = start + len(Z)
@@ -108,6 +110,9 @@ def latents_table(Z: np.ndarray, dataset, test_mask: np.ndarray | None, start: i
     if dataset.factors is not None:
         for j, name in enumerate(dataset.factor_names):
             cols[f"factor_{name}"] = pa.array(dataset.factors[start:stop, j])
+    if metadata is not None:
+        for name in metadata.column_names:
+            cols[META_PREFIX + name] = metadata[name].combine_chunks()
     return pa.table(cols)
 
 
@@ -123,20 +128,25 @@ def save_run(
     overwrite=False,
     extra_files: dict[str, bytes] | None = None,
     checkpoints: Path | None = None,
+    metadata=None,
+    extra_config: dict | None = None,
 ) -> Run:
     """Write a complete run folder for a fitted ``model`` atomically and return it, verified.
 
-    ``extra_files`` (name -> bytes, e.g. ``history.json``) are checksummed like the model;
-    ``checkpoints`` (a folder) is moved in as ``checkpoints/``.
+    ``extra_files`` (name -> bytes, e.g. ``history.json``) are checksummed like the model, and so
+    are the model's own files (an imported model's ONNX networks); ``checkpoints`` (a folder) is
+    moved in as ``checkpoints/``. ``metadata`` (a pyarrow table, one row per item) joins the latents
+    as ``meta_<name>`` columns; ``extra_config`` adds the ``metadata`` and ``items`` records.
     """
+    extra_files = {**(extra_files or {}), **model._get_files()}
     out = check_destination(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         atomic_write(tmp / MODEL, model_bytes(model))
-        atomic_write_parquet(tmp / LATENTS, latents_table(Z, dataset, test_mask))
-        for name, data in (extra_files or {}).items():
+        atomic_write_parquet(tmp / LATENTS, latents_table(Z, dataset, test_mask, metadata=metadata))
+        for name, data in extra_files.items():
             atomic_write(tmp / name, data)
         config = {
             "schema_version": SCHEMA_VERSION,
@@ -148,7 +158,8 @@ def save_run(
             "seed": seed,
             "versions": package_versions(),
             "info": model.info(),
-            "files": {name: sha256_file(tmp / name) for name in (MODEL, LATENTS, *(extra_files or {}))},
+            **(extra_config or {}),
+            "files": {name: sha256_file(tmp / name) for name in (MODEL, LATENTS, *extra_files)},
         }
         config["config_sha256"] = _config_digest(config)
         atomic_write_json(tmp / CONFIG, config)
@@ -233,15 +244,22 @@ class Run:
 
     def load_model(self):
         """Rebuild the fitted model from config parameters and ``model.safetensors``."""
-        from ..models.registry import create_model
+        from ..models.registry import create_model, get_model_class
 
         p = self._file(MODEL)
         data = p.read_bytes()
         if hashlib.sha256(data).hexdigest() != self.config["files"][MODEL]:
             raise RunIntegrityError(f"{p} changed since the run was opened")
         tensors, meta = _read_safetensors(data, p)
-        checks.check_tensors(tensors, self.config, p)
-        checks.check_model_meta(meta, self.config, p)
+        try:
+            cls = get_model_class(self.model_name)
+        except InputError as exc:
+            raise RunIntegrityError(
+                f"{self.path / CONFIG}: model {self.model_name!r} cannot be rebuilt from its parameters:"
+                f" {one_line(exc)}"
+            ) from None
+        checks.check_tensors(tensors, self.config, p, bounded=cls.has_encoder)
+        checks.check_model_meta(meta, self.config, p, reads_data=cls.has_encoder)
         try:  # the parameters are checked by the model's own rules (and size bounds) here
             model = create_model(self.model_name, **self.config["model"]["params"])
         except (InputError, TypeError) as exc:
@@ -250,6 +268,9 @@ class Run:
                 f" {one_line(exc)}"
             ) from None
         try:
+            files = {name: self.read_file(name) for name in cls.state_files if name in self.config["files"]}
+            if files:
+                model._set_files(files)
             model._set_state(tensors, meta)
         except RuntimeError as exc:  # torch's load_state_dict: missing, unexpected or misshapen tensors
             raise RunIntegrityError(
@@ -305,6 +326,8 @@ class Run:
         from ..data import from_spec
 
         desc = self.config["dataset"]
+        if desc["spec"].get("own_latents"):
+            return self._latents_dataset()
         n = desc["spec"].get("args", {}).get("n", desc["n"])
         if n != desc["n"]:  # a built-in's row count: checked before it is generated
             raise RunIntegrityError(
@@ -316,6 +339,38 @@ class Run:
                 f"the data for {self.name} ({desc['spec']}) changed since the run was fitted"
             )
         return ds
+
+    @property
+    def has_source_data(self) -> bool:
+        """False for imported vectors given without the data they were computed from: the run's
+        data are then its own latents (neighbourhood scores and raw-data probes do not apply)."""
+        return not self.config["dataset"]["spec"].get("own_latents", False)
+
+    def _latents_dataset(self):
+        """The data of an embeddings run imported without its source: the vectors themselves, with
+        the labels of the latents table."""
+        from ..data import Dataset
+
+        desc, table = self.config["dataset"], self.latents()
+        y = table["label"].to_numpy() if "label" in table.column_names else None
+        ds = Dataset(
+            X=self.latent_matrix(),
+            y=y,
+            label_names=desc["label_names"],
+            feature_names=desc["feature_names"],
+            name=desc["name"],
+            spec=desc["spec"],
+        )
+        if ds.fingerprint() != desc["sha256"]:
+            raise RunIntegrityError(f"{self.path / CONFIG}: dataset.sha256 does not match the run's vectors")
+        return ds
+
+    def metadata(self):
+        """The metadata columns kept with the latents (an Arrow table under the user's own column
+        names; no columns for a run without metadata)."""
+        table = self.latents()
+        cols = [c for c in table.column_names if c.startswith(META_PREFIX)]
+        return table.select(cols).rename_columns([c[len(META_PREFIX) :] for c in cols])
 
     def write_file(self, name: str, data: bytes) -> Path:
         """Add or replace a derived file (metrics.json, a map, the report) and record its checksum.

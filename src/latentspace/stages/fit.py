@@ -14,7 +14,7 @@ from ..data import Dataset, load
 from ..data.source import rows_of
 from ..data.splits import split_mask
 from ..errors import InputError, LatentspaceError, RunIntegrityError
-from ..models.registry import create_model
+from ..models.registry import create_model, is_imported
 from ..runfolder import save_run
 from .targets import check_target
 
@@ -106,6 +106,11 @@ def fit(
     """
     if out is not None:
         check_target(out, overwrite, kind="run")  # fail before the long work, not after it
+    if is_imported(model):
+        raise InputError(
+            f"model {model!r} holds a latent space made elsewhere and is not trained by fit;"
+            " bring it in with `latentspace import` (or latentspace.import_embeddings / wrap)"
+        )
     ds = load(data) if isinstance(data, str | Path) else data
     estimator = create_model(model, latent_dim=latent_dim, **params)
     own = estimator.get_params()

@@ -39,19 +39,22 @@ def knn_probe(F_train, y_train, F_test, y_test, k: int = 5) -> float:
     return float(np.mean(counts.argmax(1) == np.asarray(y_test)))
 
 
-def probes(Z: np.ndarray, X: np.ndarray, y, test_mask: np.ndarray, k: int = 5, seed: int = 0) -> dict:
-    """Linear-probe and kNN accuracy on held-out labels, for the latents and for the raw data."""
+def probes(Z: np.ndarray, X, y, test_mask: np.ndarray, k: int = 5, seed: int = 0) -> dict:
+    """Linear-probe and kNN accuracy on held-out labels, for the latents and for the raw data
+    (``X=None``: vectors imported without their source data, the latents alone)."""
     if y is None:
         raise NotApplicable("the data have no labels")
     if not test_mask.any() or test_mask.all():
         raise NotApplicable("the run has no held-out split to test the probes on")
     train, test = ~test_mask, test_mask
-    X_train, X_test = np.asarray(X[train]), np.asarray(X[test])
-    return {
+    out = {
         "linear_probe_latent": linear_probe(Z[train], y[train], Z[test], y[test], seed),
-        "linear_probe_raw": linear_probe(X_train, y[train], X_test, y[test], seed),
         "knn_latent": knn_probe(Z[train], y[train], Z[test], y[test], k),
-        "knn_raw": knn_probe(X_train, y[train], X_test, y[test], k),
         "knn_k": k,
         "linear_probe_train_rows": int(min(train.sum(), MAX_PROBE_TRAIN)),
     }
+    if X is not None:
+        X_train, X_test = np.asarray(X[train]), np.asarray(X[test])
+        out["linear_probe_raw"] = linear_probe(X_train, y[train], X_test, y[test], seed)
+        out["knn_raw"] = knn_probe(X_train, y[train], X_test, y[test], k)
+    return out

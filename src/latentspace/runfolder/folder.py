@@ -338,6 +338,8 @@ class Run:
             raise RunIntegrityError(
                 f"the data for {self.name} ({desc['spec']}) changed since the run was fitted"
             )
+        if "label_col" in self.config:  # a label chosen from imported metadata replaces the data's own
+            ds.y, ds.label_names = self.latents()["label"].to_numpy(), desc["label_names"]
         return ds
 
     @property

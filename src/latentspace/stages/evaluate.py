@@ -84,7 +84,7 @@ def _neighbourhood(c: Context) -> dict:
 def _probes(c: Context) -> dict:
     from ..metrics.probes import probes
 
-    return probes(c.Z, c.data.X, c.data.y, c.test, seed=c.seed)
+    return probes(c.Z, c.data.X if c.run.has_source_data else None, c.data.y, c.test, seed=c.seed)
 
 
 def _disentanglement(c: Context) -> dict:
@@ -123,6 +123,30 @@ FAMILIES: dict[str, tuple[Callable[[Context], dict], Callable[[Context], dict]]]
     "smoothness": (_smoothness, lambda c: {}),
     "generation": (_generation, lambda c: {}),
 }
+
+
+# what a family needs beyond the latents; a run without it gets the family skipped, with the reason
+NEEDS: dict[str, tuple[str, ...]] = {
+    "reconstruction": ("encoder", "decoder"),
+    "likelihood": ("encoder", "decoder"),
+    "neighbourhood": ("source",),
+    "smoothness": ("encoder", "decoder"),
+    "generation": ("decoder",),
+}
+_LACKS = {
+    "encoder": "it needs an encoder, and this run has none (vectors imported without a model)",
+    "decoder": "it needs a decoder, and this run has none (import one: latentspace import --encoder"
+    " enc.onnx --decoder dec.onnx --data DATA)",
+    "source": "it compares the latents with the source data, and the vectors were imported without"
+    " them (pass --data to latentspace import)",
+}
+
+
+def missing_need(name: str, run, model) -> str | None:
+    """Why family ``name`` cannot run on this run (one sentence), or None when it can."""
+    have = {"encoder": model.has_encoder, "decoder": model.has_decoder, "source": run.has_source_data}
+    lacking = next((need for need in NEEDS.get(name, ()) if not have[need]), None)
+    return None if lacking is None else f"not measured: {_LACKS[lacking]}"
 
 
 def parse_metrics(spec: str | None) -> list[str]:
@@ -202,6 +226,8 @@ def _evaluate_families(run, c: Context, names: list[str], card: dict, force: boo
             continue
         t0 = time.perf_counter()
         try:
+            if (why := missing_need(name, run, c.model)) is not None:
+                raise NotApplicable(why)
             entry = {"params": params, "values": fn(c)}
         except NotApplicable as exc:
             entry = {"params": params, "skipped": str(exc)}

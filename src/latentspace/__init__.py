@@ -33,6 +33,8 @@ _LAZY = {
     "register": ("latentspace.models", "register"),
     "fit": ("latentspace.stages.fit", "fit"),
     "encode": ("latentspace.stages.encode", "encode"),
+    "import_embeddings": ("latentspace.stages.imports", "import_embeddings"),
+    "from_embeddings": ("latentspace.stages.imports", "from_embeddings"),
     "Run": ("latentspace.runfolder", "Run"),
     "open_run": ("latentspace.runfolder", "open_run"),
 }
@@ -47,6 +49,8 @@ __all__ = [
     "register",
     "fit",
     "encode",
+    "import_embeddings",
+    "from_embeddings",
     "Run",
     "open_run",
     "LatentspaceError",
@@ -78,3 +82,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .runfolder import Run, open_run
     from .stages.encode import encode
     from .stages.fit import fit
+    from .stages.imports import from_embeddings, import_embeddings

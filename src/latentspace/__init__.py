@@ -37,6 +37,7 @@ _LAZY = {
     "from_embeddings": ("latentspace.stages.imports", "from_embeddings"),
     "Run": ("latentspace.runfolder", "Run"),
     "open_run": ("latentspace.runfolder", "open_run"),
+    "wrap": ("latentspace.models.wrapped", "wrap"),
 }
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "from_embeddings",
     "Run",
     "open_run",
+    "wrap",
     "LatentspaceError",
     "InputError",
     "RunIntegrityError",

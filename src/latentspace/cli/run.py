@@ -46,18 +46,31 @@ def datasets() -> None:
 
 @app.command()
 def models() -> None:
-    """List the registered models."""
-    from ..models.registry import available_models, get_model_class
+    """List the registered models and the package each comes from (plugins included)."""
+    from ..errors import InputError
+    from ..models.registry import available_models, get_model_class, model_source, plugins
 
     table = Table(title="Models (set any parameter with -p KEY=VALUE)", show_lines=True)
     table.add_column("name", style="bold")
+    table.add_column("package")
     table.add_column("what")
     table.add_column("parameters (defaults)")
-    for name in available_models():
-        cls = get_model_class(name)
+    ignored = [p for p in plugins().values() if p.problem]  # never loaded: known from their metadata
+    rows = [(name, None) for name in available_models()] + [(p.name, p) for p in ignored]
+    rows.sort(key=lambda row: (row[0], row[1] is not None))
+    for name, plugin in rows:
+        if plugin is not None:
+            problem = plugin.refuse(f"is ignored: {plugin.problem}")
+            table.add_row(name, plugin.package, Text(str(problem), style="red"), "")
+            continue
+        try:
+            cls = get_model_class(name)
+            params = ", ".join(f"{k}={v!r}" for k, v in cls().get_params().items())
+        except InputError as exc:  # a plugin that cannot be imported: its row says why
+            table.add_row(name, model_source(name), Text(str(exc), style="red"), "")
+            continue
         doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
-        params = ", ".join(f"{k}={v!r}" for k, v in cls().get_params().items())
-        table.add_row(name, doc, params)
+        table.add_row(name, model_source(name), doc, params)
     console.print(table)
 
 

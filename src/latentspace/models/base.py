@@ -84,6 +84,11 @@ class LatentModel(TransformerMixin, BaseEstimator):
     def _set_files(self, files: dict[str, bytes]) -> None:  # pragma: no cover - families with files
         raise NotImplementedError
 
+    def _for_saving(self) -> LatentModel:
+        """The model a run folder stores: this one, except for a model that must first be converted
+        (wrapped torch modules become ONNX networks) or cannot be saved (it raises InputError)."""
+        return self
+
     # --- scikit-learn ---------------------------------------------------------------------------
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

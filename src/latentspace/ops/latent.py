@@ -234,6 +234,12 @@ def denoise(model, X) -> np.ndarray:
     if not hasattr(model, "denoise"):
         from ..models.registry import available_models, get_model_class
 
-        able = [m for m in available_models() if hasattr(get_model_class(m), "denoise")]
+        def can(name: str) -> bool:
+            try:
+                return hasattr(get_model_class(name), "denoise")
+            except InputError:  # a plugin that cannot be loaded denoises nothing
+                return False
+
+        able = [m for m in available_models() if can(m)]
         raise InputError(f"model {model.model_name!r} cannot denoise; models that can: {', '.join(able)}")
     return model.denoise(X)

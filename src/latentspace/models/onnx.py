@@ -218,8 +218,9 @@ class Net:
         return math.prod(out.shape[1:])
 
     def _run(self, x: np.ndarray, probe: bool = False) -> np.ndarray:
+        session = self.session  # made here after unpickling; a missing onnxruntime says so
         try:
-            (out,) = self.session.run([self.output], {self.input: x})
+            (out,) = session.run([self.output], {self.input: x})
         except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
             what = "on 2 rows of zeros" if probe else f"on {len(x)} rows"
             raise InputError(f"{self.name} failed {what}: {_short(exc)}") from None

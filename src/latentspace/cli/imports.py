@@ -8,7 +8,12 @@ from typing import Annotated
 
 import typer
 
-from .app import MAX_SEED, DataArgOpt, OverwriteOpt, app, in_range, load_data, say, stage
+from .app import MAX_SEED, app, in_range, load_data, say, stage
+
+VECTORS = "Vectors"
+META = "Metadata and items"
+ONNX = "An encoder (and decoder) as ONNX"
+RUN = "The run"
 
 
 @app.command("import")
@@ -16,50 +21,128 @@ def import_(
     vectors: Annotated[
         Path | None,
         typer.Argument(
-            help="Vectors: .npy, .npz, Parquet (a list column or one column per value), CSV, TSV."
+            help=".npy, .npz, Parquet (a list column, or one column per dimension), CSV, TSV"
+            " (TensorBoard projector's tensor file); its other columns are metadata.",
+            show_default=False,
         ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create.")] = Path("runs/imported"),
+    vector_col: Annotated[
+        str | None,
+        typer.Option(
+            help="The list column holding the vectors (or the array of an .npz); found on its own when"
+            " there is one.",
+            rich_help_panel=VECTORS,
+        ),
+    ] = None,
+    z_cols: Annotated[
+        str | None,
+        typer.Option(
+            help="The columns holding one value each: a prefix (z_ for z_0, z_1, ...) or A,B,C; default:"
+            " every numeric column when no other is left.",
+            rich_help_panel=VECTORS,
+        ),
+    ] = None,
     metadata: Annotated[
-        Path | None, typer.Option(help="A table with one row per vector: Parquet, CSV or TSV (projector's).")
+        Path | None,
+        typer.Option(
+            help="A table of one row per vector (Parquet, CSV, or TSV: one column without header, as"
+            " the projector's metadata.tsv, or a header line); every column is kept in its own type.",
+            rich_help_panel=META,
+        ),
     ] = None,
     id_col: Annotated[
-        str | None, typer.Option(help="Column of unique ids (matches metadata and --items).")
+        str | None,
+        typer.Option(
+            help="A column of unique ids: matches --metadata rows to the vectors' rows (any order) and"
+            " --items file names.",
+            rich_help_panel=META,
+        ),
     ] = None,
-    vector_col: Annotated[str | None, typer.Option(help="The list column holding the vectors.")] = None,
-    z_cols: Annotated[str | None, typer.Option(help="Prefix of the columns holding one value each.")] = None,
     label_col: Annotated[
-        str | None, typer.Option(help="The label: a categorical metadata column (with --encoder: of --data).")
+        str | None,
+        typer.Option(
+            help="The label: a column of categories (colours maps, trains probes); default: a column"
+            " named label, class, category or target. With --encoder: a column of --data.",
+            rich_help_panel=META,
+        ),
     ] = None,
-    image_col: Annotated[str | None, typer.Option(help="Column of image paths or bytes: the items.")] = None,
-    text_col: Annotated[str | None, typer.Option(help="Text column shown as each item.")] = None,
+    image_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Items are images: a column of image paths (relative to its table) or image bytes.",
+            rich_help_panel=META,
+        ),
+    ] = None,
+    text_col: Annotated[
+        str | None, typer.Option(help="Items are texts: a text column.", rich_help_panel=META)
+    ] = None,
     items: Annotated[
-        Path | None, typer.Option(help="Folder of images, one per vector (by id or in order).")
+        Path | None,
+        typer.Option(
+            help="Items are images: a folder of one per vector (file name = --id-col, or sorted order).",
+            rich_help_panel=META,
+        ),
     ] = None,
-    encoder: Annotated[
-        Path | None, typer.Option(help="Your encoder as ONNX: data -> latent (needs --data).")
-    ] = None,
-    decoder: Annotated[Path | None, typer.Option(help="Your decoder as ONNX: latent -> data.")] = None,
-    prior: Annotated[
-        str, typer.Option(help="With ONNX: 'fitted' (a Gaussian fitted to the latents) or 'standard'.")
-    ] = "fitted",
     data: Annotated[
         str | None,
-        typer.Option("--data", "-d", help="Source data (path or built-in): same rows as the vectors."),
+        typer.Option(
+            "--data",
+            "-d",
+            help="The data the vectors came from (path or built-in), same rows: raw-data scores apply"
+            " and its rows are the items. Required with --encoder.",
+            rich_help_panel=META,
+        ),
     ] = None,
-    data_arg: DataArgOpt = None,
+    data_arg: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE for a built-in --data, e.g. --data-arg n=20000.", rich_help_panel=META),
+    ] = None,
+    encoder: Annotated[
+        Path | None,
+        typer.Option(help="Your encoder as ONNX: data -> latent (needs --data).", rich_help_panel=ONNX),
+    ] = None,
+    decoder: Annotated[
+        Path | None, typer.Option(help="Your decoder as ONNX: latent -> data.", rich_help_panel=ONNX)
+    ] = None,
+    prior: Annotated[
+        str,
+        typer.Option(
+            help="'fitted' (a Gaussian fitted to the latents) or 'standard' (N(0, I)).", rich_help_panel=ONNX
+        ),
+    ] = "fitted",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder to create.", rich_help_panel=RUN)
+    ] = Path("runs/imported"),
     test_fraction: Annotated[
-        float | None, typer.Option(help="Held-out share for probes; default 0.1.")
+        float | None,
+        typer.Option(help="Held-out share for the probes; default 0.1.", rich_help_panel=RUN),
     ] = None,
-    seed: Annotated[int, typer.Option(help=f"Seed of the held-out split, 0..{MAX_SEED}.")] = 0,
-    overwrite: OverwriteOpt = False,
+    seed: Annotated[
+        int, typer.Option(help=f"Seed of the held-out split, 0..{MAX_SEED}.", rich_help_panel=RUN)
+    ] = 0,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace --out if it is a run.", rich_help_panel=RUN)
+    ] = False,
 ) -> None:
     """Bring a latent space made elsewhere: your vectors with their metadata, or your trained encoder
-    (and decoder) exported to ONNX. The run then maps, evaluates, reports and explores like a fitted one."""
+    (and decoder) exported to ONNX. The run then maps, evaluates, reports and explores like a fitted one.
+
+    Examples:
+
+    latentspace import vectors.npy --metadata meta.csv --label-col species -o runs/mine
+
+    latentspace import tensors.tsv --metadata metadata.tsv -o runs/projector
+
+    latentspace import atlas.parquet --text-col text --label-col topic -o runs/docs
+
+    latentspace import emb.parquet --metadata photos.csv --id-col id --items photos/ -o runs/photos
+    """
     from ..stages.targets import check_target
 
     with stage():
         in_range("--seed", seed, 0, MAX_SEED)
+        if test_fraction is not None and not 0 <= test_fraction < 1:
+            raise _usage(f"--test-fraction must be at least 0 and below 1; got {test_fraction}")
         check_target(out, overwrite, kind="run")
         t0 = time.perf_counter()
         if encoder is not None or decoder is not None:
@@ -107,10 +190,17 @@ def import_(
         elapsed = time.perf_counter() - t0
     ds = run.config["dataset"]
     kept = len(run.config.get("metadata", []))
+    extras = [run.model_name]
+    if kept:
+        extras.append(f"{kept} metadata column{'s' if kept != 1 else ''}")
+    if "label_col" in run.config:
+        extras.append(f"label {run.config['label_col']!r}: {len(ds['label_names'] or [])} classes")
+    if run.config.get("items", {}).get("kind", "none") != "none":
+        extras.append(f"items: {run.config['items']['kind']}")
     say(
         ("imported", "green"),
-        f" {ds['n']:,} vectors of {run.config['latent_dim']} values ({run.model_name}"
-        f"{f', {kept} metadata columns' if kept else ''}) in {elapsed:.1f} s -> ",
+        f" {ds['n']:,} vectors of {run.config['latent_dim']} values ({'; '.join(extras)})"
+        f" in {elapsed:.1f} s -> ",
         (str(run.path), "bold"),
     )
     say(f"next: latentspace map {run.path}; latentspace evaluate {run.path}; latentspace explore {run.path}")

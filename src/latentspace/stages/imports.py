@@ -34,7 +34,7 @@ from .targets import check_target
 log = logging.getLogger(__name__)
 
 MAX_LABELS = 1000  # a label column with more distinct values is an id, not a class
-DEFAULT_LABELS = ("label", "labels", "class", "category")
+DEFAULT_LABELS = ("label", "labels", "class", "category", "target", "targets")
 
 
 def import_embeddings(
@@ -57,26 +57,31 @@ def import_embeddings(
     """Import vectors from a file (``.npy``, ``.npz``, Parquet, CSV, TSV) into a run folder at ``out``.
 
     ``metadata``: a table file (Parquet, CSV, TSV) with one row per vector, or matched on ``id_col``
-    when both tables have that column. ``vector_col`` / ``z_cols``: the list column, or the prefix of
-    the per-dimension columns, when the vectors' file is a table (found on their own when there is
-    one list column, or when every column is a number). ``label_col``: the categorical column that
-    colours maps and trains probes (default: a column called label, labels, class or category).
-    ``image_col`` (paths relative to the metadata file, or image bytes), ``text_col`` or ``items``
-    (a folder of images): what the explorer and the report show for a row. ``data``: the source data
+    when both tables have that column (then in any order, and it may hold more rows). Any other
+    columns of the vectors' own table are metadata too; every column is kept in its own type.
+    ``vector_col``: the list column holding the vectors (or the array of an ``.npz``); ``z_cols``:
+    the columns holding one value each, as a prefix (``z_`` for ``z_0, z_1, ...``) or a comma list.
+    Without either, the vectors are the one list column, or every numeric column when no other is
+    left (ids, labels and the columns other options name excepted). ``label_col``: the categorical
+    column that colours maps and trains probes (default: a column called label, labels, class,
+    category or target(s), when it can be one). ``image_col`` (paths relative to the file holding
+    the column, or image bytes), ``text_col`` or ``items`` (a folder of images, matched by
+    ``id_col`` to file names or taken in sorted order): what the explorer and the report show for
+    a row. ``data``: the source data
     the vectors were computed from (a path or built-in name, same rows): neighbourhood scores and
     probes on the raw data then apply, and its rows are the items unless others are given.
     """
     check_target(out, overwrite, kind="run")
-    vec = read_vectors(vectors, vector_col=vector_col, z_cols=z_cols)
+    named = {c for c in (id_col, label_col, image_col, text_col) if c is not None}
+    vec = read_vectors(vectors, vector_col=vector_col, z_cols=z_cols, exclude=named)
     meta_table = read_metadata(metadata) if metadata is not None else None
-    base = Path(metadata).parent if metadata is not None else Path(vectors).parent
     return _write(
         vec,
         meta_table,
         out=out,
-        where=Path(metadata).name if metadata is not None else Path(vectors).name,
+        where=Path(metadata).name if metadata is not None else vec.where,
         source=str(Path(vectors).resolve()),
-        base=base,
+        bases=(Path(metadata).parent if metadata is not None else None, Path(vectors).parent),
         id_col=id_col,
         label_col=label_col,
         image_col=image_col,
@@ -115,23 +120,23 @@ def from_embeddings(
     """
     check_target(out, overwrite, kind="run")
     vec = Vectors(as_matrix(Z), None, name)
-    images = None
+    metadata = as_table(metadata)
+    python_items = None
     if items is not None and not isinstance(items, str | Path):
-        images = _python_images(items, len(vec.Z))
-        items = None
+        python_items, items = items, None
     return _write(
         vec,
-        as_table(metadata),
+        metadata,
         out=out,
         where="metadata",
         source=None,
-        base=None,
+        bases=(None, None),
         id_col=id_col,
         label_col=label_col,
         image_col=image_col,
         text_col=text_col,
         items=items,
-        images=images,
+        python_items=python_items,
         data=data,
         test_fraction=test_fraction,
         seed=seed,
@@ -141,6 +146,8 @@ def from_embeddings(
 
 def _python_images(items, n: int) -> list[bytes]:
     """Thumbnails of images given in Python: a pixel array, or a list of bytes or paths."""
+    if type(items).__module__.startswith("torch"):
+        items = items.detach().cpu().numpy()
     if isinstance(items, np.ndarray) and items.dtype.kind in "uif":
         a = items
         if a.ndim not in (3, 4) or len(a) != n:
@@ -174,54 +181,125 @@ def _png(a: np.ndarray) -> bytes:
 
 
 def _labels(table, label_col: str | None, where: str):
-    """(codes, names, column) of the label column, or (None, None, None)."""
-    from ..data.arrays import encode_labels
+    """(codes, names, column) of the label column, or (None, None, None). Without ``label_col``, a
+    column called label, labels, class, category or target(s) is the label when it can be one."""
+    explicit = label_col is not None
+    if table is None:
+        if explicit:
+            raise InputError(
+                f"--label-col {label_col!r}: there is no metadata to take it from; give --metadata"
+            )
+        return None, None, None
+    names = table.column_names
+    if not explicit:
+        label_col = next((c for d in DEFAULT_LABELS for c in names if c.lower() == d), None)
+        if label_col is None:
+            return None, None, None
+    elif label_col not in names:
+        raise InputError(f"--label-col {label_col!r}: no such metadata column; columns: {_names(names)}")
+    try:
+        codes, classes = _label_codes(table[label_col], label_col)
+    except InputError as exc:
+        if explicit:
+            raise
+        log.warning("column %r is not used as the label: %s", label_col, exc)
+        return None, None, None
+    if not explicit:
+        log.info(
+            "the label is column %r (%d classes); choose another with --label-col", label_col, len(classes)
+        )
+    return codes, classes, label_col
 
-    if label_col is None:
-        if table is None:
-            return None, None, None
-        label_col = next((c for c in DEFAULT_LABELS if c in table.column_names), None)
-        if label_col is None or meta_kind(table[label_col].type) not in (
-            "text",
-            "category",
-            "number",
-            "bool",
-        ):
-            return None, None, None
-        if len(table[label_col].unique()) > MAX_LABELS:
-            return None, None, None
-    if table is None or label_col not in table.column_names:
-        have = ", ".join(table.column_names) if table is not None else "there is no metadata"
-        raise InputError(f"--label-col {label_col!r}: no such metadata column ({have})")
-    col = table[label_col]
+
+def _label_codes(col, name: str) -> tuple[np.ndarray, list[str]]:
+    """A label column -> (int64 codes 0..c-1, class names): a category's classes in its own order,
+    other values sorted."""
+    import pyarrow as pa
+
+    n = len(col)
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
     kind = meta_kind(col.type)
     if kind not in ("text", "category", "number", "bool"):
         raise InputError(
-            f"--label-col {label_col!r} holds {col.type}; a label must be a category, text or number"
+            f"--label-col {name!r} holds {col.type}; a label must be a category, text, number or boolean"
         )
     if col.null_count:
         row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
-        raise InputError(f"--label-col {label_col!r} is empty at row {row}")
-    if kind == "category":
-        col = col.cast(col.type.value_type)
-    values = col.to_numpy(zero_copy_only=False)
-    distinct = len(np.unique(values))
-    if distinct > MAX_LABELS:
         raise InputError(
-            f"--label-col {label_col!r} has {distinct:,} distinct values; a label has at most {MAX_LABELS}"
-            " classes (is it an id?)"
+            f"--label-col {name!r} is empty at row {row}; every vector needs a label (fill the gaps,"
+            " e.g. with 'unknown')"
         )
-    codes, names = encode_labels(values, Path(where), f"label column {label_col!r}")
-    return codes, names, label_col
+    if kind == "category":
+        indices = col.indices.to_numpy(zero_copy_only=False)
+        used = np.unique(indices)
+        remap = np.full(len(col.dictionary), -1, np.int64)
+        remap[used] = np.arange(len(used))
+        codes, classes = remap[indices], [str(col.dictionary[int(i)].as_py()) for i in used]
+    else:
+        values = col.to_numpy(zero_copy_only=False)
+        if values.dtype.kind == "f":
+            if not np.all(np.isfinite(values)):
+                row = int(np.flatnonzero(~np.isfinite(values))[0])
+                raise InputError(
+                    f"--label-col {name!r} holds {values[row]} at row {row}; labels must be finite"
+                )
+            if np.all(values == np.round(values)) and np.all(np.abs(values) < 2**53):
+                values = values.astype(np.int64)  # 1.0, 2.0: classes 1 and 2
+        if kind == "text" and (empty := np.flatnonzero(values == "")).size:
+            raise InputError(
+                f"--label-col {name!r} is empty at row {int(empty[0])}; every vector needs a label"
+            )
+        uniq, codes = np.unique(values, return_inverse=True)
+        classes = [str(v) for v in uniq.tolist()]
+    limit = min(MAX_LABELS, max(2, n // 2))
+    if len(classes) > limit:
+        raise InputError(
+            f"--label-col {name!r} has {len(classes):,} distinct values in {n:,} rows: too many for a label"
+            f" (at most {limit:,}: {MAX_LABELS:,}, and half the rows); is it an id? Give a column of"
+            " categories"
+        )
+    return np.asarray(codes, np.int64).reshape(-1), classes
+
+
+def _names(names, most: int = 12) -> str:
+    shown = ", ".join(repr(c) if not c or c != c.strip() else c for c in names[:most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+def _keepable(col):
+    """A metadata column in a type latentspace keeps: categories of numbers become numbers,
+    decimals float64, durations seconds (float64), times of day and empty columns text."""
+    import pyarrow as pa
+
+    t = col.type
+    if pa.types.is_dictionary(t) and meta_kind(t) is None:
+        col, t = col.cast(t.value_type), t.value_type
+    if pa.types.is_decimal(t):
+        return col.cast(pa.float64())
+    if pa.types.is_duration(t):
+        return pa.chunked_array(
+            [c.cast(pa.int64()).to_numpy(zero_copy_only=False) / _PER_SECOND[t.unit] for c in col.chunks],
+            pa.float64(),
+        )
+    if pa.types.is_time(t) or pa.types.is_null(t):
+        return col.cast(pa.string())
+    return col
+
+
+_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 
 
 def _kept_metadata(table, image_col: str | None):
     """The metadata columns kept (each of a kind latentspace stores), and their record."""
+    import pyarrow as pa
+
     if table is None:
         return None, []
-    keep, record = [], []
-    for name in table.column_names:
-        kind = meta_kind(table[name].type)
+    keep, record = {}, []
+    for j, name in enumerate(table.column_names):
+        col = _keepable(table[name])
+        kind = meta_kind(col.type)
         if kind is None:
             if name != image_col:
                 log.warning(
@@ -231,9 +309,11 @@ def _kept_metadata(table, image_col: str | None):
                     table[name].type,
                 )
             continue
-        keep.append(name)
+        if not name.strip():  # pandas' unnamed index column in a CSV
+            name = "index" if "index" not in table.column_names else f"column_{j}"
+        keep[name] = col
         record.append({"name": name, "kind": kind})
-    return (table.select(keep) if keep else None), record
+    return (pa.table(keep) if keep else None), record
 
 
 def _write(
@@ -243,7 +323,7 @@ def _write(
     out,
     where: str,
     source,
-    base,
+    bases,
     id_col,
     label_col,
     image_col,
@@ -253,32 +333,38 @@ def _write(
     test_fraction,
     seed,
     overwrite,
-    images=None,
+    python_items=None,
 ):
+    """Check everything cheap first (values, metadata, label, item columns), then make the item
+    thumbnails, then write the run (atomically: a failure leaves nothing behind)."""
     from ..models.embeddings import Embeddings
 
     Z = vec.Z
     n, k = Z.shape
-    check_finite(Z, vec.name)
+    check_finite(Z, vec.where)
+    if sum(x is not None for x in (image_col, text_col, items, python_items)) > 1:
+        raise InputError("give one kind of item: --image-col, --text-col or --items")
     table = attach_metadata(vec, meta_table, id_col, where)
     y, names, label_col = _labels(table, label_col, where)
-    if sum(x is not None for x in (image_col, text_col, items, images)) > 1:
-        raise InputError("give one kind of item: --image-col, --text-col or --items")
-    if image_col is not None:
-        if table is None or image_col not in table.column_names:
-            raise InputError(f"--image-col {image_col!r}: no such metadata column")
+    columns = table.column_names if table is not None else []
+    for option, col in (("--text-col", text_col), ("--image-col", image_col)):
+        if col is not None and col not in columns:
+            have = f"columns: {_names(columns)}" if columns else "there is no metadata: give --metadata"
+            raise InputError(f"{option} {col!r}: no such metadata column; {have}")
+    if text_col is not None and meta_kind(table[text_col].type) not in ("text", "category"):
+        raise InputError(f"--text-col {text_col!r} holds {table[text_col].type}; expected text")
+    ds = _dataset(Z, y, names, data, vec.name, source)
+    test_mask, split = split_mask(ds, test_fraction, seed)
+    images = None
+    if python_items is not None:
+        images = _python_images(python_items, n)
+    elif image_col is not None:  # paths are relative to the table holding the column
+        base = bases[0] if meta_table is not None and image_col in meta_table.column_names else bases[1]
         images = column_images(table[image_col], base, image_col)
     elif items is not None:
         ids = None if id_col is None else [str(v) for v in table[id_col].to_pylist()]
         images = folder_images(Path(items), n, ids)
-    if text_col is not None:
-        if table is None or text_col not in table.column_names:
-            raise InputError(f"--text-col {text_col!r}: no such metadata column")
-        if meta_kind(table[text_col].type) not in ("text", "category"):
-            raise InputError(f"--text-col {text_col!r} holds {table[text_col].type}; expected text")
-    kept, record = _kept_metadata(table, image_col)
-    ds = _dataset(Z, y, names, data, vec.name, source)
-    test_mask, split = split_mask(ds, test_fraction, seed)
+    kept, record = _kept_metadata(table, image_col)  # after every check: its warnings are for a run
     model = Embeddings(latent_dim=k).fit(Z)
     extra_files = {ITEMS_FILE: items_bytes(images)} if images is not None else {}
     kind = "image" if images is not None else "text" if text_col else "data" if data is not None else "none"

@@ -1,6 +1,12 @@
 """CLI commands that steer a fitted run: sample, reconstruct, interpolate, traverse, attribute,
 neighbours. Each writes a labelled PNG (plus a CSV of the numbers for vector data).
 
+A run without a decoder (imported vectors; an imported encoder alone) shows real items where a
+model would decode: ``interpolate`` lists the item nearest each step of the latent path,
+``attribute`` the item nearest each edited latent (an analogy search), ``neighbours`` draws the
+items as the run keeps them (images, texts or data rows). ``sample``, ``reconstruct`` and
+``traverse`` make new items and are refused there, in one line that says what is missing.
+
 A figure is bounded: at most ``MAX_FIGURE_ITEMS`` items, ``MAX_FIGURE_COLUMNS`` in a row (10,000
 8x8 digits draw in about 8 s; a strip of 10,000 steps took a minute and 1.6 GB), and the operation
 itself is bounded in memory by :func:`latentspace.ops.check_output_rows`."""
@@ -84,6 +90,63 @@ class _Ctx:
             **kw,
         )
 
+    @cached_property
+    def items(self):
+        from ..runfolder.items import RunItems
+
+        return RunItems(self.run)
+
+    @property
+    def has_decoder(self) -> bool:
+        return bool(getattr(self.model, "has_decoder", True))
+
+    def need_decoder(self, command: str, what: str) -> None:
+        """Refuse a command that decodes, on a run without a decoder: one line naming what is
+        missing (exit code 2)."""
+        if self.has_decoder:
+            return
+        held = " (it holds imported vectors)" if self.run.model_name == "embeddings" else ""
+        raise InputError(
+            f"{self.run.name} has no decoder{held}: `latentspace {command}` {what};"
+            " `neighbours`, `interpolate` and `attribute` show the nearest real items instead"
+        )
+
+    def need_source_data(self, command: str) -> None:
+        if not self.run.has_source_data:
+            raise InputError(
+                f"{self.run.name} was imported without its source data: `latentspace {command}` compares"
+                " items with their reconstructions and has nothing to compare with (pass --data to"
+                " latentspace import)"
+            )
+
+    def items_figure(self, out: Path, rows, captions: list[str], title: str) -> list[Path]:
+        """Real items (rows of the run) as the run shows them: its data rows for data items (as a
+        decoded figure is drawn), else images or texts (a text-only card for items of kind none)."""
+        rows = [int(i) for i in rows]
+        if self.items.kind == "data":
+            return self.figure(out, np.asarray(self.data.X[rows])[None], title=title, col_labels=captions)
+        from ..report.figures import write_items_figure
+
+        pixels = self.items.pixels(rows) if self.items.shows_images else None
+        cells = []
+        for k, i in enumerate(rows):
+            text = self.items.text(i)
+            cell = {"caption": captions[k], "text": text if text is not None else self.items.name(i)}
+            if pixels is not None:
+                cell["image"] = pixels[k]
+            cells.append(cell)
+        return write_items_figure(out, cells, title=title)
+
+    def check_items_out(self, out: Path, overwrite: bool) -> None:
+        """As :meth:`check_out`, for a figure of real items (a CSV beside it only for data rows
+        that are not images)."""
+        from ..stages.targets import check_target
+
+        if self.items.kind == "data":
+            self.check_out(out, overwrite)
+        else:
+            check_target(out, overwrite, suffixes=(".png",))
+
     def columns(self) -> dict[str, np.ndarray]:
         table = self.run.latents()
         return {name: table[name].to_numpy(zero_copy_only=False) for name in table.column_names}
@@ -113,6 +176,7 @@ def sample(
         in_range("-n", n, 1, MAX_FIGURE_ITEMS, " (the items one figure shows)")
         in_range("--seed", seed, 0, MAX_SEED)
         ctx = _Ctx(run)
+        ctx.need_decoder("sample", "decodes new items from the prior")
         ctx.check_out(out, overwrite)
         ctx.check_rows("-n", n)
         X = ops.sample(ctx.model, n, seed).X
@@ -137,6 +201,8 @@ def reconstruct(
         in_range("-n", n, 1, MAX_FIGURE_COLUMNS, _COLUMNS)
         in_range("--seed", seed, 0, MAX_SEED)
         ctx = _Ctx(run)
+        ctx.need_decoder("reconstruct", "decodes the items' latents")
+        ctx.need_source_data("reconstruct")
         ctx.check_out(out, overwrite)
         cols = ctx.columns()
         pool = (
@@ -148,7 +214,8 @@ def reconstruct(
             raise InputError(f"split {split!r} has no rows; use train, test or all")
         rows = np.sort(np.random.default_rng(seed).choice(pool, size=min(n, len(pool)), replace=False))
         X = np.asarray(ctx.data.X[rows])
-        R = ctx.model.decode(ctx.model.encode(X))
+        # a model without an encoder decodes the run's own latents of these rows
+        R = ctx.model.decode(ctx.model.encode(X) if getattr(ctx.model, "has_encoder", True) else ctx.Z[rows])
         mse = float(np.mean((R - X) ** 2))
         paths = ctx.figure(
             out,
@@ -170,12 +237,35 @@ def interpolate(
     method: Annotated[str, typer.Option(help="lerp | slerp")] = "lerp",
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Decode a straight (lerp) or spherical (slerp) path between two items' latents."""
+    """Decode a straight (lerp) or spherical (slerp) path between two items' latents; a run without
+    a decoder shows the real item nearest each step of the path."""
     from .. import ops
 
     with stage():
         in_range("--steps", steps, 2, MAX_FIGURE_COLUMNS, _COLUMNS)
         ctx = _Ctx(run)
+        if not ctx.has_decoder:
+            ctx.check_items_out(out, overwrite)
+            a, b = ctx.item(from_), ctx.item(to)
+            Zp, t = ops.latent_path(ctx.Z[a], ctx.Z[b], steps, method)
+            idx, dist = _nearest(ctx.Z, Zp)
+            paths = ctx.items_figure(
+                out,
+                idx,
+                [f"t={v:.2f} #{j}" for v, j in zip(t, idx, strict=True)],
+                f"{ctx.run.name}: real items nearest the {method} path from {ctx.describe(a)} to"
+                f" {ctx.describe(b)} (no decoder)",
+            )
+            _nearest_table(
+                ctx,
+                f"the real item nearest each step from {ctx.describe(a)} to {ctx.describe(b)}",
+                "t",
+                t,
+                idx,
+                dist,
+            )
+            _done(paths)
+            return
         ctx.check_out(out, overwrite)
         ctx.check_rows("--steps", steps)
         a, b = ctx.item(from_), ctx.item(to)
@@ -206,6 +296,7 @@ def traverse(
 
     with stage():
         ctx = _Ctx(run)
+        ctx.need_decoder("traverse", "decodes the item's latent moved along each dimension")
         ctx.check_out(out, overwrite)
         latent_dim = ctx.run.config["latent_dim"]
         chosen = ops.parse_dims(dims or f"0-{min(latent_dim, 10) - 1}", latent_dim)
@@ -261,15 +352,19 @@ def attribute(
     ] = "mean",
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Find the latent direction from group B to group A and apply it to an item."""
+    """Find the latent direction from group B to group A and apply it to an item; a run without a
+    decoder shows the real item nearest each edited latent (an analogy search)."""
     from .. import ops
     from ..select import select_rows
 
     with stage():
         strengths = parse_alphas(alphas)
         ctx = _Ctx(run)
-        ctx.check_out(out, overwrite)
-        ctx.check_rows("--alphas", len(strengths))
+        if ctx.has_decoder:
+            ctx.check_out(out, overwrite)
+            ctx.check_rows("--alphas", len(strengths))
+        else:
+            ctx.check_items_out(out, overwrite)
         i = ctx.item(item)
         cols = ctx.columns()
         a = select_rows(cols, where, ctx.data.label_names)
@@ -277,8 +372,23 @@ def attribute(
         if not b.any():
             raise InputError(f"group B (everything not in {where!r}) is empty")
         vector = ops.attribute_vector(ctx.model, None, a, b, method, Z=ctx.Z)
-        path = ops.edit(ctx.model, ctx.Z[i], vector, strengths)
         title = f"{ctx.run.name}: {ctx.describe(i)} moved along ({where}) - ({vs or 'rest'})"
+        if not ctx.has_decoder:
+            Zs = ops.apply(ctx.Z[i], vector, strengths.astype(np.float32))
+            idx, dist = _nearest(ctx.Z, Zs)
+            paths = ctx.items_figure(
+                out,
+                idx,
+                [f"α={v:+.2f} #{j}" for v, j in zip(strengths, idx, strict=True)],
+                title + ": nearest real items (no decoder)",
+            )
+            console.print(f"group A: {int(a.sum()):,} rows, group B: {int(b.sum()):,} rows")
+            _nearest_table(
+                ctx, f"the real item nearest {ctx.describe(i)} + α·vector", "α", strengths, idx, dist
+            )
+            _done(paths)
+            return
+        path = ops.edit(ctx.model, ctx.Z[i], vector, strengths)
         paths = ctx.figure(
             out,
             path.X[None],
@@ -306,18 +416,16 @@ def neighbours(
         ctx = _Ctx(run)
         if out is not None:
             in_range("-k", k, 1, MAX_FIGURE_COLUMNS - 1, _COLUMNS)
-            ctx.check_out(out, overwrite)
+            ctx.check_items_out(out, overwrite)
         i = ctx.item(item)
         idx, dist = ops.neighbours(None, None, i, k, Z=ctx.Z)  # the latents suffice: no model
         paths = []
-        if out is not None:
-            items = np.asarray(ctx.data.X[np.r_[i, idx]])[None]
-            paths = ctx.figure(
+        if out is not None:  # the items as the run shows them: data rows, images or texts
+            paths = ctx.items_figure(
                 out,
-                items,
-                title=f"{ctx.run.name}: {k} nearest neighbours of {ctx.describe(i)}",
-                col_labels=["query"]
-                + [f"{ctx.describe(int(j))}\nd={d:.3g}" for j, d in zip(idx, dist, strict=True)],
+                np.r_[i, idx],
+                ["query"] + [f"{ctx.describe(int(j))}\nd={d:.3g}" for j, d in zip(idx, dist, strict=True)],
+                f"{ctx.run.name}: {k} nearest neighbours of {ctx.describe(i)}",
             )
     table = Table(title=f"{k} nearest neighbours of {ctx.describe(i)} in latent space")
     for col in ("rank", "item", "distance"):
@@ -327,3 +435,20 @@ def neighbours(
     console.print(table)
     if paths:
         _done(paths)
+
+
+def _nearest(Z: np.ndarray, Zq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The row of ``Z`` nearest each latent of ``Zq`` (exact; ties to the lower row) and its distance."""
+    from ..knn import nearest
+
+    idx, dist = nearest(Z, np.asarray(Zq, np.float32), 1)
+    return idx[:, 0], dist[:, 0]
+
+
+def _nearest_table(ctx: _Ctx, title: str, what: str, values, idx, dist) -> None:
+    table = Table(title=title)
+    for col in (what, "item", "distance"):
+        table.add_column(col)
+    for v, j, d in zip(values, idx, dist, strict=True):
+        table.add_row(f"{v:+.2f}" if what == "α" else f"{v:.2f}", ctx.describe(int(j)), f"{d:.4g}")
+    console.print(table)

@@ -120,15 +120,25 @@ def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return ((1 - t) * a + t * b).astype(np.float32)
 
 
-def interpolate(model, a, b, steps: int = 10, method: str = "lerp", space: str = "auto") -> LatentPath:
-    """Decode ``steps`` points between ``a`` and ``b`` (data items or latent vectors)."""
-    steps = _check_rows(model, _check_steps(steps), "steps")
+def latent_path(za, zb, steps: int = 10, method: str = "lerp") -> tuple[np.ndarray, np.ndarray]:
+    """``steps`` latents from ``za`` to ``zb`` (lerp or slerp), endpoints included, and their
+    positions ``t`` in [0, 1]: the path alone, for a model with no decoder (whose nearest real items
+    stand in for decoded ones)."""
     methods = {"lerp": lerp, "slerp": slerp}
     if method not in methods:
         raise InputError(f"method must be one of {', '.join(methods)}; got {method!r}")
+    t = np.linspace(0.0, 1.0, _check_steps(steps))
+    za, zb = np.asarray(za, dtype=np.float64).reshape(-1), np.asarray(zb, dtype=np.float64).reshape(-1)
+    return methods[method](za, zb, t), t
+
+
+def interpolate(model, a, b, steps: int = 10, method: str = "lerp", space: str = "auto") -> LatentPath:
+    """Decode ``steps`` points between ``a`` and ``b`` (data items or latent vectors)."""
+    steps = _check_rows(model, _check_steps(steps), "steps")
+    if method not in ("lerp", "slerp"):
+        raise InputError(f"method must be one of lerp, slerp; got {method!r}")
     za, zb = as_latent(model, a, name="a", space=space), as_latent(model, b, name="b", space=space)
-    t = np.linspace(0.0, 1.0, steps)
-    Z = methods[method](za.astype(np.float64), zb.astype(np.float64), t)
+    Z, t = latent_path(za, zb, steps, method)
     return LatentPath(Z=Z, X=model.decode(Z), t=t)
 
 

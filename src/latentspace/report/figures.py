@@ -1,4 +1,6 @@
-"""PNG figures of decoded items: image grids for images, line plots plus tables for vectors.
+"""PNG figures of decoded items: image grids for images, line plots plus tables for vectors; and
+figures of real items (images of any size, or texts) for runs that show real items where a model
+would decode (:func:`write_items_figure`).
 
 Every figure has a title and readable row and column labels. Grids are one mosaic drawn with a
 single ``imshow`` (fast for hundreds of items); vector data get one panel per row of the grid
@@ -160,3 +162,65 @@ def write_figure(
         csv = grid_csv(items, feature_names, row_labels, col_labels)
         written.append(atomic_write(path.with_suffix(".csv"), csv))
     return written
+
+
+ITEMS_PER_ROW = 10  # real items in one row of an items figure
+
+
+def items_figure(cells: Sequence[dict], *, title: str) -> bytes:
+    """Real items in rows of ``ITEMS_PER_ROW`` -> PNG bytes. Each cell is ``{"caption": str}`` with
+    ``"image"`` (a uint8 array (h, w, 1 or 3), any size: drawn in a unit square) or ``"text"``
+    (wrapped, at most six lines). One axes holds every cell, so a long strip stays quick."""
+    import textwrap
+
+    plt = _mpl()
+    n = len(cells)
+    if n == 0:
+        raise InputError("an items figure needs at least one item")
+    cols = min(ITEMS_PER_ROW, n)
+    rows = (n + cols - 1) // cols
+    fig, ax = plt.subplots(figsize=(1.45 * cols + 0.4, 1.75 * rows + 0.6))
+    for k, cell in enumerate(cells):
+        r, q = divmod(k, cols)
+        x0, y0 = q * 1.2, -r * 1.5
+        img = cell.get("image")
+        if img is not None:
+            a = img[:, :, 0] if img.shape[2] == 1 else img
+            h, w = a.shape[:2]
+            sx, sy = (1.0, h / w) if w >= h else (w / h, 1.0)
+            ext = (x0 + (1 - sx) / 2, x0 + (1 + sx) / 2, y0 + (1 - sy) / 2, y0 + (1 + sy) / 2)
+            ax.imshow(
+                a,
+                cmap="gray" if a.ndim == 2 else None,
+                vmin=0,
+                vmax=255,
+                extent=ext,
+                interpolation="nearest" if max(h, w) < 48 else "antialiased",
+            )
+        else:
+            text = str(cell.get("text") or "")
+            lines = textwrap.wrap(text, 18)[:6]
+            if len(textwrap.wrap(text, 18)) > 6:
+                lines[-1] = lines[-1][:15] + "…"
+            ax.add_patch(plt.Rectangle((x0, y0), 1.0, 1.0, fill=True, fc="#fafafa", ec="#cccccc", lw=0.6))
+            ax.text(
+                x0 + 0.04, y0 + 0.96, "\n".join(lines), va="top", ha="left", fontsize=6.5, family="sans-serif"
+            )
+        ax.text(x0 + 0.5, y0 - 0.06, cell.get("caption", ""), va="top", ha="center", fontsize=7)
+    ax.set_xlim(-0.1, cols * 1.2)
+    ax.set_ylim(-(rows - 1) * 1.5 - 0.35, 1.05)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def write_items_figure(path: str | Path, cells: Sequence[dict], *, title: str) -> list[Path]:
+    """Write :func:`items_figure` as a PNG (atomically); return its path."""
+    from ..atomic import atomic_write
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise InputError(f"figures are written as PNG; --out must end in .png, got {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return [atomic_write(path, items_figure(cells, title=title))]

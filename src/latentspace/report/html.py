@@ -6,6 +6,12 @@ reconstruction error or a latent dimension) through the package's own scatter co
 one the explorer uses), on a random subset of points; a static PNG of every point is the fallback
 when JavaScript is off. We do not embed plotly: its bundle is 4.6 MB, its hover cannot show an
 image, and it carries URLs (CDN, map tiles) that a file meant to make no request should not hold.
+
+A run whose model has no decoder (imported vectors; an imported encoder alone) gets no decoded
+figures (reconstructions, samples, traversal, interpolation): one line says which are left out and
+why. Every run shows, for a few items, their nearest neighbours as items (thumbnails, texts or data
+rows, as :class:`latentspace.runfolder.items.RunItems` says, the same as the explorer), and a run
+with metadata a summary of its columns.
 """
 
 from __future__ import annotations
@@ -77,24 +83,41 @@ def value_colors(v: np.ndarray, cmap: str = "viridis") -> np.ndarray:
     return (colormaps[cmap](t)[:, :3] * 255).astype(np.uint8)
 
 
-def sprite(items: np.ndarray, sample_shape, value_range) -> tuple[bytes, int, int, int]:
-    """Thumbnails of image items tiled in one PNG: (png, columns, height, width)."""
+SPRITE_CELL = 32  # the largest tile of the map's tooltip sprite (bigger thumbnails are shrunk)
+SPRITE_PNG_MAX = 1_500_000  # above this a sprite of RGB tiles is written as JPEG, when smaller
+
+
+def sprite(pixels: list[np.ndarray]) -> tuple[str, int, int, int]:
+    """Item images (uint8 arrays (h, w, 1 or 3)) tiled in one image: (data URI, columns, tile
+    height, tile width). Tiles are as large as the largest item, at most ``SPRITE_CELL`` a side;
+    smaller items are centred."""
     from PIL import Image
 
-    c, h, w = sample_shape
-    lo, hi = value_range
-    imgs = np.clip((np.asarray(items, dtype=np.float32) - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
-    imgs = (imgs.reshape(len(items), c, h, w) * 255).astype(np.uint8)
+    h = min(SPRITE_CELL, max(a.shape[0] for a in pixels))
+    w = min(SPRITE_CELL, max(a.shape[1] for a in pixels))
     cols = 100
-    rows = (len(items) + cols - 1) // cols
+    rows = (len(pixels) + cols - 1) // cols
     sheet = np.zeros((rows * h, cols * w, 3), dtype=np.uint8)
-    for i, im in enumerate(imgs):
+    rgb = False
+    for i, a in enumerate(pixels):
+        rgb = rgb or a.shape[2] == 3
+        if a.shape[0] > h or a.shape[1] > w:
+            im = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+            im.thumbnail((w, h))
+            a = np.asarray(im)
+            a = a[:, :, None] if a.ndim == 2 else a
         r, q = divmod(i, cols)
-        rgb = np.repeat(im, 3, 0) if c == 1 else im
-        sheet[r * h : (r + 1) * h, q * w : (q + 1) * w] = rgb.transpose(1, 2, 0)
+        y0, x0 = r * h + (h - a.shape[0]) // 2, q * w + (w - a.shape[1]) // 2
+        sheet[y0 : y0 + a.shape[0], x0 : x0 + a.shape[1]] = a if a.shape[2] == 3 else np.repeat(a, 3, 2)
     buf = io.BytesIO()
     Image.fromarray(sheet).save(buf, format="PNG", optimize=True)
-    return buf.getvalue(), cols, h, w
+    data, kind = buf.getvalue(), "png"
+    if rgb and len(data) > SPRITE_PNG_MAX:
+        jpg = io.BytesIO()
+        Image.fromarray(sheet).save(jpg, format="JPEG", quality=85)
+        if len(jpg.getvalue()) < len(data):
+            data, kind = jpg.getvalue(), "jpeg"
+    return f"data:image/{kind};base64,{_b64(data)}", cols, h, w
 
 
 def _png_scatter(emb: np.ndarray, rgb: np.ndarray, title: str) -> bytes:
@@ -183,10 +206,31 @@ class _Items:
         return self.data.item_name(i)
 
 
+N_QUERIES, N_NEIGHBOURS = 6, 6  # the neighbours figure: items, and neighbours shown for each
+DECODED_FIGURES = ("Originals and reconstructions", "Samples", "Latent traversal", "Interpolation")
+
+
+def _why_not_decoded(run, model) -> dict[str, str]:
+    """Which decoded figures this run cannot show, each with its reason (empty: it shows them all)."""
+    if not getattr(model, "has_decoder", True):
+        why = (
+            "this run holds imported vectors and has no decoder"
+            if run.model_name == "embeddings"
+            else f"its model ({run.model_name}) has no decoder"
+        )
+        return {title: why for title in DECODED_FIGURES}
+    if not run.has_source_data:
+        return {
+            "Originals and reconstructions": "the vectors came without their source data, so there is"
+            " nothing to compare a reconstruction with"
+        }
+    return {}
+
+
 def build_report(run, *, max_points: int = MAX_MAP_POINTS, seed: int = 0) -> str:
     """The report of ``run`` as one HTML string."""
-    from .. import ops
     from ..maps.store import best_map
+    from ..runfolder.items import RunItems
 
     model = run.load_model()
     data = run.load_dataset()
@@ -200,90 +244,33 @@ def build_report(run, *, max_points: int = MAX_MAP_POINTS, seed: int = 0) -> str
     pool = np.flatnonzero(test) if test.any() else np.arange(len(Z))
     rng = np.random.default_rng(seed)
     items = _Items(data)
+    seen = RunItems(run, data)  # what a person sees for a row: the same as in the explorer
+    skipped = _why_not_decoded(run, model)
     report("report", 0, 6)
     sections = []
 
     # 1. the map
     lm, map_note = best_map(run, 2, seed=seed)
     if lm is not None:
-        sections.append(_map_section(run, lm, map_note, data, model, items, rng, max_points))
+        reconstructs = "Originals and reconstructions" not in skipped
+        sections.append(_map_section(run, lm, map_note, data, model, seen, rng, max_points, reconstructs))
     report("report", 1, 6)
 
-    # 2. originals and reconstructions
-    show = np.sort(rng.choice(pool, size=min(10, len(pool)), replace=False))
-    X = np.asarray(data.X[show])
-    R = model.decode(model.encode(X))
-    mse = float(np.mean((R - X) ** 2))
-    png = items.grid(
-        np.stack([X, R]),
-        title=f"originals and reconstructions (MSE {mse:.4g})",
-        row_labels=["original", "reconstruction"],
-        col_labels=[items.name(int(i)) for i in show],
-    )
-    sections.append(
-        _figure(
-            "Originals and reconstructions",
-            "Held-out items (top) and what the model gives back after compressing them to "
-            f"{Z.shape[1]} numbers (bottom): look for details that are lost or blurred.",
-            _img(png, "originals and reconstructions"),
-        )
-    )
+    # 2.-5. what the decoder makes of latents, or one line per figure it cannot show
+    if "Originals and reconstructions" not in skipped:
+        sections.append(_reconstructions(model, data, Z, pool, rng, items))
     report("report", 2, 6)
-
-    # 3. samples from the prior
-    S = model.sample(16, random_state=seed)
-    png = items.grid(S.reshape(2, 8, -1), title="samples decoded from the prior")
-    sections.append(
-        _figure(
-            "Samples",
-            "New items decoded from random latent vectors drawn from the model's prior (for PCA and "
-            "the plain autoencoder, a Gaussian fitted to the training latents): do they look like data?",
-            _img(png, "samples"),
-        )
-    )
-
-    # 4. traversal
-    i = int(pool[0])
-    dims = f"0-{min(Z.shape[1], 8) - 1}"
-    tr = ops.traverse(model, Z[i], dims, 2.0, 7, reference=Z)
-    png = items.grid(
-        tr.X,
-        title=f"traversal of {items.name(i)}",
-        row_labels=[f"z_{d}" for d in tr.dims],
-        col_labels=[f"{o:+.1f}σ" for o in tr.offsets],
-        row_title="latent dimension",
-        col_title="offset from the item's value",
-    )
-    sections.append(
-        _figure(
-            "Latent traversal",
-            "One latent dimension moved at a time (rows), from -2 to +2 standard deviations around one "
-            "item: a dimension that changes one visible property is an interpretable one.",
-            _img(png, "traversal grid"),
-        )
-    )
+    if "Samples" not in skipped:
+        sections.append(_samples(model, seed, items))
+        sections.append(_traversal(model, Z, int(pool[0]), items))
     report("report", 3, 6)
-
-    # 5. interpolation between two items of different labels (when there are labels)
-    a = int(pool[0])
-    others = pool[(data.y[pool] != data.y[a])] if data.y is not None else pool[1:]
-    b = int(others[0]) if len(others) else int(pool[-1])
-    method = "slerp" if run.model_name in ("vae", "beta_vae", "gan") else "lerp"
-    path = ops.interpolate(model, Z[a], Z[b], 10, method, space="latent")
-    png = items.grid(
-        path.X[None],
-        title=f"{method} from {items.name(a)} to {items.name(b)}",
-        col_labels=[f"t={t:.2f}" for t in path.t],
-        row_labels=[method],
-    )
-    sections.append(
-        _figure(
-            "Interpolation",
-            f"The decoded path between two items' latents ({method}): a smooth latent space gives "
-            "plausible items all the way, a poor one gives blurs or jumps in the middle.",
-            _img(png, "interpolation strip"),
-        )
-    )
+    if "Interpolation" not in skipped:
+        sections.append(_interpolation(run, model, data, Z, pool, items))
+    if skipped:
+        sections.append(_skipped_section(skipped))
+    sections.append(_neighbours_section(seen, Z, pool, data.y, rng))
+    if seen.metadata_columns():
+        sections.append(_metadata_section(run))
     report("report", 4, 6)
 
     # 6. report card, training curves, configuration
@@ -322,11 +309,250 @@ def build_report(run, *, max_points: int = MAX_MAP_POINTS, seed: int = 0) -> str
     return out
 
 
-def _map_section(run, lm, note, data, model, items, rng, max_points) -> str:
+def _reconstructions(model, data, Z, pool, rng, items) -> str:
+    show = np.sort(rng.choice(pool, size=min(10, len(pool)), replace=False))
+    X = np.asarray(data.X[show])
+    # a model without an encoder decodes the run's own latents (those of these very rows)
+    R = model.decode(model.encode(X) if getattr(model, "has_encoder", True) else Z[show])
+    mse = float(np.mean((R - X) ** 2))
+    png = items.grid(
+        np.stack([X, R]),
+        title=f"originals and reconstructions (MSE {mse:.4g})",
+        row_labels=["original", "reconstruction"],
+        col_labels=[items.name(int(i)) for i in show],
+    )
+    return _figure(
+        "Originals and reconstructions",
+        "Held-out items (top) and what the model gives back after compressing them to "
+        f"{Z.shape[1]} numbers (bottom): look for details that are lost or blurred.",
+        _img(png, "originals and reconstructions"),
+    )
+
+
+def _samples(model, seed, items) -> str:
+    S = model.sample(16, random_state=seed)
+    png = items.grid(S.reshape(2, 8, -1), title="samples decoded from the prior")
+    return _figure(
+        "Samples",
+        "New items decoded from random latent vectors drawn from the model's prior (for PCA and "
+        "the plain autoencoder, a Gaussian fitted to the training latents): do they look like data?",
+        _img(png, "samples"),
+    )
+
+
+def _traversal(model, Z, i: int, items) -> str:
+    from .. import ops
+
+    dims = f"0-{min(Z.shape[1], 8) - 1}"
+    tr = ops.traverse(model, Z[i], dims, 2.0, 7, reference=Z)
+    png = items.grid(
+        tr.X,
+        title=f"traversal of {items.name(i)}",
+        row_labels=[f"z_{d}" for d in tr.dims],
+        col_labels=[f"{o:+.1f}σ" for o in tr.offsets],
+        row_title="latent dimension",
+        col_title="offset from the item's value",
+    )
+    return _figure(
+        "Latent traversal",
+        "One latent dimension moved at a time (rows), from -2 to +2 standard deviations around one "
+        "item: a dimension that changes one visible property is an interpretable one.",
+        _img(png, "traversal grid"),
+    )
+
+
+def _interpolation(run, model, data, Z, pool, items) -> str:
+    from .. import ops
+
+    a = int(pool[0])
+    others = pool[(data.y[pool] != data.y[a])] if data.y is not None else pool[1:]
+    b = int(others[0]) if len(others) else int(pool[-1])
+    method = "slerp" if run.model_name in ("vae", "beta_vae", "gan") else "lerp"
+    path = ops.interpolate(model, Z[a], Z[b], 10, method, space="latent")
+    png = items.grid(
+        path.X[None],
+        title=f"{method} from {items.name(a)} to {items.name(b)}",
+        col_labels=[f"t={t:.2f}" for t in path.t],
+        row_labels=[method],
+    )
+    return _figure(
+        "Interpolation",
+        f"The decoded path between two items' latents ({method}): a smooth latent space gives "
+        "plausible items all the way, a poor one gives blurs or jumps in the middle.",
+        _img(png, "interpolation strip"),
+    )
+
+
+def _skipped_section(skipped: dict[str, str]) -> str:
+    lines = "".join(
+        f"<li><b>{html.escape(title)}</b>: not shown: {html.escape(why)}.</li>"
+        for title, why in skipped.items()
+    )
+    return _figure(
+        "Decoded figures",
+        "Where a trained model would decode, this report shows real items instead: the map's tooltips"
+        " and the nearest neighbours below (the explorer shows the real items nearest any point).",
+        f"<ul class='skipped'>{lines}</ul>",
+        "skipped",
+    )
+
+
+# --- real items: the neighbours figure and the metadata summary ------------------------------------
+def _svg_bars(values: list) -> str:
+    """Feature values as a small inline bar chart (no external reference, no script)."""
+    v = np.nan_to_num(np.asarray([0.0 if x is None else x for x in values], dtype=np.float64))
+    lo, hi = min(0.0, float(v.min(initial=0))), max(0.0, float(v.max(initial=0)))
+    span = hi - lo or 1.0
+    w = 64.0 / max(len(v), 1)
+    zero = 64 * (hi / span)
+    bars = "".join(
+        f"<rect x='{j * w:.2f}' y='{min(zero, 64 * (hi - x) / span):.2f}' width='{max(w - 0.5, 0.5):.2f}'"
+        f" height='{abs(64 * x / span) + 0.5:.2f}'/>"
+        for j, x in enumerate(v)
+    )
+    return f"<svg class='bars' viewBox='0 0 64 64' width='64' height='64' fill='#1f77b4'>{bars}</svg>"
+
+
+def _item_html(seen, i: int, caption: str) -> str:
+    """One item as the page shows it: its image, its text (a card), its data row (bars) or its name."""
+    png = seen.png(i)
+    if png is not None:
+        body = _img(png, seen.name(i))
+    elif seen.shows_values:
+        body = _svg_bars(seen.values(i))
+    else:
+        text = seen.text(i)
+        text = seen.name(i) if text is None else text
+        short = text if len(text) <= 160 else text[:157] + "…"
+        body = f"<div class='textcard' title='{html.escape(text[:500])}'>{html.escape(short)}</div>"
+    return f"<figure class='item'>{body}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def _queries(pool: np.ndarray, y, rng) -> list[int]:
+    """Items whose neighbours are shown: one of each of the first classes, else random ones."""
+    if y is None:
+        return sorted(rng.choice(pool, size=min(N_QUERIES, len(pool)), replace=False).tolist())
+    out = []
+    for v in np.unique(y[pool])[:N_QUERIES]:
+        out.append(int(rng.choice(pool[y[pool] == v])))
+    return out
+
+
+def _neighbours_section(seen, Z, pool, y, rng) -> str:
+    from ..knn import nearest
+
+    if len(Z) < 2:
+        return ""
+    queries = _queries(pool, y, rng)
+    k = min(N_NEIGHBOURS, len(Z) - 1)
+    idx, dist = nearest(Z, Z[queries], k + 1)
+    rows = []
+    for q, ii, dd in zip(queries, idx, dist, strict=True):
+        keep = ii != q
+        cells = [_item_html(seen, q, f"{seen.name(q)}")]
+        cells += [
+            _item_html(seen, int(j), f"{seen.name(int(j))} d={d:.3g}")
+            for j, d in zip(ii[keep][:k], dd[keep][:k], strict=True)
+        ]
+        rows.append("<tr><td class='query'>" + cells[0] + "</td><td>" + "".join(cells[1:]) + "</td></tr>")
+    what = {
+        "image": "their images",
+        "text": f"their texts (column {seen.column!r})",
+        "data": "their data rows",
+        "none": "their names",
+    }[seen.kind]
+    body = (
+        "<table class='neighbours'><tr><th>item</th><th>its nearest neighbours in latent space</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    return _figure(
+        "Nearest neighbours",
+        f"{len(queries)} items ({'one of each of the first classes' if y is not None else 'at random'}) and"
+        f" the {k} items nearest each in latent space (euclidean distance d), shown as {what}:"
+        " neighbours that share what matters about an item are the mark of a good latent space.",
+        body,
+        "neighbours",
+    )
+
+
+def _short(v, n: int = 40) -> str:
+    s = str(v)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _column_summary(col, kind: str) -> str:
+    """One line about a metadata column: its values, counts or range."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n, missing = len(col), col.null_count
+    tail = f"; {missing:,} missing" if missing else ""
+    present = col.drop_null() if missing else col
+    if len(present) == 0:
+        return f"all {n:,} missing"
+    if kind in ("text", "category"):
+        if pa.types.is_dictionary(present.type):
+            present = present.cast(present.type.value_type)
+        counts = pc.value_counts(present).to_pylist()
+        counts.sort(key=lambda c: (-c["counts"], str(c["values"])))
+        distinct = len(counts)
+        if counts[0]["counts"] == 1:  # every value its own: examples rather than counts
+            shown = ", ".join(repr(_short(c["values"])) for c in counts[:3])
+            return f"{distinct:,} distinct values, e.g. {shown}{tail}"
+        shown = ", ".join(f"{_short(c['values'])} ({c['counts']:,})" for c in counts[:8])
+        more = f", … {distinct - 8:,} more" if distinct > 8 else ""
+        return f"{distinct:,} distinct: {shown}{more}{tail}"
+    if kind == "bool":
+        true = int(pc.sum(present.cast(pa.int64())).as_py() or 0)
+        return f"true {true:,}, false {len(present) - true:,}{tail}"
+    if kind == "number":
+        v = np.asarray(present.to_numpy(zero_copy_only=False), dtype=np.float64)
+        v = v[np.isfinite(v)]
+        if not len(v):
+            return f"no finite values{tail}"
+        lo, med, hi = np.min(v), np.median(v), np.max(v)
+        return f"min {lo:.4g}, median {med:.4g}, max {hi:.4g}, mean {np.mean(v):.4g}{tail}"
+    if kind == "time":
+        mm = pc.min_max(present).as_py()
+        return f"from {mm['min']} to {mm['max']}{tail}"
+    return f"{n:,} values{tail}"
+
+
+def _metadata_section(run) -> str:
+    table = run.metadata()
+    label_col = run.config.get("label_col")
+    text_col = (run.config.get("items") or {}).get("column")
+    rows = []
+    for m in run.config.get("metadata", []):
+        name, kind = m["name"], m["kind"]
+        role = " (the label)" if name == label_col else " (the items' text)" if name == text_col else ""
+        rows.append(
+            f"<tr><td>{html.escape(name)}{html.escape(role)}</td><td>{html.escape(kind)}</td>"
+            f"<td>{html.escape(_column_summary(table[name], kind))}</td></tr>"
+        )
+    body = (
+        "<table class='card meta'><tr><th>column</th><th>kind</th><th>values</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    return _figure(
+        "Metadata",
+        f"The {len(rows)} metadata columns kept with the vectors: each one's kind and its values"
+        " (the most common, or the range). The map's colours and tooltips draw on them.",
+        body,
+        "metadata",
+    )
+
+
+# --- the map ---------------------------------------------------------------------------------------
+MAP_META_COLUMNS = 3  # metadata values in the map's tooltip
+MAP_TEXT = 200  # characters of an item's text in the map's tooltip
+
+
+def _map_section(run, lm, note, data, model, seen, rng, max_points, reconstructs: bool = True) -> str:
     n = len(lm.embedding)
     sub = np.sort(rng.choice(n, size=min(n, max_points), replace=False))
-    X = np.asarray(data.X[sub])
-    err = np.mean((model.decode(model.encode(X)) - X) ** 2, axis=1)
     colorings = {}
     y = data.y
     if y is not None:  # colours from all labels, so a class missing from the subset shifts none
@@ -338,7 +564,14 @@ def _map_section(run, lm, note, data, model, items, rng, max_points) -> str:
         ][:30]
     else:
         legend = []
-    colorings["reconstruction error"] = value_colors(err)
+    err = None
+    if reconstructs:
+        X = np.asarray(data.X[sub])
+        codes = model.encode(X) if getattr(model, "has_encoder", True) else lm.Z[sub]
+        err = np.mean((model.decode(codes) - X) ** 2, axis=1)
+        colorings["reconstruction error"] = value_colors(err)
+    for k, v in _meta_colorings(run, sub).items():
+        colorings[k if k not in colorings else f"metadata {k}"] = v
     for j in range(min(lm.Z.shape[1], 8)):
         colorings[f"latent z_{j}"] = value_colors(lm.Z[sub, j], "coolwarm")
     payload = {
@@ -346,14 +579,28 @@ def _map_section(run, lm, note, data, model, items, rng, max_points) -> str:
         "y": np.round(lm.embedding[sub, 1], 4).tolist(),
         "rows": sub.tolist(),
         "labels": [data.label_name(v) for v in y[sub]] if y is not None else None,
-        "error": np.round(err, 6).tolist(),
+        "error": None if err is None else np.round(err, 6).tolist(),
         "colors": {k: _b64(v.tobytes()) for k, v in colorings.items()},
         "legend": legend,
     }
-    if data.sample_shape is not None and len(data.sample_shape) == 3:
-        png, cols, h, w = sprite(X, data.sample_shape, items.range)
-        payload["sprite"] = {"src": "data:image/png;base64," + _b64(png), "cols": cols, "h": h, "w": w}
-    else:
+    if seen.kind == "text":
+        payload["texts"] = [t[:MAP_TEXT] for t in seen.texts(sub)]
+    shown_meta = [
+        m["name"]
+        for m in seen.metadata_columns()
+        if m["name"] not in (run.config.get("label_col"), seen.column)
+    ][:MAP_META_COLUMNS]
+    if shown_meta:
+        metas = seen.metas(sub, shown_meta)
+        payload["meta"] = {
+            "names": shown_meta,
+            "values": [[None if r.get(c) is None else _short(r[c], 60) for c in shown_meta] for r in metas],
+        }
+    if seen.shows_images:
+        src, cols, h, w = sprite(seen.pixels(sub))
+        payload["sprite"] = {"src": src, "cols": cols, "h": h, "w": w}
+    elif seen.shows_values:
+        X = np.asarray(data.X[sub])
         names = data.feature_names or [f"x{j}" for j in range(X.shape[1])]
         payload["features"] = {"names": list(names[:8]), "values": np.round(X[:, :8], 4).tolist()}
     first = next(iter(colorings))
@@ -381,13 +628,46 @@ def _map_section(run, lm, note, data, model, items, rng, max_points) -> str:
         + json.dumps(payload).replace("</", "<\\/")
         + "</script>"
     )
+    look = (
+        "look for clusters that match the labels, and for bright (high-error) regions the model "
+        "reconstructs badly."
+        if err is not None
+        else "look for clusters that match the labels; hover a point to see the item."
+    )
     caption = (
         f"Each point is one item placed by {note}; {len(sub):,} of {n:,} points shown "
         "(a random subset; the static image shows all). Items the model finds alike sit together: "
-        "look for clusters that match the labels, and for bright (high-error) regions the model "
-        "reconstructs badly." + (f" Map quality against the latents: {quality}." if quality else "")
+        + look
+        + (f" Map quality against the latents: {quality}." if quality else "")
     )
     return _figure("Map of the latent space", caption, body, "map-section")
+
+
+def _meta_colorings(run, sub) -> dict[str, np.ndarray]:
+    """Map colours from metadata columns (categories and booleans as classes, numbers as a scale),
+    the label column left out (it is "label" already); at most four columns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = run.metadata()
+    out = {}
+    for m in run.config.get("metadata", []):
+        name, kind = m["name"], m["kind"]
+        if name == run.config.get("label_col") or len(out) >= 4:
+            continue
+        col = table[name]
+        if kind == "number":
+            v = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+            if np.isfinite(v).any():
+                out[name] = value_colors(np.where(np.isfinite(v), v, np.nanmin(v[np.isfinite(v)]))[sub])
+        elif kind in ("category", "bool") or (kind == "text" and pc.count_distinct(col).as_py() <= 20):
+            if pa.types.is_dictionary(col.type):
+                col = col.cast(col.type.value_type)
+            values = col.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False).astype(str)
+            codes = np.unique(values, return_inverse=True)[1]
+            if codes.max(initial=0) < 100:
+                out[name] = label_colors(codes)[sub]
+    return out
 
 
 def _verdicts_html(model) -> str:
@@ -400,6 +680,13 @@ def _verdicts_html(model) -> str:
         "<div class='verdict' role='alert' style='border:2px solid #b3261e;padding:8px 14px;"
         f"margin:12px 0;border-radius:6px'><strong>This model has failed:</strong><ul>{items}</ul></div>"
     )
+
+
+def _note_html(run, model) -> str:
+    from ..runfolder.items import no_decoder_note
+
+    note = no_decoder_note(run, model)
+    return f"<p class='note' id='note'>{html.escape(note)}.</p>" if note else ""
 
 
 def _page(run, model, data, Z, sections) -> str:
@@ -416,6 +703,7 @@ def _page(run, model, data, Z, sections) -> str:
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>latentspace report: {html.escape(run.name)}</title><style>{css}</style></head><body>"
         f"<h1>{html.escape(run.name)}</h1><p class='sub'>{head}</p>"
+        + _note_html(run, model)
         + _verdicts_html(model)
         + "".join(sections)
         + f"<script>{js}</script>"

@@ -12,13 +12,19 @@ broken run, 422 for bad input, a bare 500 (the traceback goes to the server's lo
 
 Decoding is the hot path (a slider move is one decode): concurrent decode requests are gathered
 into one batch per model call by :class:`DecodeBatcher`, so 16 clients cost about one decode each.
+
+A run whose model has no decoder (imported vectors; an imported encoder alone) is explored through
+its real items: where a trained model would decode, the answer lists the items nearest the point
+(the map click in map space; sliders, paths, attribute edits and prior draws in latent space), and
+``/api/runs`` says so (``has_decoder``, ``note``). What an item looks like (an image, a text, a
+data row, its metadata) comes from :class:`latentspace.runfolder.items.RunItems`, which the report
+uses too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import threading
 from dataclasses import dataclass, field
@@ -41,6 +47,7 @@ from .requests import (
     InterpolateBody,
     Invalid,
     InverseBody,
+    NearestBody,
     PlaceBody,
     SampleBody,
     parse,
@@ -55,6 +62,9 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 # --- one run, loaded once ------------------------------------------------------------------------
+MAP_NEAREST = 8  # real items listed for a click on empty map space (a run without a decoder)
+
+
 @dataclass
 class RunState:
     rid: int
@@ -63,11 +73,18 @@ class RunState:
     data: object
     Z: np.ndarray
     lmap: object
-    error: np.ndarray
+    error: np.ndarray | None  # each item's reconstruction error; None without a decoder
     mean: np.ndarray
     std: np.ndarray
     lock: threading.Lock = field(default_factory=threading.Lock)
     value_range: tuple[float, float] = (0.0, 1.0)
+    items: object = None  # RunItems: what a person sees for a row
+
+    def __post_init__(self):
+        if self.items is None:
+            from ..runfolder.items import RunItems
+
+            self.items = RunItems(self.run, self.data)
 
     @property
     def n(self) -> int:
@@ -79,8 +96,17 @@ class RunState:
 
     @property
     def is_image(self) -> bool:
+        """What the decoder gives back is an image (the data's sample shape is (c, h, w))."""
         s = self.data.sample_shape
         return s is not None and len(s) == 3
+
+    @property
+    def has_decoder(self) -> bool:
+        return bool(getattr(self.model, "has_decoder", True))
+
+    @property
+    def has_encoder(self) -> bool:
+        return bool(getattr(self.model, "has_encoder", True))
 
     @cached_property
     def map_box(self) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +118,8 @@ class RunState:
         return lo - pad, hi + pad
 
     def describe(self) -> dict:
+        from ..runfolder.items import no_decoder_note
+
         d = self.data
         labels = None
         if d.y is not None:
@@ -105,6 +133,7 @@ class RunState:
             "latent_dim": self.latent_dim,
             "map": {"method": self.lmap.method, "quality": self.lmap.quality},
             "labels": labels,
+            "label_col": self.run.config.get("label_col"),
             "image": self.is_image,
             "sample_shape": list(d.sample_shape) if d.sample_shape else None,
             "feature_names": list(d.feature_names[:64]) if d.feature_names else None,
@@ -112,7 +141,14 @@ class RunState:
             "std": self.std.tolist(),
             "slider_dims": order[:16].tolist(),
             "max_span": MAX_SPAN,
-            "can_sample": hasattr(self.model, "sample"),
+            "has_decoder": self.has_decoder,
+            "has_encoder": self.has_encoder,
+            "has_source_data": bool(self.run.has_source_data),
+            "note": no_decoder_note(self.run, self.model),
+            "items": self.items.describe(),
+            # without a decoder, a draw from the model's sample_latent (for imported vectors, a
+            # Gaussian fitted to them) is shown as the real item nearest it
+            "can_sample": hasattr(self.model, "sample" if self.has_decoder else "sample_latent"),
         }
 
     def index(self, i: int, name: str = "item") -> int:
@@ -121,24 +157,45 @@ class RunState:
             raise Invalid(f"{name} {shown(i)} is out of range: this run has items 0..{self.n - 1}")
         return i
 
+    def need_decoder(self, what: str) -> None:
+        """Refuse (one line, 422) a request that decodes, on a run without a decoder."""
+        if not self.has_decoder:
+            raise Invalid(
+                f"{self.run.name} has no decoder ({self.run.model_name}): it cannot {what};"
+                " ask for the nearest real items instead"
+            )
+
     # --- artefacts ----------------------------------------------------------------------------
     def item_bytes(self, X: np.ndarray) -> list[str]:
-        """Items as base64 PNG (images) or JSON number lists (vectors)."""
+        """Decoded items as base64 PNG (images) or JSON number lists (vectors)."""
         if not self.is_image:
             return [json.dumps(np.round(x[:64].astype(np.float64), 5).tolist()) for x in X]
         return [base64.b64encode(self.png(x)).decode() for x in X]
 
     def png(self, x: np.ndarray) -> bytes:
-        from PIL import Image
+        return self.items.render_png(x)
 
-        c, h, w = self.data.sample_shape
-        lo, hi = self.value_range
-        a = np.clip((np.asarray(x, np.float32) - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
-        a = (a.reshape(c, h, w) * 255 + 0.5).astype(np.uint8)
-        img = Image.fromarray(a[0]) if c == 1 else Image.fromarray(a.transpose(1, 2, 0))
-        buf = io.BytesIO()
-        img.save(buf, format="PNG", compress_level=1)
-        return buf.getvalue()
+    def nearest(self, Zq: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` real items nearest each latent of ``Zq`` (exact; ties to the lower row)."""
+        from ..knn import nearest as knn
+
+        return knn(self.Z, np.asarray(Zq, np.float32).reshape(-1, self.latent_dim), min(int(k), self.n))
+
+    def nearest_on_map(self, point, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items whose map positions lie nearest ``point`` (exact, in map space)."""
+        from ..knn import nearest as knn
+
+        idx, dist = knn(self.lmap.embedding, np.asarray([point], np.float32), min(int(k), self.n))
+        return idx[0], dist[0]
+
+    def nearest_answer(self, idx: np.ndarray, dist: np.ndarray) -> dict:
+        """The nearest real items as the page shows them: rows, distances, views."""
+        rows = np.asarray(idx).reshape(-1)
+        return {
+            "rows": rows.tolist(),
+            "distances": np.asarray(dist, np.float64).reshape(-1).tolist(),
+            "views": self.items.views(rows),
+        }
 
     def place(self, Zq: np.ndarray) -> np.ndarray:
         """Fast map positions of latents: exact for PCA maps, else the distance-weighted mean of the
@@ -158,10 +215,12 @@ class RunState:
 def load_state(rid: int, path, map_method: str | None = None) -> RunState:
     """Load a run for the explorer. The run folder checks that its files fit together (one latent
     per item with every column, one finite map point per latent; see ``Run`` and ``maps.store``),
-    so a tampered run is refused here, at start-up, with one line naming the file."""
+    so a tampered run is refused here, at start-up, with one line naming the file. A run without a
+    decoder gets no reconstruction errors (nothing is decoded)."""
     from ..errors import InputError
     from ..maps.store import best_map
     from ..runfolder import Run
+    from ..runfolder.items import RunItems
 
     run = Run(path)
     model = run.load_model()
@@ -170,11 +229,16 @@ def load_state(rid: int, path, map_method: str | None = None) -> RunState:
     lmap, _ = best_map(run, 2, map_method)
     if lmap is None:
         raise InputError(f"{run.name} cannot be explored on a map: its latents have one dimension")
-    X = data.X
-    err = np.empty(len(Z), np.float32)
-    for a in range(0, len(Z), 8192):
-        xb = np.asarray(X[a : a + 8192])
-        err[a : a + 8192] = np.mean((model.decode(Z[a : a + 8192]) - xb) ** 2, axis=1)
+    items = RunItems(run, data)
+    if items.kind == "image":
+        items.png(0)  # items.parquet is read and checked now: a tampered one is refused at start-up
+    err = None
+    if getattr(model, "has_decoder", True) and run.has_source_data:
+        X = data.X
+        err = np.empty(len(Z), np.float32)
+        for a in range(0, len(Z), 8192):
+            xb = np.asarray(X[a : a + 8192])
+            err[a : a + 8192] = np.mean((model.decode(Z[a : a + 8192]) - xb) ** 2, axis=1)
     std = Z.std(0).astype(np.float64)
     std[std == 0] = 1.0
     return RunState(
@@ -188,6 +252,7 @@ def load_state(rid: int, path, map_method: str | None = None) -> RunState:
         Z.mean(0).astype(np.float64),
         std,
         value_range=data.value_range(),
+        items=items,
     )
 
 
@@ -295,43 +360,55 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
         most = min(MAX_STEPS, s.n - 1)
         if not 1 <= k <= most:
             raise Invalid(f"k must be between 1 and {most}; got {shown(k)}")
-        from ..knn import nearest as knn
-
-        x = np.asarray(s.data.X[i : i + 1])
-        idx, dist = knn(s.Z, s.Z[i : i + 1], k + 1)
+        idx, dist = s.nearest(s.Z[i : i + 1], k + 1)
         keep = idx[0] != i
         nbrs, nd = idx[0][keep][:k], dist[0][keep][:k]
-        recon = await batchers[s.rid].decode(s.Z[i])
-        y = s.data.y
+        recon = await batchers[s.rid].decode(s.Z[i]) if s.has_decoder else None
         return {
             "item": i,
-            "label": None if y is None else s.data.label_name(y[i]),
-            "error": float(s.error[i]),
+            "label": s.items.label(i),
+            "error": None if s.error is None else float(s.error[i]),
             "z": s.Z[i].astype(np.float64).tolist(),
-            "original": s.item_bytes(x)[0],
-            "reconstruction": s.item_bytes(recon[None])[0],
+            "view": s.items.view(i),
+            "reconstruction": None if recon is None else s.item_bytes(recon[None])[0],
             "neighbours": nbrs.tolist(),
             "distances": nd.astype(np.float64).tolist(),
-            "neighbour_items": s.item_bytes(np.asarray(s.data.X[nbrs])),
+            "neighbour_views": s.items.views(nbrs),
         }
+
+    @api.get("/api/runs/{rid}/items/{i}/view")
+    async def item_view(rid: int, i: int):
+        s = state(rid)
+        return s.items.view(s.index(i))
 
     @api.get("/api/runs/{rid}/items/{i}/thumb")
     async def thumb(rid: int, i: int):
         s = state(rid)
         s.index(i)
-        x = np.asarray(s.data.X[i])
-        if not s.is_image:
-            return {"values": json.loads(s.item_bytes(x[None])[0])}
-        return Response(s.png(x), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+        png = s.items.png(i)
+        if png is None:
+            return {"values": s.items.values(i), "text": s.items.text(i)}
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
     @api.post("/api/runs/{rid}/decode")
     async def decode(rid: int, request: Request):
         s = state(rid)
         b = await body(request, DecodeBody, s)
+        s.need_decoder("decode a latent point")
         x = await batchers[s.rid].decode(b.z)
         if b.png and s.is_image:
             return Response(s.png(x), media_type="image/png")
         out = {"item": s.item_bytes(x[None])[0]}
+        if b.place:
+            out["position"] = s.place(b.z[None])[0].astype(np.float64).tolist()
+        return out
+
+    @api.post("/api/runs/{rid}/nearest")
+    async def nearest(rid: int, request: Request):
+        s = state(rid)
+        b = await body(request, NearestBody, s)
+        idx, dist = s.nearest(b.z[None], b.k)
+        out = s.nearest_answer(idx[0], dist[0])
         if b.place:
             out["position"] = s.place(b.z[None])[0].astype(np.float64).tolist()
         return out
@@ -348,6 +425,9 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
         b = await body(request, InverseBody, s)
         z = s.lmap.inverse(np.array([b.point], np.float32))[0]
         z = np.clip(z, s.mean - MAX_SPAN * s.std, s.mean + MAX_SPAN * s.std).astype(np.float32)
+        if not s.has_decoder:  # the real items nearest the clicked place, in map space
+            idx, dist = s.nearest_on_map(b.point, MAP_NEAREST)
+            return {"z": z.astype(np.float64).tolist(), "point": list(b.point), **s.nearest_answer(idx, dist)}
         x = await batchers[s.rid].decode(z)
         return {"z": z.astype(np.float64).tolist(), "item": s.item_bytes(x[None])[0]}
 
@@ -357,6 +437,14 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
 
         s = state(rid)
         b = await body(request, InterpolateBody, s)
+        if not s.has_decoder:  # the real item nearest each step of the latent path
+            Zp, t = ops.latent_path(s.Z[b.a], s.Z[b.b], b.steps, b.method)
+            idx, dist = s.nearest(Zp, 1)
+            return {
+                "t": t.tolist(),
+                "positions": s.place(Zp).astype(np.float64).tolist(),
+                **s.nearest_answer(idx[:, 0], dist[:, 0]),
+            }
         with s.lock:
             path = ops.interpolate(s.model, s.Z[b.a], s.Z[b.b], b.steps, b.method, space="latent")
         return {
@@ -371,8 +459,11 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
         b = await body(request, SampleBody, s)
         with s.lock:
             Zs = s.model.sample_latent(b.n, random_state=b.seed).astype(np.float32)
-            X = s.model.decode(Zs)
+            X = s.model.decode(Zs) if s.has_decoder else None
         pos = await asyncio.get_running_loop().run_in_executor(None, s.lmap.transform, Zs)
+        if X is None:  # the real item nearest each draw
+            idx, dist = s.nearest(Zs, 1)
+            return {"positions": pos.astype(np.float64).tolist(), **s.nearest_answer(idx[:, 0], dist[:, 0])}
         return {"positions": pos.astype(np.float64).tolist(), "items": s.item_bytes(X)}
 
     @api.post("/api/runs/{rid}/attribute")
@@ -387,14 +478,17 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
         Zs = ops.apply(s.Z[b.item], v, np.asarray(b.alphas, np.float32))
         lo, hi = s.mean - MAX_SPAN * s.std, s.mean + MAX_SPAN * s.std
         Zs = np.clip(Zs, lo, hi).astype(np.float32)
-        with s.lock:
-            X = s.model.decode(Zs)
-        return {
+        out = {
             "direction_norm": float(np.linalg.norm(v)),
             "alphas": list(b.alphas),
             "positions": s.place(Zs).astype(np.float64).tolist(),
-            "items": s.item_bytes(X),
         }
+        if not s.has_decoder:  # analogy search: the real item nearest the edited latent, per alpha
+            idx, dist = s.nearest(Zs, 1)
+            return {**out, **s.nearest_answer(idx[:, 0], dist[:, 0])}
+        with s.lock:
+            X = s.model.decode(Zs)
+        return {**out, "items": s.item_bytes(X)}
 
     hosts = {h.lower() for h in (*LOCAL_HOSTS, host)}
     return Guard(api, token, hosts, max_body)

@@ -151,6 +151,12 @@ class DecodeBody(Body):
     png: bool = Field(False, description="true or false")
 
 
+class NearestBody(Body):
+    z: Latent = Field(description=_LATENT)
+    k: int = Field(8, ge=1, le=MAX_STEPS, description=f"an integer in [1, {MAX_STEPS}]")
+    place: bool = Field(False, description="true or false")
+
+
 class PlaceBody(Body):
     zs: list[Latent] = Field(
         min_length=1, max_length=MAX_BATCH, description=f"a list of 1 to {MAX_BATCH} latents, each {_LATENT}"

@@ -28,7 +28,7 @@
     return new (Type || Float32Array)(a.buffer);
   }
 
-  // an item (base64 PNG for images, JSON numbers for vectors) as a figure
+  // a decoded item (base64 PNG for images, JSON numbers for vectors) as a figure
   function figure(run, item, caption, onclick) {
     const f = document.createElement("figure");
     if (run.image) {
@@ -36,21 +36,69 @@
       img.src = "data:image/png;base64," + item;
       f.appendChild(img);
     } else {
-      const vals = JSON.parse(item), c = document.createElement("canvas");
-      c.width = 112; c.height = 112;
-      const g = c.getContext("2d"), lo = Math.min(0, ...vals), hi = Math.max(0, ...vals), w = 112 / vals.length;
-      g.fillStyle = "#1f77b4";
-      vals.forEach((v, j) => {
-        const y0 = 112 * (1 - (0 - lo) / (hi - lo || 1)), y1 = 112 * (1 - (v - lo) / (hi - lo || 1));
-        g.fillRect(j * w, Math.min(y0, y1), Math.max(1, w - 1), Math.abs(y1 - y0) + 1);
-      });
-      f.appendChild(c);
+      f.appendChild(bars(JSON.parse(item)));
     }
     if (caption !== undefined) { const cap = document.createElement("figcaption"); cap.textContent = caption; f.appendChild(cap); }
     if (onclick) f.addEventListener("click", onclick);
     return f;
   }
   function fill(el, nodes) { el.textContent = ""; nodes.forEach((n) => el.appendChild(n)); }
+
+  // a real item (a view from the server: image, text, feature values, or only its name) as a
+  // figure; every text goes in as a text node. `big`: the selected item's panel.
+  function viewFigure(view, caption, onclick, big) {
+    const f = document.createElement("figure");
+    f.dataset.row = view.row;
+    if (view.image) {
+      const img = document.createElement("img");
+      img.src = "data:image/png;base64," + view.image;
+      img.alt = view.name;
+      f.appendChild(img);
+    } else if (view.values) {
+      f.appendChild(bars(view.values));
+    } else {
+      const card = document.createElement("div");
+      card.className = "textcard" + (big ? " big" : "");
+      const t = view.text !== null && view.text !== undefined ? view.text : view.name;
+      card.textContent = big || t.length <= 160 ? t : t.slice(0, 157) + "…";
+      card.title = t;
+      f.appendChild(card);
+    }
+    if (caption !== undefined) { const cap = document.createElement("figcaption"); cap.textContent = caption; f.appendChild(cap); }
+    if (onclick) f.addEventListener("click", onclick);
+    return f;
+  }
+  function bars(vals) {
+    const c = document.createElement("canvas");
+    c.width = 112; c.height = 112;
+    const g = c.getContext("2d"), ok = vals.map((v) => (v === null ? 0 : v));
+    const lo = Math.min(0, ...ok), hi = Math.max(0, ...ok), w = 112 / ok.length;
+    g.fillStyle = "#1f77b4";
+    ok.forEach((v, j) => {
+      const y0 = 112 * (1 - (0 - lo) / (hi - lo || 1)), y1 = 112 * (1 - (v - lo) / (hi - lo || 1));
+      g.fillRect(j * w, Math.min(y0, y1), Math.max(1, w - 1), Math.abs(y1 - y0) + 1);
+    });
+    return c;
+  }
+  function metaTable(meta) {
+    const t = document.createElement("table");
+    t.className = "metatable";
+    for (const [k, v] of Object.entries(meta || {})) {
+      const tr = document.createElement("tr"), a = document.createElement("th"), b = document.createElement("td");
+      a.textContent = k; b.textContent = v === null ? "–" : typeof v === "number" ? (+v.toPrecision(6)).toString() : String(v);
+      tr.appendChild(a); tr.appendChild(b); t.appendChild(tr);
+    }
+    return t;
+  }
+  // the real items a run without a decoder shows in place of decoded ones
+  function nearestFigures(r, caption) {
+    return r.views.map((v, k) => {
+      const f = viewFigure(v, caption(k, v), () => { select(v.row); });
+      f.classList.add("near");
+      return f;
+    });
+  }
+  const short = (d) => (d < 10 ? d.toFixed(2) : d.toPrecision(3));
 
   // colour ramps
   function ramp(stops, t) {
@@ -82,17 +130,22 @@
     }
     for (const run of S.runs) {
       const d = await api("runs/" + run.id + "/map");
-      const data = { x: floats(d.x), y: floats(d.y), error: floats(d.error), label: d.label ? floats(d.label, Int32Array) : null };
+      const data = { x: floats(d.x), y: floats(d.y), error: d.error ? floats(d.error) : null, label: d.label ? floats(d.label, Int32Array) : null };
       S.data[run.id] = data;
       const sc = new LatentScatter($("map" + run.id), { x: data.x, y: data.y });
       S.maps[run.id] = sc;
       wire(run, sc);
     }
+    legend();
     const sel = $("colorby");
-    const opts = (S.runs[0].labels ? ["label"] : []).concat(["reconstruction error"], S.runs[0].slider_dims.slice(0, 16).map((j) => "latent z_" + j));
+    const errors = S.runs.some((r) => S.data[r.id].error);
+    const opts = (S.runs[0].labels ? ["label"] : []).concat(errors ? ["reconstruction error"] : [], S.runs[0].slider_dims.slice(0, 16).map((j) => "latent z_" + j));
     opts.forEach((o) => { const e = document.createElement("option"); e.textContent = o; sel.appendChild(e); });
     sel.addEventListener("change", recolor);
     await recolor();
+    const notes = S.runs.filter((r) => r.note).map((r) => (S.runs.length > 1 ? r.name + ": " : "") + r.note);
+    if (notes.length) { $("note").textContent = notes.join("  |  "); $("note").hidden = false; }
+    adapt();
     requestAnimationFrame(() => {
       window.__firstPaintMs = performance.now();
       $("maps").setAttribute("data-ready", "1");
@@ -101,8 +154,43 @@
     window.explorer = S;
   }
 
+  // what the panels say, for the active run: decoded items, or the nearest real items
+  function adapt() {
+    const run = S.runs[S.active], dec = run.has_decoder;
+    const fitted = run.model === "embeddings" ? "a Gaussian fitted to the vectors" : "the model's prior";
+    const set = (sel, text) => { const e = document.querySelector(sel); if (e) e.textContent = text; };
+    set("#sliders .title", dec ? "Latent sliders" : "Latent sliders: nearest real items");
+    set("#sliders .hint", dec ? "" : "Moving a slider shows the real items nearest the slider point.");
+    set("#space .title", dec ? "Decoded from the map" : "Nearest real items to a map point");
+    set("#interp .title", dec ? "Interpolation" : "Interpolation: nearest real items");
+    set("#interp .hint", dec ? "" : "The real item nearest each step of the latent path from A to B.");
+    set("#attr .title", dec ? "Attribute vector (A → B)" : "Attribute vector (A → B): analogy");
+    set("#attr .hint", dec ? "" : "The real item nearest the selected item + α·(mean B − mean A), for α from 0 to the slider's value.");
+    set("#samples .title", dec ? "Samples from the prior" : "Nearest real items to draws from " + fitted);
+    $("sample").hidden = !run.can_sample;
+    $("samples").hidden = !run.can_sample;
+  }
+
+  // the label colours, as a legend in each map's corner (shown while colouring by label)
+  function legend() {
+    for (const run of S.runs) {
+      if (!run.labels) continue;
+      const box = document.createElement("div");
+      box.className = "legend"; box.id = "legend" + run.id;
+      run.labels.slice(0, 30).forEach((name, k) => {
+        const row = document.createElement("div"), sw = document.createElement("span");
+        sw.style.background = "rgb(" + TAB10[k % 10].join(",") + ")";
+        row.appendChild(sw); row.appendChild(document.createTextNode(name));
+        box.appendChild(row);
+      });
+      if (run.labels.length > 30) { const more = document.createElement("div"); more.textContent = "… " + (run.labels.length - 30) + " more"; box.appendChild(more); }
+      $("map" + run.id).appendChild(box);
+    }
+  }
+
   async function recolor() {
     const what = $("colorby").value;
+    document.querySelectorAll(".legend").forEach((e) => { e.hidden = what !== "label"; });
     for (const run of S.runs) {
       const d = S.data[run.id];
       let rgb;
@@ -113,14 +201,16 @@
         const j = +what.slice(9);
         if (j >= run.latent_dim) continue;
         rgb = valueColors(floats((await api("runs/" + run.id + "/latent/" + j)).values), COOLWARM);
-      } else {
+      } else if (what === "reconstruction error" && d.error) {
         rgb = valueColors(d.error, VIRIDIS);
+      } else {
+        rgb = new Uint8Array(run.n * 3).fill(120);
       }
       S.maps[run.id].setColors(rgb);
     }
   }
 
-  const thumbs = new Map();
+  const views = new Map();
   async function hover(run, i, e) {
     const tip = $("tip");
     if (i < 0 || !e) { tip.style.display = "none"; return; }
@@ -128,20 +218,32 @@
     const b = document.createElement("b"); b.textContent = "#" + i; tip.appendChild(b);
     tip.style.left = e.clientX + 14 + "px"; tip.style.top = e.clientY + 14 + "px"; tip.style.display = "block";
     const key = run.id + ":" + i;
-    if (!thumbs.has(key)) {
-      const r = await fetch("/api/runs/" + run.id + "/items/" + i + "/thumb", { headers: { "X-Token": token } });
+    if (!views.has(key)) {
+      const r = await fetch("/api/runs/" + run.id + "/items/" + i + "/view", { headers: { "X-Token": token } });
       if (!r.ok) return;
-      thumbs.set(key, run.image ? URL.createObjectURL(await r.blob()) : (await r.json()).values);
+      views.set(key, await r.json());
     }
     if (S.maps[run.id].hoverIdx !== i) return;
-    const v = thumbs.get(key);
-    if (run.image) { const img = document.createElement("img"); img.src = v; tip.appendChild(img); }
-    else { const d = document.createElement("div"); d.textContent = v.slice(0, 8).map((x) => x.toFixed(3)).join(" "); tip.appendChild(d); }
+    tipContent(tip, run, views.get(key));
+  }
+  // the tooltip: the item's name (with its label), its image, text or values, and a few metadata values
+  function tipContent(tip, run, v) {
+    tip.textContent = "";
+    const line = (text, cls) => { const d = document.createElement("div"); d.textContent = text; if (cls) d.className = cls; tip.appendChild(d); return d; };
+    const b = document.createElement("b"); b.textContent = v.name; tip.appendChild(b);
+    if (v.image) { const img = document.createElement("img"); img.src = "data:image/png;base64," + v.image; tip.appendChild(img); }
+    if (v.text !== null) line(v.text.length > 300 ? v.text.slice(0, 297) + "…" : v.text, "tiptext");
+    if (v.values) line(v.values.slice(0, 8).map((x) => (x === null ? "–" : x.toFixed(3))).join(" "));
+    const skip = new Set([run.label_col, run.items.column]);
+    Object.entries(v.meta || {}).filter(([k]) => !skip.has(k)).slice(0, 4).forEach(([k, x]) => {
+      const s = x === null ? "–" : typeof x === "number" ? (+x.toPrecision(5)).toString() : String(x);
+      line(k + ": " + (s.length > 60 ? s.slice(0, 57) + "…" : s), "tipmeta");
+    });
   }
 
   function wire(run, sc) {
     sc.onHover = (i, e) => hover(run, i, e);
-    sc.onClick = (i, x, y) => { S.active = run.id; i >= 0 ? select(i) : decodeAt(run, x, y); };
+    sc.onClick = (i, x, y) => { S.active = run.id; adapt(); i >= 0 ? select(i) : decodeAt(run, x, y); };
     sc.onLasso = (ids) => {
       S.active = run.id;
       if (S.mode === "A") S.groupA = ids; else S.groupB = ids;
@@ -157,16 +259,17 @@
     for (const run of S.runs) {
       const r = await api("runs/" + run.id + "/items/" + i);
       if (run.id === S.active) first = r;
-      if (!figs.length) figs.push(figure(run, r.original, "original #" + i + (r.label !== null ? " (" + r.label + ")" : "")));
-      figs.push(figure(run, r.reconstruction, run.name + " · error " + r.error.toPrecision(3)));
+      if (!figs.length) figs.push(viewFigure(r.view, (run.has_decoder ? "original " : "") + r.view.name, undefined, true));
+      if (r.reconstruction !== null) figs.push(figure(run, r.reconstruction, run.name + " · error " + (r.error === null ? "–" : r.error.toPrecision(3))));
       const m = S.maps[run.id];
       m.selected = i; m.highlight = r.neighbours; m.drawOverlay();
     }
     fill($("sel").querySelector(".pair"), figs);
+    fill($("sel").querySelector(".meta"), Object.keys(first.view.meta || {}).length ? [metaTable(first.view.meta)] : []);
     $("sel").querySelector(".hint").textContent = "";
     const run = S.runs[S.active];
     fill($("nbrs").querySelector(".strip"), first.neighbours.map((j, k) =>
-      figure(run, first.neighbour_items[k], "#" + j + " d=" + first.distances[k].toFixed(2), () => select(j))));
+      viewFigure(first.neighbour_views[k], "#" + j + " d=" + short(first.distances[k]), () => select(j))));
     buildSliders(run, first.z);
   }
 
@@ -194,8 +297,14 @@
     if (inflight) { pending = run; return; }
     inflight = true;
     try {
-      const r = await api("runs/" + run.id + "/decode", { z: S.z, place: true });
-      fill($("sliders").querySelector(".decoded"), [figure(run, r.item, "decoded")]);
+      let r;
+      if (run.has_decoder) {
+        r = await api("runs/" + run.id + "/decode", { z: S.z, place: true });
+        fill($("sliders").querySelector(".decoded"), [figure(run, r.item, "decoded")]);
+      } else {
+        r = await api("runs/" + run.id + "/nearest", { z: S.z, k: 4, place: true });
+        fill($("sliders").querySelector(".decoded"), nearestFigures(r, (k, v) => "#" + v.row + " d=" + short(r.distances[k])));
+      }
       const m = S.maps[run.id];
       m.extra = [{ x: r.position[0], y: r.position[1], color: "#ff7f0e" }];
       m.drawOverlay();
@@ -215,12 +324,38 @@
   }
   $("slreset").addEventListener("click", () => { if (S.z0) buildSliders(S.runs[S.active], S.z0); });
 
-  // --- click on empty space: the map position back to a latent, decoded ----------------------
+  // a clicked place moved into the region the server answers for: the map's bounding box widened by
+  // its size on each side (web/app.py: RunState.map_box); a click in the far void lands on its edge
+  function onMap(run, x, y) {
+    const d = S.data[run.id];
+    if (!d.box) {
+      let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+      for (let i = 0; i < d.x.length; i++) {
+        x0 = Math.min(x0, d.x[i]); x1 = Math.max(x1, d.x[i]); y0 = Math.min(y0, d.y[i]); y1 = Math.max(y1, d.y[i]);
+      }
+      const px = 0.99 * Math.max(x1 - x0, 1), py = 0.99 * Math.max(y1 - y0, 1);
+      d.box = [x0 - px, x1 + px, y0 - py, y1 + py];
+    }
+    const b = d.box;
+    return [Math.min(b[1], Math.max(b[0], x)), Math.min(b[3], Math.max(b[2], y))];
+  }
+
+  // --- click on empty space: the map position back to a latent, decoded; without a decoder, the
+  // real items nearest that map position ----------------------------------------------------------
   async function decodeAt(run, x, y) {
+    [x, y] = onMap(run, x, y);
     const r = await api("runs/" + run.id + "/inverse", { point: [x, y] });
-    fill($("space").querySelector(".decoded"), [figure(run, r.item, "at (" + x.toFixed(2) + ", " + y.toFixed(2) + ")")]);
-    $("space").querySelector(".hint").textContent = "";
+    const at = "(" + x.toFixed(2) + ", " + y.toFixed(2) + ")";
     const m = S.maps[run.id];
+    if (run.has_decoder) {
+      fill($("space").querySelector(".decoded"), [figure(run, r.item, "at " + at)]);
+      $("space").querySelector(".hint").textContent = "";
+    } else {
+      fill($("space").querySelector(".decoded"), nearestFigures(r, (k, v) => "#" + v.row + " d=" + short(r.distances[k])));
+      $("space").querySelector(".hint").textContent = "The " + r.rows.length + " real items nearest " + at + " on the map.";
+      m.highlight = r.rows;
+      S.spaceRows = r.rows; S.spacePoint = r.point;
+    }
     m.extra = [{ x: x, y: y, color: "#2ca02c" }]; m.drawOverlay();
     buildSliders(run, r.z);
   }
@@ -234,7 +369,12 @@
     const r = await api("runs/" + run.id + "/interpolate", { a: S.A, b: S.B, steps: +$("isteps").value, method: $("imethod").value });
     const m = S.maps[run.id];
     m.paths = [{ points: r.positions, color: "#d62728" }]; m.drawOverlay();
-    fill($("interp").querySelector(".strip"), r.items.map((it, k) => figure(run, it, "t=" + r.t[k].toFixed(2))));
+    if (run.has_decoder) {
+      fill($("interp").querySelector(".strip"), r.items.map((it, k) => figure(run, it, "t=" + r.t[k].toFixed(2))));
+    } else {
+      S.interpRows = r.rows;
+      fill($("interp").querySelector(".strip"), nearestFigures(r, (k, v) => "t=" + r.t[k].toFixed(2) + " #" + v.row));
+    }
   });
 
   // --- attribute vectors ------------------------------------------------------------------------
@@ -242,8 +382,13 @@
     if (!S.groupA.length || !S.groupB.length || S.selected < 0) { status("lasso group A and group B, then select an item"); return; }
     const run = S.runs[S.active], a = +$("alpha").value;
     $("alphav").textContent = a;
-    const r = await api("runs/" + run.id + "/attribute", { group_a: S.groupA, group_b: S.groupB, item: S.selected, alphas: [0, a] });
-    fill($("attr").querySelector(".strip"), r.items.map((it, k) => figure(run, it, "α=" + r.alphas[k])));
+    const alphas = run.has_decoder ? [0, a] : [0, a / 4, a / 2, 3 * a / 4, a];
+    const r = await api("runs/" + run.id + "/attribute", { group_a: S.groupA, group_b: S.groupB, item: S.selected, alphas: alphas });
+    if (run.has_decoder) {
+      fill($("attr").querySelector(".strip"), r.items.map((it, k) => figure(run, it, "α=" + r.alphas[k])));
+    } else {
+      fill($("attr").querySelector(".strip"), nearestFigures(r, (k, v) => "α=" + r.alphas[k] + " #" + v.row));
+    }
     const m = S.maps[run.id];
     m.paths = [{ points: r.positions, color: "#17becf" }]; m.drawOverlay();
   }
@@ -257,7 +402,11 @@
     const r = await api("runs/" + run.id + "/sample", { n: 8, seed: seed++ });
     const m = S.maps[run.id];
     m.extra = r.positions.map((p) => ({ x: p[0], y: p[1], color: "#ff7f0e" })); m.drawOverlay();
-    fill($("samples").querySelector(".strip"), r.items.map((it, k) => figure(run, it, "sample " + (k + 1))));
+    if (run.has_decoder) {
+      fill($("samples").querySelector(".strip"), r.items.map((it, k) => figure(run, it, "sample " + (k + 1))));
+    } else {
+      fill($("samples").querySelector(".strip"), nearestFigures(r, (k, v) => "draw " + (k + 1) + " #" + v.row));
+    }
   });
 
   // --- modes and view -----------------------------------------------------------------------------

@@ -10,9 +10,10 @@
     for (var i = 0; i < s.length; i++) a[i] = s.charCodeAt(i);
     return a;
   }
-  function line(parent, text, bold) {
+  function line(parent, text, bold, cls) {
     var e = document.createElement(bold ? "b" : "div");
     e.textContent = text;
+    if (cls) e.className = cls;
     parent.appendChild(e);
   }
   var mapEl = document.getElementById("map");
@@ -38,9 +39,10 @@
     if (i < 0 || !e) { tip.style.display = "none"; return; }
     tip.textContent = "";
     line(tip, "#" + d.rows[i] + (d.labels ? "  label " + d.labels[i] : ""), true);
-    line(tip, "reconstruction error " + d.error[i].toPrecision(3));
+    if (d.texts) line(tip, d.texts[i], false, "tiptext");
+    if (d.error) line(tip, "reconstruction error " + d.error[i].toPrecision(3));
     if (d.sprite) {
-      var s = d.sprite, c = document.createElement("canvas"), k = 3;
+      var s = d.sprite, c = document.createElement("canvas"), k = Math.max(2, Math.round(84 / Math.max(s.w, s.h)));
       c.width = s.w * k; c.height = s.h * k;
       var g = c.getContext("2d");
       g.imageSmoothingEnabled = false;
@@ -49,6 +51,10 @@
     } else if (d.features) {
       d.features.names.forEach(function (nm, j) { line(tip, nm + " " + d.features.values[i][j]); });
     }
+    if (d.meta) d.meta.names.forEach(function (nm, j) {
+      var v = d.meta.values[i][j];
+      line(tip, nm + ": " + (v === null ? "–" : v), false, "tipmeta");
+    });
     var r = mapEl.getBoundingClientRect();
     tip.style.left = (e.clientX - r.left + 14) + "px";
     tip.style.top = (e.clientY - r.top + 14) + "px";

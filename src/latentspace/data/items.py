@@ -76,24 +76,31 @@ def column_images(col, base: Path | None, column: str) -> list[bytes]:
     if not binary and not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         raise InputError(f"--image-col {column!r} holds {t}; expected image file paths or image bytes")
     values = col.to_pylist()
+    empty = next((i for i, v in enumerate(values) if v is None or len(v) == 0), None)
+    if empty is not None:
+        raise InputError(f"--image-col {column!r} is empty at row {empty}; every vector needs an image")
+    if binary:
+        sources = [bytes(v) for v in values]
+    else:  # every path is checked before any image is decoded
+        sources = [Path(v) if base is None or Path(v).is_absolute() else base / v for v in values]
+        missing = next((i for i, p in enumerate(sources) if not p.is_file()), None)
+        if missing is not None:
+            v = values[missing]
+            relative = (
+                "" if base is None or Path(v).is_absolute() else " (paths are relative to the table's folder)"
+            )
+            raise InputError(
+                f"--image-col {column!r}, row {missing}: {str(sources[missing].absolute())!r} is not a"
+                f" file{relative}"
+            )
     out = []
-    for i, v in enumerate(values):
-        if v is None or v == "" or v == b"":
-            raise InputError(f"--image-col {column!r} is empty at row {i}; every vector needs an image")
-        if binary:
-            out.append(thumbnail(bytes(v), f"in row {i} of --image-col {column!r}"))
-        else:
-            p = Path(v) if base is None or Path(v).is_absolute() else base / v
-            if not p.is_file():
-                where = (
-                    ""
-                    if base is None or Path(v).is_absolute()
-                    else " (paths are relative to the table's folder)"
-                )
-                raise InputError(
-                    f"--image-col {column!r}, row {i}: {str(p.absolute())!r} is not a file{where}"
-                )
-            out.append(thumbnail(p, f"{v} (row {i} of --image-col {column!r})"))
+    for i, source in enumerate(sources):
+        name = (
+            f"in row {i} of --image-col {column!r}"
+            if binary
+            else f"{values[i]} (row {i} of --image-col {column!r})"
+        )
+        out.append(thumbnail(source, name))
         if (i + 1) % 500 == 0 or i + 1 == len(values):
             report("making item thumbnails", i + 1, len(values))
     return out

@@ -694,6 +694,15 @@ def attach_metadata(vec: Vectors, metadata, id_col: str | None, where: str):
 
     n = len(vec.Z)
     own = vec.metadata
+    if id_col is not None:
+        columns = [
+            *(own.column_names if own is not None else []),
+            *(metadata.column_names if metadata is not None else []),
+        ]
+        if not columns:
+            raise InputError(f"--id-col {id_col!r}: there is no metadata table to hold that column")
+        if id_col not in columns:
+            raise InputError(f"--id-col {id_col!r}: no such column; columns: {_list(columns)}")
     join = (
         metadata is not None
         and own is not None
@@ -736,15 +745,11 @@ def attach_metadata(vec: Vectors, metadata, id_col: str | None, where: str):
                     raise InputError(f"{where}: column {name!r} is also a column of {vec.where}; rename one")
                 table = table.append_column(metadata.field(name), metadata[name])
     if table is None:
-        if id_col:
-            raise InputError(f"--id-col {id_col!r}: there is no metadata table to hold that column")
         return None
     twice = next((c for c in table.column_names if table.column_names.count(c) > 1), None)
     if twice is not None:
         raise InputError(f"{where}: column {twice!r} appears twice; column names must be unique")
     if id_col is not None:
-        if id_col not in table.column_names:
-            raise InputError(f"--id-col {id_col!r}: no such column; columns: {_list(table.column_names)}")
         in_metadata = metadata is not None and id_col in metadata.column_names
         _unique_ids(table[id_col], where if in_metadata else vec.where, id_col)
     if table.num_rows != n:

@@ -175,6 +175,7 @@ def test_files_without_rows_or_of_the_wrong_kind(tmp_path):
     refused(tmp_path, [tmp_path / "fake.parquet"], "fake.parquet", "cannot be read as Parquet")
     (tmp_path / "fake.npy").write_text("not numpy")
     refused(tmp_path, [tmp_path / "fake.npy"], "fake.npy", "not a NumPy .npy file")
+    refused(tmp_path, [npy(tmp_path / "single.npy", vectors(1))], "single.npy holds 1 vector", "at least 2")
     refused(tmp_path, [tmp_path / "missing.npy"], "no file", "missing.npy")
     (tmp_path / "folder").mkdir()
     refused(tmp_path, [tmp_path / "folder"], "is a folder")
@@ -202,6 +203,8 @@ def test_metadata_with_another_row_count(tmp_path, z):
     # the projector's one-column TSV has no header: one written anyway is a row too many, said so
     (tmp_path / "labels.tsv").write_text("label\n" + "\n".join("ab" * 5) + "\n")
     refused(tmp_path, [z, "--metadata", tmp_path / "labels.tsv"], "11 rows", "no header line")
+    (tmp_path / "trail.tsv").write_text("\n".join("ab" * 5) + "\n\n")
+    refused(tmp_path, [z, "--metadata", tmp_path / "trail.tsv"], "11 rows", "last line is empty")
 
 
 def test_duplicate_ids(tmp_path, z):

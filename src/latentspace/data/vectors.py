@@ -713,8 +713,11 @@ def attach_metadata(vec: Vectors, metadata, id_col: str | None, where: str):
     if metadata is not None and metadata.num_rows != n and not join:
         hint = ""
         if (metadata.schema.metadata or {}).get(_HEADERLESS) and metadata.num_rows == n + 1:
+            last = metadata.column(0)[-1].as_py()
             hint = (
-                " (a TSV of one column has no header line, as in TensorBoard's projector:"
+                " (its last line is empty: remove it)"
+                if last is None or last == ""
+                else " (a TSV of one column has no header line, as in TensorBoard's projector:"
                 " remove its first line, or use a .csv)"
             )
         elif own is not None:

@@ -341,6 +341,10 @@ def _write(
 
     Z = vec.Z
     n, k = Z.shape
+    if n < 2:
+        raise InputError(
+            f"{vec.where} hold{'s' if vec.where != 'the vectors' else ''} {n} vector; at least 2 are needed"
+        )
     check_finite(Z, vec.where)
     if sum(x is not None for x in (image_col, text_col, items, python_items)) > 1:
         raise InputError("give one kind of item: --image-col, --text-col or --items")

@@ -459,6 +459,7 @@ def test_from_embeddings_takes_numpy_torch_pandas_polars_and_pyarrow(tmp_path):
         "pandas": pd.DataFrame(Z, columns=[f"z{j}" for j in range(5)]),
         "pandas-series": pd.Series(list(Z)),
         "polars": pl.DataFrame(Z, schema=[f"z{j}" for j in range(5)]),
+        "polars-series": pl.Series("e", Z),
         "pyarrow": pa.FixedSizeListArray.from_arrays(pa.array(Z.ravel()), 5),
         "pyarrow-table": pa.table({"embedding": pa.array(list(Z), pa.list_(pa.float32()))}),
     }

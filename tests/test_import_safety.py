@@ -388,6 +388,9 @@ def test_python_objects_are_refused_in_one_line(tmp_path):
     Z[3, 1] = np.nan
     refused_py(lambda: ls.from_embeddings(Z, out=out), "vector 3", "dimension 1")
     refused_py(lambda: ls.from_embeddings(vectors(), pd.DataFrame({"a": range(9)}), out=out), "9 rows")
+    frame = pd.DataFrame({"embedding": list(vectors()), "name": ["x"] * N})
+    refused_py(lambda: ls.from_embeddings(frame, out=out), "frame['embedding']", "metadata")
+    refused_py(lambda: ls.from_embeddings(frame[["name"]], out=out), "vector 0 holds 'x'", "column 'name'")
     refused_py(lambda: ls.from_embeddings(vectors(), "meta.csv", out=out), "str")
     refused_py(lambda: ls.from_embeddings(vectors(), out=out, items=np.zeros((9, 4, 4))), "n=10")
     refused_py(lambda: ls.from_embeddings(vectors(), out=out, items=np.full((N, 4, 4), 2.0)), "[0, 1]")

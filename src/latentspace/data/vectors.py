@@ -166,6 +166,12 @@ def as_matrix(obj, where: str = "the vectors") -> np.ndarray:
         lists = [c for c in table.column_names if _is_list(table[c].type)]
         if len(lists) == 1 and table.num_columns == 1:
             return _list_matrix(table[lists[0]], where, lists[0], 0)
+        if lists:
+            raise InputError(
+                f"{where} are a table of {table.num_columns} columns, {len(lists)} of them lists"
+                f" ({_list(lists)}); give the vector column alone (e.g. frame[{lists[0]!r}]) and the"
+                " other columns as metadata"
+            )
         return _columns_matrix(table, table.column_names, where)
     elif module.startswith(("pandas", "polars")):  # a Series: of lists (one vector a row) or numbers
         try:

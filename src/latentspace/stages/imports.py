@@ -67,9 +67,9 @@ def import_embeddings(
     category or target(s), when it can be one). ``image_col`` (paths relative to the file holding
     the column, or image bytes), ``text_col`` or ``items`` (a folder of images, matched by
     ``id_col`` to file names or taken in sorted order): what the explorer and the report show for
-    a row. ``data``: the source data
-    the vectors were computed from (a path or built-in name, same rows): neighbourhood scores and
-    probes on the raw data then apply, and its rows are the items unless others are given.
+    a row. ``data``: the source data the vectors were computed from (a path or built-in name, same
+    rows): neighbourhood scores and probes on the raw data then apply, and its rows are the items
+    unless others are given.
     """
     check_target(out, overwrite, kind="run")
     named = {c for c in (id_col, label_col, image_col, text_col) if c is not None}
@@ -112,7 +112,8 @@ def from_embeddings(
 ):
     """Import vectors held in Python into a run folder at ``out``.
 
-    ``Z``: (n, k) numbers (numpy, torch, a pandas or polars frame, a pyarrow list array).
+    ``Z``: (n, k) numbers: numpy, torch, a list of lists, a pandas or polars frame of numeric
+    columns, or one vector per row as a pandas / polars Series or pyarrow (fixed-size) list array.
     ``metadata``: a pandas, polars or pyarrow table, or a dict of columns, one row per vector.
     ``items``: images for the rows: an array (n, h, w[, c]) of pixels (uint8, or floats in [0, 1]),
     a list of image bytes or file paths, or a folder of image files. Other arguments as in

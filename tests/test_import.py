@@ -262,10 +262,11 @@ def test_metadata_keeps_its_arrow_types(tmp_path):
             "f": np.linspace(0, 1, 6),
             "b": [True, False] * 3,
             "t": pd.date_range("2024-01-01", periods=6, freq="D"),
-            "s": list("uvwxyz"),
+            "s": ["plain", "a, comma", 'a "quote"', "two\nlines", "ünïcode ✓", ""],
         }
     ).to_csv(tmp_path / "meta.csv", index=False)
     run = imported(tmp_path / "z.npy", "--metadata", tmp_path / "meta.csv", "-o", tmp_path / "b")
+    assert run.metadata()["s"].to_pylist() == ["plain", "a, comma", 'a "quote"', "two\nlines", "ünïcode ✓", ""]
     assert {k: v[1] for k, v in meta_types(run).items()} == {
         "n": "number",
         "f": "number",

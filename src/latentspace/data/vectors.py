@@ -489,7 +489,7 @@ def _read_text(path: Path, header: bool | None = None, single_column: bool = Fal
     if header is None:
         pandas_names = len(fields) > 1 and fields == [str(i) for i in range(len(fields))]
         header = pandas_names or not all(_is_number(f) for f in fields)
-    parse = dict(delimiter=delim, quote_char='"' if delim == "," else False)
+    parse = dict(delimiter=delim, quote_char='"' if delim == "," else False, newlines_in_values=delim == ",")
     if single_column:
         parse["ignore_empty_lines"] = False
 

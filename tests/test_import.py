@@ -266,7 +266,14 @@ def test_metadata_keeps_its_arrow_types(tmp_path):
         }
     ).to_csv(tmp_path / "meta.csv", index=False)
     run = imported(tmp_path / "z.npy", "--metadata", tmp_path / "meta.csv", "-o", tmp_path / "b")
-    assert run.metadata()["s"].to_pylist() == ["plain", "a, comma", 'a "quote"', "two\nlines", "ünïcode ✓", ""]
+    assert run.metadata()["s"].to_pylist() == [
+        "plain",
+        "a, comma",
+        'a "quote"',
+        "two\nlines",
+        "ünïcode ✓",
+        "",
+    ]
     assert {k: v[1] for k, v in meta_types(run).items()} == {
         "n": "number",
         "f": "number",
@@ -489,6 +496,12 @@ def test_from_embeddings_items_and_a_meaningful_index(tmp_path):
     pixels = np.zeros((6, 8, 8, 3), np.uint8)
     for i, c in enumerate(COLOURS[:6]):
         pixels[i] = c
+    unnamed = pd.DataFrame({"v": range(6)}, index=[f"u{i}" for i in range(6)])
+    unnamed.to_parquet(tmp_path / "m.parquet")
+    np.save(tmp_path / "z.npy", Z)
+    run = imported(tmp_path / "z.npy", "--metadata", tmp_path / "m.parquet", "-o", tmp_path / "p")
+    assert run.metadata().column_names == ["v", "index"] and run.metadata()["index"][5].as_py() == "u5"
+    assert ls.from_embeddings(Z, unnamed, out=tmp_path / "q").metadata().column_names == ["v", "index"]
     frame = pd.DataFrame({"v": range(6)}, index=pd.Index([f"k{i}" for i in range(6)], name="key"))
     run = ls.from_embeddings(Z, frame, out=tmp_path / "a", items=pixels)
     assert item_colours(run) == COLOURS[:6]

@@ -125,12 +125,7 @@ def as_table(obj, where: str = "metadata"):
     module = type(obj).__module__
     try:
         if module.startswith("pandas") and hasattr(obj, "columns"):
-            table = pa.Table.from_pandas(obj)
-            names = [
-                "index" if c.startswith("__index_level_") and "index" not in table.column_names else c
-                for c in table.column_names
-            ]
-            return table.rename_columns(names).replace_schema_metadata(None)
+            return _plain(pa.Table.from_pandas(obj))
         if module.startswith("polars") and hasattr(obj, "columns"):
             return obj.to_arrow()
         if isinstance(obj, dict):
@@ -143,6 +138,14 @@ def as_table(obj, where: str = "metadata"):
         f"{where} must be a pyarrow table, a pandas or polars DataFrame, or a dict of columns;"
         f" got {type(obj).__name__}"
     )
+
+
+def _plain(table):
+    """A table without pandas' schema metadata, its unnamed index column (``__index_level_0__``,
+    kept when it holds values) called ``index``."""
+    names = table.column_names
+    renamed = ["index" if c == "__index_level_0__" and "index" not in names else c for c in names]
+    return table.rename_columns(renamed).replace_schema_metadata(None)
 
 
 def as_matrix(obj, where: str = "the vectors") -> np.ndarray:
@@ -426,7 +429,7 @@ def read_parquet(path: Path, vector_col=None, z_cols=None, exclude=()) -> Vector
     if start != n:
         raise InputError(f"{path.name} declares {n:,} rows but holds {start:,}; it may be truncated")
     if metadata is not None:
-        metadata = metadata.replace_schema_metadata(None)
+        metadata = _plain(metadata)
     log.info("%s: %s", path.name, f"vectors from column {col!r}" if col else f"{len(dims)} vector columns")
     return Vectors(Z, metadata, path.stem, path.name)
 
@@ -546,7 +549,7 @@ def read_metadata(path: str | Path):
         raise InputError(f"--metadata {path.name} is empty (0 bytes)")
     if suffix == ".parquet":
         try:
-            return pq.read_table(path, use_pandas_metadata=False).replace_schema_metadata(None)
+            return _plain(pq.read_table(path, use_pandas_metadata=False))
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{path.name} cannot be read as Parquet: {reason(exc)}") from None
     if suffix in (".tsv", ".txt") and "\t" not in _first_line(path):

@@ -81,6 +81,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .data import load as load_data
     from .models import available_models, create_model, get_model_class, register
     from .models.pca import PCA
+    from .models.wrapped import wrap
     from .runfolder import Run, open_run
     from .stages.encode import encode
     from .stages.fit import fit

@@ -164,6 +164,7 @@ def import_(
                 text_col,
                 vector_col,
                 z_cols,
+                id_col,
             )
         else:
             if vectors is None:
@@ -230,7 +231,8 @@ def _import_model(
         raise _usage("with --encoder, the data come from --data; VECTORS applies to imported vectors")
     if any(v is not None for v in embedding_only):
         raise _usage(
-            "--metadata, --items, --image-col, --text-col, --vector-col and --z-cols apply to vectors"
+            "--metadata, --id-col, --items, --image-col, --text-col, --vector-col and --z-cols apply to"
+            " imported vectors, not to --encoder"
         )
     if encoder is None:
         raise _usage("--decoder needs --encoder ENCODER.onnx (the latents of the data come from the encoder)")

@@ -48,8 +48,9 @@ class Embeddings(LatentModel):
         self._validate_params()
         Z = check_array(Z, name="the vectors", n_features=int(self.latent_dim), expected_by="Embeddings")
         acc = np.zeros(Z.shape[1]), np.zeros(Z.shape[1])
-        for start in range(0, len(Z), 65536):  # float64 sums over blocks: Z may be large
-            block = np.asarray(Z[start : start + 65536], dtype=np.float64)
+        rows = max(1, (1 << 22) // Z.shape[1])  # float64 sums over blocks of ~32 MiB: Z may be large
+        for start in range(0, len(Z), rows):
+            block = np.asarray(Z[start : start + rows], dtype=np.float64)
             acc[0][:] += block.sum(0)
             acc[1][:] += np.square(block).sum(0)
         n = len(Z)

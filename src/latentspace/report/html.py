@@ -20,6 +20,7 @@ import base64
 import html
 import io
 import json
+import struct
 from datetime import datetime, timezone
 from importlib import resources
 
@@ -416,8 +417,10 @@ def _svg_bars(values: list) -> str:
 def _item_html(seen, i: int, caption: str) -> str:
     """One item as the page shows it: its image, its text (a card), its data row (bars) or its name."""
     png = seen.png(i)
-    if png is not None:
-        body = _img(png, seen.name(i))
+    if png is not None:  # small images (digits) with sharp pixels, photographs' thumbnails smoothly
+        w, h = struct.unpack(">II", png[16:24])
+        smooth = " class='smooth'" if max(w, h) >= 48 else ""
+        body = f'<img{smooth} alt="{html.escape(seen.name(i))}" src="data:image/png;base64,{_b64(png)}">'
     elif seen.shows_values:
         body = _svg_bars(seen.values(i))
     else:
@@ -570,7 +573,7 @@ def _map_section(run, lm, note, data, model, seen, rng, max_points, reconstructs
         codes = model.encode(X) if getattr(model, "has_encoder", True) else lm.Z[sub]
         err = np.mean((model.decode(codes) - X) ** 2, axis=1)
         colorings["reconstruction error"] = value_colors(err)
-    for k, v in _meta_colorings(run, sub).items():
+    for k, v in _meta_colorings(run, seen, sub).items():
         colorings[k if k not in colorings else f"metadata {k}"] = v
     for j in range(min(lm.Z.shape[1], 8)):
         colorings[f"latent z_{j}"] = value_colors(lm.Z[sub, j], "coolwarm")
@@ -643,30 +646,22 @@ def _map_section(run, lm, note, data, model, seen, rng, max_points, reconstructs
     return _figure("Map of the latent space", caption, body, "map-section")
 
 
-def _meta_colorings(run, sub) -> dict[str, np.ndarray]:
-    """Map colours from metadata columns (categories and booleans as classes, numbers as a scale),
-    the label column left out (it is "label" already); at most four columns."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    table = run.metadata()
+def _meta_colorings(run, seen, sub) -> dict[str, np.ndarray]:
+    """Map colours from metadata columns (categories, booleans and short texts as classes, numbers
+    as a scale), the label column left out (it is "label" already); at most four columns."""
     out = {}
-    for m in run.config.get("metadata", []):
-        name, kind = m["name"], m["kind"]
-        if name == run.config.get("label_col") or len(out) >= 4:
+    for m in seen.metadata_columns():
+        if m["name"] == run.config.get("label_col") or len(out) >= 4:
             continue
-        col = table[name]
-        if kind == "number":
-            v = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+        col = seen.colour_column(m["name"])
+        if col is None:
+            continue
+        if col[0] == "values":
+            v = col[1]
             if np.isfinite(v).any():
-                out[name] = value_colors(np.where(np.isfinite(v), v, np.nanmin(v[np.isfinite(v)]))[sub])
-        elif kind in ("category", "bool") or (kind == "text" and pc.count_distinct(col).as_py() <= 20):
-            if pa.types.is_dictionary(col.type):
-                col = col.cast(col.type.value_type)
-            values = col.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False).astype(str)
-            codes = np.unique(values, return_inverse=True)[1]
-            if codes.max(initial=0) < 100:
-                out[name] = label_colors(codes)[sub]
+                out[m["name"]] = value_colors(np.where(np.isfinite(v), v, v[np.isfinite(v)].min())[sub])
+        else:
+            out[m["name"]] = label_colors(col[1])[sub]
     return out
 
 

@@ -224,6 +224,29 @@ class RunItems:
         picked = table.select(names).take(rows).to_pylist()
         return [{k: _json_value(v) for k, v in row.items()} for row in picked]
 
+    def colour_column(self, name: str, max_classes: int = 100):
+        """A metadata column as the map colours it: ``("classes", codes (n,) int32, names)`` for
+        categories, booleans and texts of at most ``max_classes`` values, ``("values", (n,) float64)``
+        for numbers (NaN where missing), or None (times, free texts, an unknown name)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        kinds = {m["name"]: m["kind"] for m in self.metadata_columns()}
+        if name not in kinds:
+            return None
+        col = self._metadata()[name]
+        if kinds[name] == "number":
+            return "values", np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), np.float64)
+        if kinds[name] not in ("category", "bool", "text"):
+            return None
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if pc.count_distinct(col, mode="all").as_py() > max_classes:
+            return None
+        values = col.cast(pa.string()).fill_null("–").to_numpy(zero_copy_only=False).astype(str)
+        names, codes = np.unique(values, return_inverse=True)
+        return "classes", codes.astype(np.int32), [str(v)[:80] for v in names]
+
     def view(self, i: int, *, meta: bool = True) -> dict:
         """Everything a page shows for item ``i``: row, name, label, image (base64 PNG), text,
         feature values and (``meta``) the metadata."""

@@ -146,10 +146,16 @@ class RunState:
             "has_source_data": bool(self.run.has_source_data),
             "note": no_decoder_note(self.run, self.model),
             "items": self.items.describe(),
+            "colour_columns": self.colour_columns,
             # without a decoder, a draw from the model's sample_latent (for imported vectors, a
             # Gaussian fitted to them) is shown as the real item nearest it
             "can_sample": hasattr(self.model, "sample" if self.has_decoder else "sample_latent"),
         }
+
+    @cached_property
+    def colour_columns(self) -> list[str]:
+        """The metadata columns the map can be coloured by (categories, short texts, numbers)."""
+        return [m["name"] for m in self.items.metadata_columns() if self.items.colour_column(m["name"])]
 
     def index(self, i: int, name: str = "item") -> int:
         """A row number from a path (FastAPI has made it an int), in range or :class:`Invalid`."""
@@ -352,6 +358,20 @@ def create_app(states: list[RunState], token: str, host: str = "127.0.0.1", max_
         if not 0 <= dim < s.latent_dim:
             raise Invalid(f"dim {shown(dim)} is out of range: 0..{s.latent_dim - 1}")
         return {"values": base64.b64encode(np.ascontiguousarray(s.Z[:, dim]).tobytes()).decode()}
+
+    @api.get("/api/runs/{rid}/meta/{j}")
+    async def meta_column(rid: int, j: int):
+        """Metadata column ``j`` of ``colour_columns``, for colouring the map."""
+        s = state(rid)
+        names = s.colour_columns
+        if not 0 <= j < len(names):
+            last = f"0..{len(names) - 1}" if names else "none: this run has no such column"
+            raise Invalid(f"j {shown(j)} is out of range: the colour columns are {last}")
+        kind, *rest = s.items.colour_column(names[j])
+        enc = lambda a, t: base64.b64encode(np.ascontiguousarray(a, t).tobytes()).decode()  # noqa: E731
+        if kind == "values":
+            return {"name": names[j], "values": enc(rest[0], np.float32), "codes": None, "names": None}
+        return {"name": names[j], "values": None, "codes": enc(rest[0], np.int32), "names": rest[1]}
 
     @api.get("/api/runs/{rid}/items/{i}")
     async def item(rid: int, i: int, k: int = 8):

@@ -53,6 +53,7 @@
       const img = document.createElement("img");
       img.src = "data:image/png;base64," + view.image;
       img.alt = view.name;
+      smooth(img);
       f.appendChild(img);
     } else if (view.values) {
       f.appendChild(bars(view.values));
@@ -67,6 +68,10 @@
     if (caption !== undefined) { const cap = document.createElement("figcaption"); cap.textContent = caption; f.appendChild(cap); }
     if (onclick) f.addEventListener("click", onclick);
     return f;
+  }
+  // small images (digits) are drawn with sharp pixels; photographs' thumbnails smoothly
+  function smooth(img) {
+    img.addEventListener("load", () => { if (img.naturalWidth >= 48 || img.naturalHeight >= 48) img.style.imageRendering = "auto"; });
   }
   function bars(vals) {
     const c = document.createElement("canvas");
@@ -136,11 +141,15 @@
       S.maps[run.id] = sc;
       wire(run, sc);
     }
-    legend();
     const sel = $("colorby");
     const errors = S.runs.some((r) => S.data[r.id].error);
     const opts = (S.runs[0].labels ? ["label"] : []).concat(errors ? ["reconstruction error"] : [], S.runs[0].slider_dims.slice(0, 16).map((j) => "latent z_" + j));
     opts.forEach((o) => { const e = document.createElement("option"); e.textContent = o; sel.appendChild(e); });
+    (S.runs[0].colour_columns || []).forEach((name) => {
+      const e = document.createElement("option");
+      e.textContent = name; e.value = "meta:" + name;
+      sel.insertBefore(e, sel.options[opts.indexOf("reconstruction error") >= 0 ? 2 : S.runs[0].labels ? 1 : 0] || null);
+    });
     sel.addEventListener("change", recolor);
     await recolor();
     const notes = S.runs.filter((r) => r.note).map((r) => (S.runs.length > 1 ? r.name + ": " : "") + r.note);
@@ -171,42 +180,62 @@
     $("samples").hidden = !run.can_sample;
   }
 
-  // the label colours, as a legend in each map's corner (shown while colouring by label)
-  function legend() {
-    for (const run of S.runs) {
-      if (!run.labels) continue;
-      const box = document.createElement("div");
+  // the colours of classes (labels, or a metadata column's values) as a legend in each map's corner
+  function legend(run, names) {
+    let box = document.getElementById("legend" + run.id);
+    if (!box) {
+      box = document.createElement("div");
       box.className = "legend"; box.id = "legend" + run.id;
-      run.labels.slice(0, 30).forEach((name, k) => {
-        const row = document.createElement("div"), sw = document.createElement("span");
-        sw.style.background = "rgb(" + TAB10[k % 10].join(",") + ")";
-        row.appendChild(sw); row.appendChild(document.createTextNode(name));
-        box.appendChild(row);
-      });
-      if (run.labels.length > 30) { const more = document.createElement("div"); more.textContent = "… " + (run.labels.length - 30) + " more"; box.appendChild(more); }
       $("map" + run.id).appendChild(box);
     }
+    box.textContent = "";
+    box.hidden = !names;
+    if (!names) return;
+    names.slice(0, 30).forEach((name, k) => {
+      const row = document.createElement("div"), sw = document.createElement("span");
+      sw.style.background = "rgb(" + TAB10[k % 10].join(",") + ")";
+      row.appendChild(sw); row.appendChild(document.createTextNode(name));
+      box.appendChild(row);
+    });
+    if (names.length > 30) { const more = document.createElement("div"); more.textContent = "… " + (names.length - 30) + " more"; box.appendChild(more); }
   }
 
   async function recolor() {
     const what = $("colorby").value;
-    document.querySelectorAll(".legend").forEach((e) => { e.hidden = what !== "label"; });
     for (const run of S.runs) {
       const d = S.data[run.id];
-      let rgb;
+      let rgb, names = null;
       if (what === "label" && d.label) {
+        names = run.labels;
         rgb = new Uint8Array(run.n * 3);
         for (let i = 0; i < run.n; i++) rgb.set(TAB10[d.label[i] % 10], 3 * i);
       } else if (what.startsWith("latent z_")) {
         const j = +what.slice(9);
         if (j >= run.latent_dim) continue;
         rgb = valueColors(floats((await api("runs/" + run.id + "/latent/" + j)).values), COOLWARM);
+      } else if (what.startsWith("meta:")) {
+        const j = (run.colour_columns || []).indexOf(what.slice(5));
+        if (j < 0) { S.maps[run.id].setColors(new Uint8Array(run.n * 3).fill(120)); legend(run, null); continue; }
+        const m = await api("runs/" + run.id + "/meta/" + j);
+        if (m.values) {
+          const v = floats(m.values);
+          let lo = Infinity;
+          for (let i = 0; i < v.length; i++) if (Number.isFinite(v[i]) && v[i] < lo) lo = v[i];
+          for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) v[i] = Number.isFinite(lo) ? lo : 0;
+          rgb = valueColors(v, VIRIDIS);
+        } else {
+          names = m.names;
+          const c = floats(m.codes, Int32Array);
+          rgb = new Uint8Array(run.n * 3);
+          for (let i = 0; i < run.n; i++) rgb.set(TAB10[c[i] % 10], 3 * i);
+        }
       } else if (what === "reconstruction error" && d.error) {
         rgb = valueColors(d.error, VIRIDIS);
       } else {
         rgb = new Uint8Array(run.n * 3).fill(120);
       }
       S.maps[run.id].setColors(rgb);
+      legend(run, names);
     }
   }
 
@@ -231,7 +260,7 @@
     tip.textContent = "";
     const line = (text, cls) => { const d = document.createElement("div"); d.textContent = text; if (cls) d.className = cls; tip.appendChild(d); return d; };
     const b = document.createElement("b"); b.textContent = v.name; tip.appendChild(b);
-    if (v.image) { const img = document.createElement("img"); img.src = "data:image/png;base64," + v.image; tip.appendChild(img); }
+    if (v.image) { const img = document.createElement("img"); img.src = "data:image/png;base64," + v.image; smooth(img); tip.appendChild(img); }
     if (v.text !== null) line(v.text.length > 300 ? v.text.slice(0, 297) + "…" : v.text, "tiptext");
     if (v.values) line(v.values.slice(0, 8).map((x) => (x === null ? "–" : x.toFixed(3))).join(" "));
     const skip = new Set([run.label_col, run.items.column]);

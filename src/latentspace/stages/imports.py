@@ -17,15 +17,8 @@ import numpy as np
 from ..data import Dataset, load
 from ..data.items import ITEMS_FILE, column_images, folder_images, items_bytes, thumbnail
 from ..data.splits import split_mask
-from ..data.vectors import (
-    Vectors,
-    as_matrix,
-    as_table,
-    attach_metadata,
-    check_finite,
-    read_metadata,
-    read_vectors,
-)
+from ..data.tables import attach_metadata, read_metadata
+from ..data.vectors import Vectors, as_matrix, as_table, check_finite, read_vectors
 from ..errors import InputError
 from ..runfolder import save_run
 from ..runfolder.checks import meta_kind

@@ -106,6 +106,7 @@ def main() -> int:
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--d", type=int, default=384)
     p.add_argument("--skip-direct", action="store_true")
+    p.add_argument("--input", default=None, help="an existing Parquet file of vectors (else one is made)")
     p.add_argument(
         "--workdir", default=None, help="where the Parquet file and the run go (default: a temp dir)"
     )
@@ -120,8 +121,9 @@ def main() -> int:
         },
     )
     with tempfile.TemporaryDirectory(dir=a.workdir) as tmp:
-        path = Path(tmp) / "vectors.parquet"
-        make_parquet(path, a.n, a.d)
+        path = Path(a.input) if a.input else Path(tmp) / "vectors.parquet"
+        if not a.input:
+            make_parquet(path, a.n, a.d)
         size = path.stat().st_size
         matrix = a.n * a.d * 4
         print(

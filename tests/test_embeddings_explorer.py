@@ -431,3 +431,49 @@ def test_fitted_run_still_decodes(tmp_path, digits):
     assert len(r["items"]) == 5 and "rows" not in r
     r = c.post("/api/runs/0/decode", json={"z": state.Z[3].tolist(), "png": True}, headers=H)
     assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+
+
+def test_an_encoder_without_a_decoder(tmp_path, digits):
+    """An ONNX encoder imported alone: items are the data's rows (images), nothing is decoded, the
+    explorer and the report show the nearest real items and say why."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from starlette.testclient import TestClient
+
+    from latentspace.report.html import build_report
+    from latentspace.stages.import_model import import_model
+
+    torch.manual_seed(0)
+    enc = torch.nn.Linear(64, 4)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            enc.eval(),
+            (torch.zeros(2, 64),),
+            buf,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "b"}, "y": {0: "b"}},
+            dynamo=False,
+        )
+    import_model(digits, out=tmp_path / "enc", encoder=buf.getvalue())
+    state = load_state(0, tmp_path / "enc")
+    assert state.has_encoder and not state.has_decoder and state.error is None
+    c = TestClient(create_app([state], TOKEN), base_url="http://127.0.0.1:8765")
+    info = c.get("/api/runs", headers=H).json()["runs"][0]
+    assert info["note"] == "this run's model (onnx) has no decoder; showing the nearest real items"
+    assert info["items"]["kind"] == "data" and info["items"]["images"] is True
+    r = c.get("/api/runs/0/items/30", headers=H).json()
+    assert (
+        r["reconstruction"] is None
+        and r["view"]["image"] == base64.b64encode(state.items.render_png(np.asarray(digits.X[30]))).decode()
+    )
+    emb = state.lmap.embedding  # no stored map: the PCA of the latents
+    point = emb[11] + np.float32(0.05)
+    r = c.post("/api/runs/0/inverse", json={"point": point.astype(float).tolist()}, headers=H).json()
+    assert r["rows"] == nearest_rows(emb, point, 8)[0].tolist()
+    page = build_report(Run(tmp_path / "enc"), max_points=200)
+    assert "<b>Interpolation</b>: not shown: its model (onnx) has no decoder." in page
+    assert "<h2>Originals and reconstructions</h2>" not in page and page.count("<figure class='item'>") == 42

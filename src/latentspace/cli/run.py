@@ -190,6 +190,13 @@ def info(
     table.add_row("latent dim", str(cfg["latent_dim"]))
     shape = f", images {tuple(ds['sample_shape'])}" if ds["sample_shape"] else ""
     table.add_row("data", f"{ds['name']}: {ds['n']:,} x {ds['d']}{shape}  {ds['spec']}")
+    if cfg.get("metadata"):
+        table.add_row("metadata", ", ".join(f"{m['name']} ({m['kind']})" for m in cfg["metadata"]))
+    if "label_col" in cfg:
+        table.add_row("label", f"{cfg['label_col']} ({len(ds['label_names'] or [])} classes)")
+    if cfg.get("items"):
+        it = cfg["items"]
+        table.add_row("items", it["kind"] + (f" (column {it['column']})" if "column" in it else ""))
     sp = cfg["split"]
     table.add_row("split", f"{sp['method']}: {sp['n_train']:,} train / {sp['n_test']:,} test")
     table.add_row("seed", str(cfg["seed"]))

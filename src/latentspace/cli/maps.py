@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ..errors import InputError
 from .app import MAX_SEED, app, console, in_range, parse_params, say, stage
 
 
@@ -63,6 +64,64 @@ def map_cmd(
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
     say(("wrote", "green"), f" {r.path / map_file(method, dims)}")
+    _layer_lines(r, method, dims)
+
+
+def _layer_lines(r, method: str, dims: int) -> None:
+    """One line per stored layer of the map: what it is, its median and range."""
+    import numpy as np
+
+    from ..maps.store import load_layers
+
+    kept = load_layers(r, method, dims)
+    for entry in [] if kept is None else kept.describe():
+        v = kept.get(entry["name"])
+        v = v[np.isfinite(v)]
+        part = "" if entry["measured"] == entry["n"] else f" ({entry['measured']:,} sampled points)"
+        say(
+            f"  layer {entry['name']}: median {np.median(v):.4g}, range {v.min():.4g}..{v.max():.4g}{part}"
+            if len(v)
+            else f"  layer {entry['name']}: no value"
+        )
+
+
+@app.command("layers")
+def layers_cmd(
+    run: Annotated[Path, typer.Argument(help="Run folder with a stored map.")],
+    method: Annotated[
+        str | None, typer.Option("--map", help="Which stored map (default: umap, tsne, pca).")
+    ] = None,
+    dims: Annotated[int, typer.Option(help="2 or 3.")] = 2,
+    seed: Annotated[int, typer.Option(help=f"Seed of the sensitivity's directions (0..{MAX_SEED}).")] = 0,
+) -> None:
+    """Compute a stored map's per-point layers and store them with it: distortion (neighbours kept
+    from the latents to the map), and where the model decodes, reconstruction error and decoder
+    sensitivity. `map` computes them with every new map; the explorer on a map's first explore."""
+    from ..maps.layers import compute_layers
+    from ..maps.store import load_map, save_layers, stored_maps
+    from ..runfolder import Run
+
+    with stage():
+        in_range("--seed", seed, 0, MAX_SEED)
+        if dims not in (2, 3):
+            raise InputError(f"--dims must be 2 or 3; got {dims}")
+        r = Run(run)
+        stored = [m for m, d in stored_maps(r) if d == dims]
+        if method is None:
+            from ..maps.registry import preferred
+
+            method = preferred(stored)
+            if method is None:
+                raise InputError(
+                    f"{r.name} has no {dims}-D map: make one with `latentspace map {r.path}"
+                    + ("" if dims == 2 else f" --dims {dims}")
+                    + "` (its layers come with it)"
+                )
+        m = load_map(r, method, dims)
+        kept = compute_layers(r, m, seed=seed)
+        name = save_layers(r, method, dims, kept)
+    say(("wrote", "green"), f" {r.path / name} (layers: {', '.join(kept.values)}; {kept.seconds:.1f} s)")
+    _layer_lines(r, method, dims)
 
 
 @app.command()

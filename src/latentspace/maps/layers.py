@@ -1,0 +1,267 @@
+"""Per-point layers of a map that answer "can I trust what I see here?", computed once per map and
+stored with it (``maps.store``: columns of ``map-<method>[-3d].parquet``).
+
+``distortion``
+    The share of each point's ``k`` nearest latent neighbours (the run's shared kNN graph, exact or
+    HNSW) that are also among its ``k`` nearest on the map (an exact 2-D / 3-D search): 1 where the map
+    keeps the neighbourhood, low where it tears it apart. O(n k) memory.
+``error``
+    The reconstruction error of each item: the mean squared difference between its data row and the
+    decoding of its latent (models with a decoder, runs with their source data).
+``sensitivity``
+    The decoder's local sensitivity: how far the output moves per unit latent move at the point,
+    ``sqrt(mean_j |decode(z + h u_j) - decode(z)|^2) / h`` over ``DIRECTIONS`` orthonormal random
+    directions ``u_j`` (the same for every point, so differences between points are the decoder's,
+    not the draw's) and a small step ``h``. For a linear decoder ``x = W z + b`` this is the RMS of
+    ``|W u_j|``; with as many directions as latent dimensions, ``|W|_F / sqrt(d)`` whatever the draw.
+    Every point up to ``SENSITIVITY_ALL`` points, a seeded sample of that many beyond (NaN elsewhere;
+    the layer's record says how many were measured).
+
+Beside the layers, :class:`Layers` keeps the latents' typical neighbour distance (the median
+distance of a latent to its ``k``-th nearest, from the euclidean graph), the unit in which the
+explorer says how far a decoded point lies from the data (``OFF_DATA`` of them: off the data).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from ..progress import report
+
+K = 10  # neighbours of the distortion layer and of the typical neighbour distance
+DIRECTIONS = 4  # random unit directions per point of the sensitivity layer
+SENSITIVITY_ALL = 100_000  # every point up to here; a seeded sample of this many beyond
+STEP = 1e-2  # the sensitivity's step, in units of the latents' median spread per dimension
+OFF_DATA = 2.0  # a latent farther than this many typical neighbour distances from every real one
+_DECODE_BYTES = 32 << 20  # decoded floats held at once while measuring (per batch)
+_BLOCK_ROWS = 65_536  # rows per block of the neighbour-list comparison
+
+NAMES = ("distortion", "error", "sensitivity")
+# what the page says about each layer: a title, which end is good, and one line
+ABOUT = {
+    "distortion": {
+        "title": "map distortion (neighbours kept)",
+        "good": "high",
+        "explain": "Share of the point's {k} nearest latent neighbours that are also among its {k}"
+        " nearest on the map: 1 = its neighbourhood is drawn faithfully, low = the map tears it apart.",
+    },
+    "error": {
+        "title": "reconstruction error",
+        "good": "low",
+        "explain": "Mean squared difference between the item and the decoder's reconstruction of its"
+        " latent: high = the model does not reproduce this item well.",
+    },
+    "sensitivity": {
+        "title": "decoder sensitivity",
+        "good": "low",
+        "explain": "How far the decoded output moves per unit latent move here (RMS over {directions}"
+        " random directions): high = a small step in latent space changes the output a lot.",
+    },
+}
+
+
+@dataclass
+class Layers:
+    """The layers of one map: ``values[name]`` (n,) float32 (NaN: not measured at that point),
+    ``info[name]`` how each was measured, and the latents' typical neighbour distance."""
+
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict[str, dict] = field(default_factory=dict)
+    k: int = K
+    typical_distance: float | None = None
+    seconds: float = 0.0
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.values
+
+    def get(self, name: str) -> np.ndarray | None:
+        return self.values.get(name)
+
+    def describe(self) -> list[dict]:
+        """What a page needs to list the layers as colourings: name, title, kind ("numeric"), the
+        range of the measured values, which end is good, one line of explanation, how many points
+        were measured, and how (``info``)."""
+        out = []
+        for name in NAMES:
+            if name not in self.values:
+                continue
+            v = self.values[name]
+            finite = v[np.isfinite(v)]
+            info = self.info.get(name, {})
+            about = ABOUT[name]
+            lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (None, None)
+            if name == "distortion":
+                lo, hi = 0.0, 1.0  # a share: the full scale, so runs and maps compare
+            out.append(
+                {
+                    "name": name,
+                    "title": about["title"],
+                    "kind": "numeric",
+                    "range": [lo, hi],
+                    "good": about["good"],
+                    "explain": about["explain"].format(
+                        k=info.get("k", self.k), directions=info.get("directions", DIRECTIONS)
+                    ),
+                    "measured": int(len(finite)),
+                    "n": int(len(v)),
+                    "info": info,
+                }
+            )
+        return out
+
+    def meta(self) -> dict:
+        """The record kept in the map file's metadata (``maps.store``)."""
+        out: dict = {"k": int(self.k), "seconds": round(float(self.seconds), 3), "info": {}}
+        if self.typical_distance is not None:
+            out["typical_distance"] = float(self.typical_distance)
+        for name in self.values:
+            out["info"][name] = dict(self.info.get(name, {}))
+        return out
+
+
+# --- the layers, one function each --------------------------------------------------------------
+def neighbours_kept(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, the share of the ``k`` entries of ``a[i]`` that are also in ``b[i]`` (both (n, k)
+    lists of distinct row numbers), as float32; computed block by block (O(n k) memory)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 2:
+        raise InputError(f"neighbour lists must have the same shape (n, k); got {a.shape} and {b.shape}")
+    n, k = a.shape
+    out = np.empty(n, np.float32)
+    for s in range(0, n, _BLOCK_ROWS):
+        aa, bb = a[s : s + _BLOCK_ROWS], b[s : s + _BLOCK_ROWS]
+        out[s : s + len(aa)] = (aa[:, :, None] == bb[:, None, :]).any(2).sum(1) / np.float32(k)
+    return out
+
+
+def distortion(embedding: np.ndarray, latent_neighbours: np.ndarray) -> np.ndarray:
+    """The distortion layer: ``latent_neighbours`` (n, k), each point's k nearest latents (the
+    run's graph), against the exact k nearest of each point on the map ``embedding`` (n, 2 or 3)."""
+    from ..knn import exact_knn
+
+    k = latent_neighbours.shape[1]
+    on_map = exact_knn(np.asarray(embedding, np.float32), k, task="map layers: map neighbours")[0]
+    return neighbours_kept(latent_neighbours, on_map)
+
+
+def directions(d: int, count: int = DIRECTIONS, seed: int = 0) -> np.ndarray:
+    """``min(count, d)`` orthonormal random unit directions of the latent space, (m, d) float64
+    (the sensitivity layer's; the same for every point)."""
+    m = max(1, min(int(count), int(d)))
+    g = np.random.default_rng(seed).standard_normal((d, m))
+    q, r = np.linalg.qr(g)
+    return (q * np.sign(np.diag(r))).T  # signs fixed: the same directions on every platform
+
+
+def latent_step(Z: np.ndarray) -> float:
+    """The sensitivity's step: ``STEP`` times the median spread of the latent dimensions."""
+    spread = float(np.median(np.asarray(Z, np.float64).std(0))) if len(Z) > 1 else 0.0
+    return STEP * (spread if spread > 0 and math.isfinite(spread) else 1.0)
+
+
+def decoder_layers(
+    decode,
+    Z: np.ndarray,
+    X=None,
+    *,
+    rows: np.ndarray | None = None,
+    count: int = DIRECTIONS,
+    step: float | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray | None, np.ndarray, dict]:
+    """(reconstruction error (n,) or None without ``X``, sensitivity (n,) NaN outside ``rows``,
+    how the sensitivity was measured).
+
+    ``decode``: latents (b, d) float32 -> outputs (b, ...). One decode of every latent serves both
+    layers; the ``rows`` (default: all) are decoded again at ``z + h u_j`` for each direction, in
+    batches of bounded size."""
+    Z = np.ascontiguousarray(Z, np.float32)
+    n, d = Z.shape
+    U = directions(d, count, seed)
+    h = float(latent_step(Z) if step is None else step)
+    measure = np.ones(n, bool) if rows is None else np.zeros(n, bool)
+    if rows is not None:
+        measure[np.asarray(rows, np.int64)] = True
+    width = int(np.prod(np.shape(decode(Z[:1]))[1:]) or 1)
+    per = max(16, int(_DECODE_BYTES // (4 * width * (len(U) + 1))))
+    error = np.empty(n, np.float32) if X is not None else None
+    sens = np.full(n, np.nan, np.float32)
+    shifts = (h * U).astype(np.float32)
+    for a in range(0, n, per):
+        zb = Z[a : a + per]
+        base = np.asarray(decode(zb), np.float64).reshape(len(zb), -1)
+        if X is not None:
+            xb = np.asarray(X[a : a + len(zb)], np.float64).reshape(len(zb), -1)
+            err = np.mean((base - xb) ** 2, axis=1)
+            error[a : a + len(zb)] = np.minimum(err, np.finfo(np.float32).max)
+        sel = np.flatnonzero(measure[a : a + len(zb)])
+        if len(sel):
+            moved = (zb[sel][:, None, :] + shifts[None]).reshape(-1, d)
+            out = np.asarray(decode(moved), np.float64).reshape(len(sel), len(U), -1)
+            sq = ((out - base[sel][:, None, :]) ** 2).sum(2).mean(1)
+            sens[a + sel] = np.minimum(np.sqrt(sq) / h, np.finfo(np.float32).max)
+        report("map layers: decoding", min(a + per, n), n)
+    info = {"directions": int(len(U)), "step": h, "seed": int(seed), "measured": int(measure.sum())}
+    return error, sens, info
+
+
+def typical_distance(Z: np.ndarray, graph=None, k: int = K, sample: int = 2000, seed: int = 0) -> float:
+    """The latents' typical neighbour distance: the median distance of a latent to its ``k``-th
+    nearest other latent (euclidean), from ``graph`` when it is a euclidean graph with ``k``
+    neighbours, else from an exact search of ``sample`` rows."""
+    n = len(Z)
+    k = max(1, min(int(k), n - 1))
+    if graph is not None and graph.metric == "euclidean" and graph.k >= k and graph.n == n:
+        return float(np.median(graph.distances[:, k - 1]))
+    from ..knn import nearest
+
+    rows = np.sort(np.random.default_rng(seed).choice(n, min(sample, n), replace=False))
+    _, dist = nearest(Z, Z[rows], k + 1)  # the row itself first (distance 0)
+    return float(np.median(dist[:, k]))
+
+
+# --- all of them for a map of a run ---------------------------------------------------------------
+def compute_layers(run, m, *, graph=None, k: int = K, seed: int = 0, model=None, data=None) -> Layers:
+    """The layers of the map ``m`` (a LatentMap of ``run``'s latents): distortion always (the
+    latent side from ``graph``, else the run's shared graph, computed and stored if it has too
+    few neighbours), error and sensitivity where the model decodes (error: where the run has its
+    source data). ``model`` / ``data``: the run's, when the caller has them loaded."""
+    from ..knn import run_graph
+
+    t0 = time.perf_counter()
+    Z = m.Z
+    n = len(Z)
+    k = max(1, min(int(k), n - 1))
+    metric = m.params.get("metric", "euclidean")
+    if graph is None or graph.k < k or graph.metric != metric or graph.n != n:
+        graph = run_graph(run, k, metric, Z=Z)
+    out = Layers(k=k)
+    report("map layers: distortion", 0, 1)
+    out.values["distortion"] = distortion(m.embedding, graph.first(k)[0])
+    out.info["distortion"] = {"k": k, "graph": graph.method, "metric": metric}
+    if graph.recall is not None:
+        out.info["distortion"]["graph_recall"] = float(graph.recall)
+    report("map layers: distortion", 1, 1)
+    out.typical_distance = typical_distance(Z, graph, k, seed=seed)
+    model = run.load_model() if model is None else model
+    if getattr(model, "has_decoder", True):
+        X = None
+        if run.has_source_data:
+            data = run.load_dataset() if data is None else data
+            X = data.X
+        rows = None
+        if n > SENSITIVITY_ALL:
+            rows = np.sort(np.random.default_rng(seed).choice(n, SENSITIVITY_ALL, replace=False))
+        err, sens, info = decoder_layers(model.decode, Z, X, rows=rows, seed=seed)
+        if err is not None:
+            out.values["error"] = err
+            out.info["error"] = {"measured": n}
+        out.values["sensitivity"] = sens
+        out.info["sensitivity"] = {**info, "sampled": rows is not None}
+    out.seconds = time.perf_counter() - t0
+    return out

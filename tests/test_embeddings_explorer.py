@@ -281,7 +281,7 @@ def check_in_chromium(browser, state, info, shot: str) -> None:
         pg.goto(f"{url}/?token={TOKEN}")
         pg.wait_for_selector("#maps[data-ready='1']", timeout=60000)
         assert pg.inner_text("#note") == NOTE
-        assert pg.inner_text("#space .title") == "Nearest real items to a map point"
+        assert pg.text_content("#space .title") == "Nearest real items to a map point"
         # hover: the tooltip shows the item's label, its text and a metadata value
         i = _isolated(emb)
         pg.mouse.move(*_screen(pg, i))
@@ -312,6 +312,7 @@ def check_in_chromium(browser, state, info, shot: str) -> None:
         )
         assert pg.inner_text("#sel .textcard") == texts[a]
         assert "score" in pg.inner_text("#sel .meta table")
+        pg.click("button[data-tab=interp]")
         pg.click("#seta")
         pg.mouse.click(*_screen(pg, b))
         pg.wait_for_function(f"explorer.selected === {b}")
@@ -321,15 +322,18 @@ def check_in_chromium(browser, state, info, shot: str) -> None:
         expect = nearest_rows(Z, lerp_path(Z[a], Z[b], 10))[:, 0].tolist()
         assert pg.evaluate("explorer.interpRows") == expect and _rows(pg, "interp") == expect
         assert expect[0] == a and expect[-1] == b
+        pg.click("button[data-tab=samples]")
         pg.click("#sample")
         pg.wait_for_selector("#samples figure .textcard")
-        # colour by a metadata column: its classes get a legend; a number column none
-        assert pg.inner_text("#legend0").split() == [f"c{j}" for j in range(K_CLUSTERS)]
+        # colour by a metadata column: its classes get a legend; a number column a colour bar
+        legend = "[...document.querySelectorAll('#legend0 .legendname')].map((e) => e.textContent)"
+        assert pg.evaluate(legend) == [f"c{j}" for j in range(K_CLUSTERS)]
         pg.select_option("#colorby", "meta:score")
-        pg.wait_for_function("document.getElementById('legend0').hidden")
+        pg.wait_for_selector("#legend0.colourbar canvas")
+        assert "score" in pg.inner_text("#legend0 .legendhead")
         pg.select_option("#colorby", "meta:cluster")
-        pg.wait_for_function("!document.getElementById('legend0').hidden")
-        assert pg.inner_text("#legend0").split() == [f"c{j}" for j in range(K_CLUSTERS)]
+        pg.wait_for_function("!document.getElementById('legend0').classList.contains('colourbar')")
+        assert pg.evaluate(legend) == [f"c{j}" for j in range(K_CLUSTERS)]
         pg.select_option("#colorby", "label")
         log.shot(shot)
         assert log.errors == []
@@ -402,6 +406,7 @@ def test_image_run_shows_its_images(browser, digit_images):
         assert pg.evaluate("document.querySelectorAll('#sel .pair img').length") == 1  # no reconstruction
         assert "digit" in pg.inner_text("#sel .meta table") and "ink" in pg.inner_text("#sel .meta table")
         # the sliders show the real items nearest the slider point
+        pg.click("button[data-tab=sliders]")
         pg.wait_for_function("document.querySelectorAll('#sliders .decoded figure').length === 4")
         assert _rows(pg, "sliders")[0] == i
         log.shot("explorer-embeddings-images.png")

@@ -244,13 +244,15 @@ def test_explorer_in_chromium(server, browser, states):
     assert pg.evaluate("[explorer.maps[0].selected, explorer.maps[1].selected]") == [sel, sel]
     assert pg.evaluate("explorer.maps[0].highlight.length") == 8  # the neighbours, on the map
     assert pg.evaluate("document.querySelector('#sel .pair img').naturalWidth") == 8
-    # moving a slider re-decodes: the image changes
+    # moving a slider re-decodes: the image changes (the panels are tabs)
+    pg.click("button[data-tab=sliders]")
     pg.wait_for_selector("#sliders .decoded img")
     before = pg.get_attribute("#sliders .decoded img", "src")
     slider = pg.locator("#sliders input").first
     slider.fill(slider.get_attribute("max"))
     pg.wait_for_function(f"document.querySelector('#sliders .decoded img').src !== {before!r}", timeout=10000)
     # an interpolation draws a path on the map and a strip beside it
+    pg.click("button[data-tab=interp]")
     pg.click("#seta")
     _click_item(pg, 0, 1000)
     pg.wait_for_function(f"explorer.selected !== {sel}")
@@ -266,8 +268,10 @@ def test_explorer_in_chromium(server, browser, states):
         " for (let y = 20; y < m.h; y += 23) for (let x = 20; x < m.w; x += 23)"
         "   if (m.pick(x, y, 20) < 0) return [x, y]; })()"
     )
+    pg.click("button[data-tab=item]")
     pg.mouse.click(box["x"] + ex, box["y"] + ey)
     pg.wait_for_selector("#space .decoded img")
+    pg.click("button[data-tab=samples]")
     pg.click("#sample")
     pg.wait_for_selector("#samples .strip figure img")
     log.shot("explorer.png")

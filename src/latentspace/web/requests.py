@@ -133,9 +133,24 @@ Row = Annotated[StrictInt, AfterValidator(_row)]
 Latent = Annotated[list[Float32], BeforeValidator(_latent_size), AfterValidator(_latent_span)]
 Alpha = Annotated[float, Field(ge=-MAX_ALPHA, le=MAX_ALPHA)]
 
+
+def _packed(v: str, info: ValidationInfo) -> np.ndarray:
+    from .columns import unpack_rows
+
+    try:
+        return unpack_rows(v, _run(info).n)
+    except ValueError as exc:
+        raise PydanticCustomError("packed", "{why}", {"why": str(exc)}) from None
+
+
+# a set of rows in the packed form of web.columns (a lasso group in the page's URL), validated into
+# the sorted row numbers
+Packed = Annotated[str, AfterValidator(_packed)]
+
 # --- the bodies -----------------------------------------------------------------------------------
 _LATENT = "a list of {k} finite numbers (the latent size)"
 _ROW = "an item number in 0..{last}"
+_PACKED = "null or a packed row list (URL-safe base64 of deflated varint gaps)"
 _GROUP = f"a list of 1 to {MAX_GROUP} item numbers in 0..{{last}}"
 
 
@@ -193,6 +208,11 @@ class AttributeBody(Body):
     )
 
 
+class ExportBody(Body):
+    a: Packed | None = Field(None, description=_PACKED)
+    b: Packed | None = Field(None, description=_PACKED)
+
+
 # --- parsing --------------------------------------------------------------------------------------
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
@@ -236,6 +256,8 @@ def describe_error(exc: ValidationError, model: type[Body], run) -> str:
         return f"{name} is required: {allowed}"
     if kind in ("row_range", "latent_size", "float32", "off_map"):
         return f"{path} {e['msg']}"
+    if kind == "packed":
+        return f"{name} must be {allowed}; it {e['msg']}"
     if kind == "latent_span":
         return f"{path}{e['msg']}"
     if kind == "finite_number":

@@ -1,33 +1,74 @@
-/* latentspace explorer: the map (LatentScatter) and the panels that steer the model through the
- * local API. Every API call carries the launch token; user-provided text goes in as text nodes. */
+/* latentspace explorer: the map (LatentScatter), the columns it is coloured, filtered and searched by
+ * (columns.js, panels.js), the view kept in the URL (urlstate.js), and the tabs that steer the model
+ * through the local API. Every API call carries the launch token; a call that takes over 200 ms shows
+ * the busy indicator; user-provided text goes in as text nodes. */
 (function () {
   "use strict";
   const token = launchToken();
   const $ = (id) => document.getElementById(id);
-  const status = (t) => { $("status").textContent = t; };
-  const TAB10 = [[31,119,180],[255,127,14],[44,160,44],[214,39,40],[148,103,189],[140,86,75],[227,119,194],[127,127,127],[188,189,34],[23,190,207]];
+  const C = window.LatentColumns, P = window.LatentPanels, U = window.LatentUrl;
+  const ALPHAS = [-3, -2, -1, 0, 1, 2, 3];  // the attribute strip
+  const MARKED = 300;  // search matches ringed on the map when there are at most this many
+  const S = {
+    runs: [], maps: [], data: [], active: 0, selected: -1, A: null, B: null, groupA: [], groupB: [],
+    z: null, mode: "pan", tab: "item", table: [], colour: null, legends: [], query: "", match: null,
+    matchCount: 0, packed: { A: "", B: "" }, decodes: 0, alphaFrames: 0, busyShown: 0,
+    timings: { firstPaint: null, filter: null, search: null, call: null },
+  };
+  window.explorer = S;
 
-  async function api(path, body) {
-    const opts = { headers: { "X-Token": token } };
-    if (body !== undefined) {
-      opts.method = "POST"; opts.body = JSON.stringify(body);
-      opts.headers["Content-Type"] = "application/json";
+  // --- calls, the busy indicator, the status bar ----------------------------------------------------
+  const status = (t) => { $("message").textContent = t; };
+  let busyNow = 0;
+  async function call(path, opts, where) {
+    const t0 = performance.now(), b = { fired: false };
+    opts.headers = Object.assign({ "X-Token": token }, opts.headers || {});
+    b.timer = setTimeout(() => {
+      b.fired = true; busyNow++; S.busyShown++; $("busy").hidden = false;
+      if (where) { where._busy = (where._busy || 0) + 1; where.classList.add("busy"); }
+    }, 200);
+    try {
+      const r = await fetch("/api/" + path, opts);
+      if (!r.ok) {
+        let msg = r.status + "";
+        try { msg += ": " + (await r.json()).detail; } catch (e) { /* not JSON */ }
+        status(msg);
+        throw new Error(msg);
+      }
+      return r;
+    } finally {
+      clearTimeout(b.timer);
+      if (b.fired) {
+        if (!--busyNow) $("busy").hidden = true;
+        if (where && !--where._busy) where.classList.remove("busy");
+      }
+      S.timings.call = { name: path.split("?")[0].split("/").filter((w) => !/^\d+$/.test(w)).slice(-1)[0], ms: performance.now() - t0 };
+      statsSoon();
     }
-    const r = await fetch("/api/" + path, opts);
-    if (!r.ok) {
-      let msg = r.status + "";
-      try { msg += ": " + (await r.json()).detail; } catch (e) { /* not JSON */ }
-      status(msg);
-      throw new Error(msg);
-    }
-    return r.json();
   }
-  function floats(b64, Type) {
-    const s = atob(b64), a = new Uint8Array(s.length);
-    for (let i = 0; i < s.length; i++) a[i] = s.charCodeAt(i);
-    return new (Type || Float32Array)(a.buffer);
+  async function api(path, body, where) {
+    const opts = {};
+    if (body !== undefined) { opts.method = "POST"; opts.body = JSON.stringify(body); opts.headers = { "Content-Type": "application/json" }; }
+    return (await call(path, opts, where)).json();
+  }
+  function floats(b64, Type) { return new (Type || Float32Array)(C.bytes(b64).buffer); }
+  let statsPending = false;
+  function statsSoon() { if (!statsPending) { statsPending = true; requestAnimationFrame(() => { statsPending = false; stats(); }); } }
+  function stats() {
+    if (!S.runs.length || !S.maps[0]) return;
+    const m = S.maps[0], t = S.timings, ms = (x) => x.toFixed(1) + " ms", parts = [S.runs[0].n.toLocaleString() + " items"];
+    if (S.cf && S.cf.filters.size) parts.push(S.cf.shown.toLocaleString() + " shown");
+    if (S.match) parts.push(S.matchCount.toLocaleString() + " matches");
+    if (S.groupA.length || S.groupB.length) parts.push("A " + S.groupA.length.toLocaleString() + ", B " + S.groupB.length.toLocaleString());
+    parts.push("frame " + ms(m.frameMs ? m.frameMs() : m.lastDrawMs || 0) + " (" + m.mode + ")");
+    if (t.filter !== null) parts.push("filter " + ms(t.filter));
+    if (t.search !== null) parts.push("search " + ms(t.search));
+    if (t.call) parts.push(t.call.name + " " + ms(t.call.ms));
+    if (t.firstPaint !== null) parts.push("first paint " + Math.round(t.firstPaint) + " ms");
+    $("stats").textContent = parts.join(" · ");
   }
 
+  // --- figures ------------------------------------------------------------------------------------
   // a decoded item (base64 PNG for images, JSON numbers for vectors) as a figure
   function figure(run, item, caption, onclick) {
     const f = document.createElement("figure");
@@ -38,12 +79,14 @@
     } else {
       f.appendChild(bars(JSON.parse(item)));
     }
+    return finish(f, caption, onclick);
+  }
+  function finish(f, caption, onclick) {
     if (caption !== undefined) { const cap = document.createElement("figcaption"); cap.textContent = caption; f.appendChild(cap); }
     if (onclick) f.addEventListener("click", onclick);
     return f;
   }
   function fill(el, nodes) { el.textContent = ""; nodes.forEach((n) => el.appendChild(n)); }
-
   // a real item (a view from the server: image, text, feature values, or only its name) as a
   // figure; every text goes in as a text node. `big`: the selected item's panel.
   function viewFigure(view, caption, onclick, big) {
@@ -65,9 +108,7 @@
       card.title = t;
       f.appendChild(card);
     }
-    if (caption !== undefined) { const cap = document.createElement("figcaption"); cap.textContent = caption; f.appendChild(cap); }
-    if (onclick) f.addEventListener("click", onclick);
-    return f;
+    return finish(f, caption, onclick);
   }
   // small images (digits) are drawn with sharp pixels; photographs' thumbnails smoothly
   function smooth(img) {
@@ -78,19 +119,20 @@
     c.width = 112; c.height = 112;
     const g = c.getContext("2d"), ok = vals.map((v) => (v === null ? 0 : v));
     const lo = Math.min(0, ...ok), hi = Math.max(0, ...ok), w = 112 / ok.length;
-    g.fillStyle = "#1f77b4";
+    g.fillStyle = "#3b6fb6";
     ok.forEach((v, j) => {
       const y0 = 112 * (1 - (0 - lo) / (hi - lo || 1)), y1 = 112 * (1 - (v - lo) / (hi - lo || 1));
       g.fillRect(j * w, Math.min(y0, y1), Math.max(1, w - 1), Math.abs(y1 - y0) + 1);
     });
     return c;
   }
+  const shownValue = (v) => (v === null ? "–" : typeof v === "number" ? (+v.toPrecision(6)).toString() : String(v));
   function metaTable(meta) {
     const t = document.createElement("table");
     t.className = "metatable";
     for (const [k, v] of Object.entries(meta || {})) {
       const tr = document.createElement("tr"), a = document.createElement("th"), b = document.createElement("td");
-      a.textContent = k; b.textContent = v === null ? "–" : typeof v === "number" ? (+v.toPrecision(6)).toString() : String(v);
+      a.textContent = k; b.textContent = shownValue(v);
       tr.appendChild(a); tr.appendChild(b); t.appendChild(tr);
     }
     return t;
@@ -105,154 +147,262 @@
   }
   const short = (d) => (d < 10 ? d.toFixed(2) : d.toPrecision(3));
 
-  // colour ramps
-  function ramp(stops, t) {
-    const x = Math.max(0, Math.min(1, t)) * (stops.length - 1), k = Math.min(stops.length - 2, Math.floor(x)), f = x - k;
-    return stops[k].map((v, j) => Math.round(v + f * (stops[k + 1][j] - v)));
-  }
-  const VIRIDIS = [[68,1,84],[59,82,139],[33,145,140],[94,201,98],[253,231,37]];
-  const COOLWARM = [[59,76,192],[141,176,254],[221,221,221],[244,154,123],[180,4,38]];
-  function valueColors(v, stops) {
-    const s = Float32Array.from(v).sort(), lo = s[Math.floor(0.01 * (s.length - 1))], hi = s[Math.floor(0.99 * (s.length - 1))];
-    const out = new Uint8Array(v.length * 3);
-    for (let i = 0; i < v.length; i++) out.set(ramp(stops, (v[i] - lo) / (hi - lo || 1)), 3 * i);
-    return out;
-  }
-
-  const S = { runs: [], maps: [], data: [], active: 0, selected: -1, A: null, B: null, groupA: [], groupB: [], z: null, mode: "pan" };
-
+  // --- start: the runs, their maps and columns, the view in the URL ---------------------------------
   async function start() {
+    const t0 = performance.now();
     const info = await api("runs");
     S.runs = info.runs;
-    $("runname").textContent = S.runs.map((r) => r.name + " (" + r.model + ", " + r.map.method + " map)").join("  |  ");
+    $("runname").textContent = S.runs.map((r) => r.name + " · " + r.model + " · " + r.map.method).join("  |  ");
     const maps = $("maps");
     for (const run of S.runs) {
       const box = document.createElement("div");
       box.className = "mapbox"; box.id = "map" + run.id;
       const t = document.createElement("div"); t.className = "title"; t.textContent = run.name;
-      box.appendChild(t);
+      const legendBox = document.createElement("div"); legendBox.className = "legend"; legendBox.id = "legend" + run.id; legendBox.hidden = true;
+      box.append(t, legendBox);
       maps.appendChild(box);
     }
-    for (const run of S.runs) {
+    if (S.runs.length > 1) document.body.classList.add("nofilters");
+    await Promise.all(S.runs.map(async (run) => {
       const d = await api("runs/" + run.id + "/map");
-      const data = { x: floats(d.x), y: floats(d.y), error: d.error ? floats(d.error) : null, label: d.label ? floats(d.label, Int32Array) : null };
-      S.data[run.id] = data;
-      const sc = new LatentScatter($("map" + run.id), { x: data.x, y: data.y });
+      S.data[run.id] = { x: floats(d.x), y: floats(d.y), error: d.error ? floats(d.error) : null, label: d.label ? floats(d.label, Int32Array) : null };
+    }));
+    for (const run of S.runs) {
+      const d = S.data[run.id], sc = new LatentScatter($("map" + run.id), { x: d.x, y: d.y });
       S.maps[run.id] = sc;
       wire(run, sc);
     }
-    const sel = $("colorby");
-    const errors = S.runs.some((r) => S.data[r.id].error);
-    const opts = (S.runs[0].labels ? ["label"] : []).concat(errors ? ["reconstruction error"] : [], S.runs[0].slider_dims.slice(0, 16).map((j) => "latent z_" + j));
-    opts.forEach((o) => { const e = document.createElement("option"); e.textContent = o; sel.appendChild(e); });
-    (S.runs[0].colour_columns || []).forEach((name) => {
-      const e = document.createElement("option");
-      e.textContent = name; e.value = "meta:" + name;
-      sel.insertBefore(e, sel.options[opts.indexOf("reconstruction error") >= 0 ? 2 : S.runs[0].labels ? 1 : 0] || null);
-    });
-    sel.addEventListener("change", recolor);
+    await loadColumns();
+    colourOptions();
+    S.groupBits = new Uint8Array(S.runs[0].n);
+    S.cf = new C.CrossFilter(S.runs[0].n, S.table.filter((c) => c.bins));
+    S.filterPanel = new P.FilterPanel($("filtercols"), S.table.filter((c) => c.filter && c.bins), filterHooks);
+    const restored = await restoreUrl();
     await recolor();
+    await view3d.init();  // 3-D view
     const notes = S.runs.filter((r) => r.note).map((r) => (S.runs.length > 1 ? r.name + ": " : "") + r.note);
     if (notes.length) { $("note").textContent = notes.join("  |  "); $("note").hidden = false; }
     adapt();
+    refresh();
     requestAnimationFrame(() => {
       window.__firstPaintMs = performance.now();
+      S.timings.firstPaint = window.__firstPaintMs - t0;
+      S.ready = true;
       $("maps").setAttribute("data-ready", "1");
-      status(S.runs[0].n.toLocaleString() + " items; draw " + S.maps[0].lastDrawMs.toFixed(1) + " ms (" + S.maps[0].mode + ")");
+      stats();
     });
-    window.explorer = S;
+    if (restored.sel >= 0 && restored.sel < S.runs[0].n) await select(restored.sel);
   }
 
-  // what the panels say, for the active run: decoded items, or the nearest real items
-  function adapt() {
-    const run = S.runs[S.active], dec = run.has_decoder;
-    const fitted = run.model === "embeddings" ? "a Gaussian fitted to the vectors" : "the model's prior";
-    const set = (sel, text) => { const e = document.querySelector(sel); if (e) e.textContent = text; };
-    set("#sliders .title", dec ? "Latent sliders" : "Latent sliders: nearest real items");
-    set("#sliders .hint", dec ? "" : "Moving a slider shows the real items nearest the slider point.");
-    set("#space .title", dec ? "Decoded from the map" : "Nearest real items to a map point");
-    set("#interp .title", dec ? "Interpolation" : "Interpolation: nearest real items");
-    set("#interp .hint", dec ? "" : "The real item nearest each step of the latent path from A to B.");
-    set("#attr .title", dec ? "Attribute vector (A → B)" : "Attribute vector (A → B): analogy");
-    set("#attr .hint", dec ? "" : "The real item nearest the selected item + α·(mean B − mean A), for α from 0 to the slider's value.");
-    set("#samples .title", dec ? "Samples from the prior" : "Nearest real items to draws from " + fitted);
-    $("sample").hidden = !run.can_sample;
-    $("samples").hidden = !run.can_sample;
-  }
-
-  // the colours of classes (labels, or a metadata column's values) as a legend in each map's corner
-  function legend(run, names) {
-    let box = document.getElementById("legend" + run.id);
-    if (!box) {
-      box = document.createElement("div");
-      box.className = "legend"; box.id = "legend" + run.id;
-      $("map" + run.id).appendChild(box);
-    }
-    box.textContent = "";
-    box.hidden = !names;
-    if (!names) return;
-    names.slice(0, 30).forEach((name, k) => {
-      const row = document.createElement("div"), sw = document.createElement("span");
-      sw.style.background = "rgb(" + TAB10[k % 10].join(",") + ")";
-      row.appendChild(sw); row.appendChild(document.createTextNode(name));
-      box.appendChild(row);
-    });
-    if (names.length > 30) { const more = document.createElement("div"); more.textContent = "… " + (names.length - 30) + " more"; box.appendChild(more); }
-  }
-
-  async function recolor() {
-    const what = $("colorby").value;
-    for (const run of S.runs) {
-      const d = S.data[run.id];
-      let rgb, names = null;
-      if (what === "label" && d.label) {
-        names = run.labels;
-        rgb = new Uint8Array(run.n * 3);
-        for (let i = 0; i < run.n; i++) rgb.set(TAB10[d.label[i] % 10], 3 * i);
-      } else if (what.startsWith("latent z_")) {
-        const j = +what.slice(9);
-        if (j >= run.latent_dim) continue;
-        rgb = valueColors(floats((await api("runs/" + run.id + "/latent/" + j)).values), COOLWARM);
-      } else if (what.startsWith("meta:")) {
-        const j = (run.colour_columns || []).indexOf(what.slice(5));
-        if (j < 0) { S.maps[run.id].setColors(new Uint8Array(run.n * 3).fill(120)); legend(run, null); continue; }
-        const m = await api("runs/" + run.id + "/meta/" + j);
-        if (m.values) {
-          const v = floats(m.values);
-          let lo = Infinity;
-          for (let i = 0; i < v.length; i++) if (Number.isFinite(v[i]) && v[i] < lo) lo = v[i];
-          for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) v[i] = Number.isFinite(lo) ? lo : 0;
-          rgb = valueColors(v, VIRIDIS);
-        } else {
-          names = m.names;
-          const c = floats(m.codes, Int32Array);
-          rgb = new Uint8Array(run.n * 3);
-          for (let i = 0; i < run.n; i++) rgb.set(TAB10[c[i] % 10], 3 * i);
-        }
-      } else if (what === "reconstruction error" && d.error) {
-        rgb = valueColors(d.error, VIRIDIS);
-      } else {
-        rgb = new Uint8Array(run.n * 3).fill(120);
+  // run 0's columns (and those of a second run that run 0 lacks, or its map layers) make the table
+  // that filters and search work on; free texts are fetched on the first search
+  async function loadColumns() {
+    S.cols = S.runs.map(() => ({}));
+    const n0 = S.runs[0].n, jobs = [];
+    S.runs.forEach((run, r) => run.columns.forEach((desc, j) => {
+      const inTable = r === 0 || (run.n === n0 && (desc.group === "layer" || !S.runs[0].columns.some((c) => c.key === desc.key)));
+      const slot = { key: r ? "r" + r + "/" + desc.key : desc.key, name: r ? run.name + ": " + desc.name : desc.name, search: desc.search, filter: desc.filter };
+      if (inTable) S.table.push(slot);
+      if (desc.kind === "number" || desc.classes !== null) {
+        jobs.push(column(run, desc.key).then((col) => { if (inTable) Object.assign(slot, col, { key: slot.key, name: slot.name }); }));
+      } else if (inTable) {
+        slot.lazy = [run, desc.key];
       }
-      S.maps[run.id].setColors(rgb);
-      legend(run, names);
+    }));
+    await Promise.all(jobs);
+  }
+  // a run's column by key (loaded once): metadata, label, error, layers, or a latent dimension
+  async function column(run, key) {
+    const have = S.cols[run.id];
+    if (!have[key]) {
+      have[key] = (async () => {
+        if (key.startsWith("latent:")) {
+          const j = +key.slice(7), d = await api("runs/" + run.id + "/latent/" + j);
+          return { key: key, name: "z_" + j, kind: "number", values: floats(d.values), explain: "latent dimension " + j };
+        }
+        const j = run.columns.findIndex((c) => c.key === key);
+        if (j < 0) return null;
+        return Object.assign(C.decode(run.columns[j], await api("runs/" + run.id + "/columns/" + j), j), { rid: run.id });
+      })();
+    }
+    return have[key];
+  }
+  const tableColumn = (key) => S.table.find((c) => c.key === key);
+
+  // --- colouring, legend, colour bar ---------------------------------------------------------------
+  function colourOptions() {
+    const sel = $("colorby"), run = S.runs[0], groups = { data: "Data", model: "Model", layer: "Can this map be trusted here?" };
+    const byGroup = new Map();
+    const seen = new Set();
+    for (const r of S.runs) for (const c of r.columns) {
+      if (!c.colour || seen.has(c.key)) continue;
+      seen.add(c.key);
+      const g = groups[c.group] || c.group;
+      if (!byGroup.has(g)) byGroup.set(g, []);
+      byGroup.get(g).push(c);
+    }
+    for (const [g, cols] of byGroup) {
+      const og = document.createElement("optgroup"); og.label = g;
+      for (const c of cols) { const o = document.createElement("option"); o.value = c.key; o.textContent = c.name; o.title = c.explain || ""; og.appendChild(o); }
+      sel.appendChild(og);
+    }
+    const og = document.createElement("optgroup"); og.label = "Latent dimensions (most varied first)";
+    run.slider_dims.forEach((j) => { const o = document.createElement("option"); o.value = "latent:" + j; o.textContent = "z_" + j; og.appendChild(o); });
+    sel.appendChild(og);
+    const none = document.createElement("option"); none.value = "none"; none.textContent = "none"; sel.appendChild(none);
+    sel.value = seen.has("label") ? "label" : sel.options[0].value;
+    sel.addEventListener("change", () => { recolor(); saveUrl(); });
+  }
+  async function recolor() {
+    const key = $("colorby").value, t0 = performance.now();
+    S.colour = key;
+    for (const run of S.runs) {
+      const col = key === "none" ? null : await column(run, key), m = S.maps[run.id];
+      if (!col || (!col.codes && !col.values)) {
+        m.setColors(new Uint8Array(run.n * 3).fill(120)); S.legends[run.id] = null; continue;
+      }
+      const c = C.colours(col, key.startsWith("latent:") ? "coolwarm" : "viridis");
+      m.setColors(c.rgb);
+      S.legends[run.id] = { key: key, col: col, legend: c.legend, scale: c.scale };
+    }
+    S.timings.colour = performance.now() - t0;
+    legends();
+    if (S.filterPanel) S.filterPanel.update(S.cf, S.legends[0]);
+  }
+  function legends() {
+    for (const run of S.runs) {
+      const box = $("legend" + run.id), L = S.legends[run.id];
+      if (!L) { box.hidden = true; continue; }
+      if (L.scale) { P.colourBar(box, L.col, L.scale); continue; }
+      const tcol = tableColumn(run.id ? "r" + run.id + "/" + L.key : L.key) || tableColumn(L.key);
+      const spec = tcol && S.cf.get(tcol.key);
+      P.legend(box, L.col, L.legend, tcol ? S.cf.counts(tcol) : null, spec ? spec.keep : null, {
+        toggle: (code, solo) => { if (tcol) toggleClass(tcol, code, solo); },
+      });
     }
   }
 
+  // --- filters, search, groups: one state byte per row -----------------------------------------------
+  const filterHooks = {
+    toggle: (col, code, solo) => toggleClass(col, code, solo),
+    range: (col, lo, hi) => setFilter(col, lo === null ? null : { lo: lo, hi: hi }),
+    clear: (col) => setFilter(col, null),
+  };
+  function toggleClass(col, code, solo) {
+    const cur = S.cf.get(col.key), keep = cur ? Uint8Array.from(cur.keep) : new Uint8Array(col.names.length).fill(1);
+    if (solo) {
+      const only = keep.every((v, k) => !!v === (k === code));
+      keep.fill(only ? 1 : 0); keep[code] = 1;
+    } else {
+      keep[code] = keep[code] ? 0 : 1;
+    }
+    setFilter(col, keep.every(Boolean) ? null : { keep: keep });
+  }
+  function setFilter(col, spec) {
+    const t0 = performance.now();
+    S.cf.set(col, spec);
+    refresh();
+    S.timings.filter = performance.now() - t0;
+    stats(); saveUrl();
+  }
+  // every map's state bytes from the filters, the search and the groups; counts in the panels
+  function refresh() {
+    const n = S.runs[0].n, st = new Uint8Array(n), mask = S.cf.mask, m = S.match, g = S.groupBits;
+    if (m) for (let i = 0; i < n; i++) st[i] = (mask[i] ? 1 : 0) | (m[i] ? 0 : 2) | g[i];
+    else for (let i = 0; i < n; i++) st[i] = (mask[i] ? 1 : 0) | g[i];
+    S.stateBytes = st;
+    for (const run of S.runs) {
+      const map = S.maps[run.id];
+      if (run.n !== n || !map.setState) continue;
+      map.marks = S.matchRows || [];
+      map.setState(st);
+    }
+    S.filterPanel.update(S.cf, S.legends[0]);
+    legends();
+    const active = S.cf.filters.size;
+    $("shown").textContent = active ? S.cf.shown.toLocaleString() + " of " + n.toLocaleString() + " shown" : n.toLocaleString() + " items";
+    $("clearfilters").hidden = !active;
+    searchCount();
+    statsSoon();
+  }
+  $("clearfilters").addEventListener("click", () => {
+    const t0 = performance.now();
+    for (const key of [...S.cf.filters.keys()]) S.cf.set(tableColumn(key), null);
+    refresh(); S.timings.filter = performance.now() - t0; saveUrl();
+  });
+
+  let searchFrame = 0;
+  $("search").addEventListener("input", () => { if (!searchFrame) searchFrame = requestAnimationFrame(() => { searchFrame = 0; runSearch(); }); });
+  $("search").addEventListener("keydown", (e) => { if (e.key === "Escape") { $("search").value = ""; runSearch(); } });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "/" && document.activeElement.tagName !== "INPUT") { e.preventDefault(); $("search").focus(); }
+  });
+  async function runSearch() {
+    const q = $("search").value;
+    S.query = q;
+    if (q.trim()) {  // free texts, fetched once on the first search
+      for (const slot of S.table.filter((c) => c.lazy)) {
+        const [run, key] = slot.lazy;
+        delete slot.lazy;
+        Object.assign(slot, await column(run, key), { key: slot.key, name: slot.name });
+      }
+    }
+    if (S.query !== q) return;
+    const t0 = performance.now(), r = C.search(S.runs[0].n, S.table, q);
+    for (const col of r.remote) {
+      const a = await api("runs/" + col.rid + "/columns/" + col.index + "/search?q=" + encodeURIComponent(q.trim()));
+      if (S.query !== q) return;
+      C.orBits(r.match, a.bits);
+    }
+    S.match = r.match;
+    S.matchCount = r.match ? C.count(r.match) : 0;
+    S.matchRows = [];
+    if (r.match && S.matchCount <= MARKED) for (let i = 0; i < r.match.length; i++) if (r.match[i]) S.matchRows.push(i);
+    refresh();
+    S.timings.search = performance.now() - t0;
+    stats(); saveUrl();
+  }
+  function searchCount() {
+    const el = $("searchcount");
+    if (!S.match) { el.textContent = ""; el.className = ""; return; }
+    let shown = 0;
+    if (S.cf.filters.size) { const m = S.match, mask = S.cf.mask; for (let i = 0; i < m.length; i++) if (m[i] && !mask[i]) shown++; }
+    el.textContent = S.matchCount ? S.matchCount.toLocaleString() + (S.matchCount === 1 ? " match" : " matches") +
+      (S.cf.filters.size ? " (" + shown.toLocaleString() + " shown)" : "") : "no match";
+    el.className = S.matchCount ? "hit" : "";
+  }
+
+  // lasso groups: bits 4 (A) and 8 (B) of the state byte, kept until cleared
+  async function setGroup(which, rows, add) {
+    const bit = which === "A" ? 4 : 8, g = S.groupBits, off = ~bit & 255;
+    if (!add) for (let i = 0; i < g.length; i++) g[i] &= off;
+    for (const i of rows) g[i] |= bit;
+    const out = [];
+    for (let i = 0; i < g.length; i++) if (g[i] & bit) out.push(i);
+    S["group" + which] = out;
+    $("na").textContent = S.groupA.length.toLocaleString(); $("nb").textContent = S.groupB.length.toLocaleString();
+    refresh();
+    S.packed[which] = await U.groupToUrl(out);
+    saveUrl();
+  }
+  $("cleargroups").addEventListener("click", () => { setGroup("A", [], false); setGroup("B", [], false); });
+
+  // --- the item under the pointer ---------------------------------------------------------------------
   const views = new Map();
   async function hover(run, i, e) {
     const tip = $("tip");
     if (i < 0 || !e) { tip.style.display = "none"; return; }
     tip.textContent = "";
     const b = document.createElement("b"); b.textContent = "#" + i; tip.appendChild(b);
-    tip.style.left = e.clientX + 14 + "px"; tip.style.top = e.clientY + 14 + "px"; tip.style.display = "block";
+    tip.style.left = Math.min(e.clientX + 14, innerWidth - 330) + "px"; tip.style.top = Math.min(e.clientY + 14, innerHeight - 200) + "px";
+    tip.style.display = "block";
     const key = run.id + ":" + i;
     if (!views.has(key)) {
       const r = await fetch("/api/runs/" + run.id + "/items/" + i + "/view", { headers: { "X-Token": token } });
       if (!r.ok) return;
       views.set(key, await r.json());
     }
-    if (S.maps[run.id].hoverIdx !== i) return;
+    if (S.maps[run.id].hoverIdx !== i || tip.style.display === "none") return;
     tipContent(tip, run, views.get(key));
   }
   // the tooltip: the item's name (with its label), its image, text or values, and a few metadata values
@@ -265,28 +415,53 @@
     if (v.values) line(v.values.slice(0, 8).map((x) => (x === null ? "–" : x.toFixed(3))).join(" "));
     const skip = new Set([run.label_col, run.items.column]);
     Object.entries(v.meta || {}).filter(([k]) => !skip.has(k)).slice(0, 4).forEach(([k, x]) => {
-      const s = x === null ? "–" : typeof x === "number" ? (+x.toPrecision(5)).toString() : String(x);
+      const s = shownValue(x);
       line(k + ": " + (s.length > 60 ? s.slice(0, 57) + "…" : s), "tipmeta");
     });
   }
+  const hideTip = () => { $("tip").style.display = "none"; };
 
   function wire(run, sc) {
     sc.onHover = (i, e) => hover(run, i, e);
-    sc.onClick = (i, x, y) => { S.active = run.id; adapt(); i >= 0 ? select(i) : decodeAt(run, x, y); };
-    sc.onLasso = (ids) => {
-      S.active = run.id;
-      if (S.mode === "A") S.groupA = ids; else S.groupB = ids;
-      $("na").textContent = S.groupA.length; $("nb").textContent = S.groupB.length;
-      for (const m of S.maps) { m.highlight = S.groupA.concat(S.groupB).slice(0, 2000); m.drawOverlay(); }
-    };
+    sc.onClick = (i, x, y) => { hideTip(); S.active = run.id; adapt(); i >= 0 ? select(i) : decodeAt(run, x, y); };
+    sc.onLasso = (ids, add) => { S.active = run.id; setGroup(S.mode === "B" ? "B" : "A", ids, add); };
+    sc.onView = () => { saveUrl(); statsSoon(); };
+    sc.lassoMode = S.mode !== "pan";
   }
 
+  // --- tabs -------------------------------------------------------------------------------------------
+  function showTab(name) {
+    if (!$("tab-" + name)) return;
+    S.tab = name;
+    document.querySelectorAll(".tabs button").forEach((b) => b.classList.toggle("on", b.dataset.tab === name));
+    document.querySelectorAll("#panel .tab").forEach((t) => { t.hidden = t.id !== "tab-" + name; });
+    saveUrl();
+  }
+  document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+
+  // what the panels say, for the active run: decoded items, or the nearest real items
+  function adapt() {
+    const run = S.runs[S.active], dec = run.has_decoder;
+    const fitted = run.model === "embeddings" ? "a Gaussian fitted to the vectors" : "the model's prior";
+    const set = (sel, text) => { const e = document.querySelector(sel); if (e) e.textContent = text; };
+    set("#sliders .title", dec ? "Latent sliders" : "Latent sliders: nearest real items");
+    set("#space .title", dec ? "Decoded from the map" : "Nearest real items to a map point");
+    set("#interp .title", dec ? "Interpolation" : "Interpolation: nearest real items");
+    set("#attr .title", dec ? "Attribute vector (A → B)" : "Attribute vector (A → B): analogy");
+    set("#samples .title", dec ? "Samples from the prior" : "Nearest real items to draws from " + fitted);
+    set("#samples .hint", dec ? "Eight draws from " + fitted + ", decoded, and where they land on the map." : "");
+    if (!dec) set("#interp .hint", "The real item nearest each step of the latent path from A to B.");
+    $("sample").disabled = !run.can_sample;
+    if (!run.can_sample) set("#samples .hint", "This run's model cannot draw from a prior.");
+  }
+
+  // --- the selected item ------------------------------------------------------------------------------
   async function select(i) {
     S.selected = i;
     const figs = [];
     let first = null;
     for (const run of S.runs) {
-      const r = await api("runs/" + run.id + "/items/" + i);
+      const r = await api("runs/" + run.id + "/items/" + i, undefined, $("sel"));
       if (run.id === S.active) first = r;
       if (!figs.length) figs.push(viewFigure(r.view, (run.has_decoder ? "original " : "") + r.view.name, undefined, true));
       if (r.reconstruction !== null) figs.push(figure(run, r.reconstruction, run.name + " · error " + (r.error === null ? "–" : r.error.toPrecision(3))));
@@ -299,7 +474,9 @@
     const run = S.runs[S.active];
     fill($("nbrs").querySelector(".strip"), first.neighbours.map((j, k) =>
       viewFigure(first.neighbour_views[k], "#" + j + " d=" + short(first.distances[k]), () => select(j))));
+    S.itemZ = first.z;
     buildSliders(run, first.z);
+    saveUrl();
   }
 
   // --- sliders: one per latent dimension (the 16 that vary most), live decode -------------------
@@ -308,6 +485,7 @@
     S.z = z.slice(); S.z0 = z.slice();
     const rows = $("sliders").querySelector(".rows");
     rows.textContent = "";
+    $("sliders").querySelector(".hint").textContent = run.has_decoder ? "" : "Moving a slider shows the real items nearest the slider point.";
     for (const j of run.slider_dims) {
       const lab = document.createElement("label"), name = document.createElement("b"), inp = document.createElement("input"), val = document.createElement("span");
       name.textContent = "z_" + j;
@@ -328,16 +506,16 @@
     try {
       let r;
       if (run.has_decoder) {
-        r = await api("runs/" + run.id + "/decode", { z: S.z, place: true });
+        r = await api("runs/" + run.id + "/decode", { z: S.z, place: true }, $("sliders"));
         fill($("sliders").querySelector(".decoded"), [figure(run, r.item, "decoded")]);
       } else {
-        r = await api("runs/" + run.id + "/nearest", { z: S.z, k: 4, place: true });
+        r = await api("runs/" + run.id + "/nearest", { z: S.z, k: 4, place: true }, $("sliders"));
         fill($("sliders").querySelector(".decoded"), nearestFigures(r, (k, v) => "#" + v.row + " d=" + short(r.distances[k])));
       }
       const m = S.maps[run.id];
       m.extra = [{ x: r.position[0], y: r.position[1], color: "#ff7f0e" }];
       m.drawOverlay();
-      S.decodes = (S.decodes || 0) + 1;
+      S.decodes++;
     } finally {
       inflight = false;
       if (pending) { const p = pending; pending = null; liveDecode(p); }
@@ -354,7 +532,7 @@
   $("slreset").addEventListener("click", () => { if (S.z0) buildSliders(S.runs[S.active], S.z0); });
 
   // a clicked place moved into the region the server answers for: the map's bounding box widened by
-  // its size on each side (web/app.py: RunState.map_box); a click in the far void lands on its edge
+  // its size on each side (web/state.py: RunState.map_box); a click in the far void lands on its edge
   function onMap(run, x, y) {
     const d = S.data[run.id];
     if (!d.box) {
@@ -373,7 +551,8 @@
   // real items nearest that map position ----------------------------------------------------------
   async function decodeAt(run, x, y) {
     [x, y] = onMap(run, x, y);
-    const r = await api("runs/" + run.id + "/inverse", { point: [x, y] });
+    if (S.tab !== "sliders") showTab("item");
+    const r = await api("runs/" + run.id + "/inverse", { point: [x, y] }, $("space"));
     const at = "(" + x.toFixed(2) + ", " + y.toFixed(2) + ")";
     const m = S.maps[run.id];
     if (run.has_decoder) {
@@ -390,12 +569,12 @@
   }
 
   // --- interpolation ----------------------------------------------------------------------------
-  $("seta").addEventListener("click", () => { if (S.selected >= 0) { S.A = S.selected; $("ia").textContent = "#" + S.A; } });
-  $("setb").addEventListener("click", () => { if (S.selected >= 0) { S.B = S.selected; $("ib").textContent = "#" + S.B; } });
+  $("seta").addEventListener("click", () => { if (S.selected >= 0) { S.A = S.selected; $("ia").textContent = "#" + S.A; saveUrl(); } });
+  $("setb").addEventListener("click", () => { if (S.selected >= 0) { S.B = S.selected; $("ib").textContent = "#" + S.B; saveUrl(); } });
   $("igo").addEventListener("click", async () => {
     if (S.A === null || S.B === null) { status("set A and B first"); return; }
     const run = S.runs[S.active];
-    const r = await api("runs/" + run.id + "/interpolate", { a: S.A, b: S.B, steps: +$("isteps").value, method: $("imethod").value });
+    const r = await api("runs/" + run.id + "/interpolate", { a: S.A, b: S.B, steps: +$("isteps").value, method: $("imethod").value }, $("interp"));
     const m = S.maps[run.id];
     m.paths = [{ points: r.positions, color: "#d62728" }]; m.drawOverlay();
     if (run.has_decoder) {
@@ -406,29 +585,66 @@
     }
   });
 
-  // --- attribute vectors ------------------------------------------------------------------------
+  // --- attribute vectors: a strip at fixed alphas, and one frame that follows the slider live ----------
   async function attribute() {
     if (!S.groupA.length || !S.groupB.length || S.selected < 0) { status("lasso group A and group B, then select an item"); return; }
-    const run = S.runs[S.active], a = +$("alpha").value;
-    $("alphav").textContent = a;
-    const alphas = run.has_decoder ? [0, a] : [0, a / 4, a / 2, 3 * a / 4, a];
-    const r = await api("runs/" + run.id + "/attribute", { group_a: S.groupA, group_b: S.groupB, item: S.selected, alphas: alphas });
-    if (run.has_decoder) {
-      fill($("attr").querySelector(".strip"), r.items.map((it, k) => figure(run, it, "α=" + r.alphas[k])));
-    } else {
-      fill($("attr").querySelector(".strip"), nearestFigures(r, (k, v) => "α=" + r.alphas[k] + " #" + v.row));
-    }
+    const run = S.runs[S.active], item = S.selected;
+    const r = await api("runs/" + run.id + "/attribute", { group_a: S.groupA, group_b: S.groupB, item: item, alphas: ALPHAS }, $("attr"));
+    S.attr = { run: run, z: S.itemZ, v: r.direction, item: item };
+    const pick = (a) => () => { $("alpha").value = a; liveAlpha(); };
+    const figs = run.has_decoder
+      ? r.items.map((it, k) => figure(run, it, "α=" + r.alphas[k], pick(r.alphas[k])))
+      : r.views.map((v, k) => viewFigure(v, "α=" + r.alphas[k] + " #" + v.row, pick(r.alphas[k])));
+    figs.forEach((f, k) => { f.dataset.alpha = r.alphas[k]; });
+    fill($("attr").querySelector(".strip"), figs);
+    if (!run.has_decoder) S.attrRows = r.rows;
     const m = S.maps[run.id];
     m.paths = [{ points: r.positions, color: "#17becf" }]; m.drawOverlay();
+    liveAlpha();
+  }
+  let alphaBusy = false, alphaPending = false;
+  async function liveAlpha() {
+    const a = +$("alpha").value;
+    $("alphav").textContent = a.toFixed(2);
+    let best = null;
+    $("attr").querySelectorAll(".strip figure").forEach((f) => {
+      f.classList.remove("current");
+      if (!best || Math.abs(+f.dataset.alpha - a) < Math.abs(+best.dataset.alpha - a)) best = f;
+    });
+    if (best) best.classList.add("current");
+    if (!S.attr) return;
+    if (alphaBusy) { alphaPending = true; return; }
+    alphaBusy = true;
+    try {
+      const { run, z, v } = S.attr, lo = (j) => run.mean[j] - 5.999 * run.std[j], hi = (j) => run.mean[j] + 5.999 * run.std[j];
+      const za = z.map((x, j) => Math.min(hi(j), Math.max(lo(j), x + a * v[j])));
+      let r, f;
+      if (run.has_decoder) {
+        r = await api("runs/" + run.id + "/decode", { z: za, place: true }, $("attr"));
+        f = figure(run, r.item, "α = " + a.toFixed(2));
+      } else {
+        r = await api("runs/" + run.id + "/nearest", { z: za, k: 1, place: true }, $("attr"));
+        f = viewFigure(r.views[0], "α = " + a.toFixed(2) + " · #" + r.rows[0]);
+      }
+      f.dataset.alpha = a;
+      fill($("attr").querySelector(".live"), [f]);
+      const m = S.maps[run.id];
+      m.extra = [{ x: r.position[0], y: r.position[1], color: "#17becf" }]; m.drawOverlay();
+      S.alphaFrames++;
+    } finally {
+      alphaBusy = false;
+      if (alphaPending) { alphaPending = false; liveAlpha(); }
+    }
   }
   $("ago").addEventListener("click", attribute);
-  $("alpha").addEventListener("change", attribute);
+  $("alpha").addEventListener("input", liveAlpha);
 
   // --- samples ------------------------------------------------------------------------------------
   let seed = 0;
   $("sample").addEventListener("click", async () => {
     const run = S.runs[S.active];
-    const r = await api("runs/" + run.id + "/sample", { n: 8, seed: seed++ });
+    showTab("samples");
+    const r = await api("runs/" + run.id + "/sample", { n: 8, seed: seed++ }, $("samples"));
     const m = S.maps[run.id];
     m.extra = r.positions.map((p) => ({ x: p[0], y: p[1], color: "#ff7f0e" })); m.drawOverlay();
     if (run.has_decoder) {
@@ -438,13 +654,196 @@
     }
   });
 
-  // --- modes and view -----------------------------------------------------------------------------
+  // --- modes, view, exports -------------------------------------------------------------------------
   document.querySelectorAll(".modes button").forEach((b) => b.addEventListener("click", () => {
     S.mode = b.dataset.mode;
     document.querySelectorAll(".modes button").forEach((o) => o.classList.toggle("on", o === b));
-    for (const m of S.maps) m.lassoMode = S.mode !== "pan";
+    for (const m of S.maps) { m.lassoMode = S.mode !== "pan"; m.lassoColor = S.mode === "B" ? [0, 150, 136] : [230, 0, 126]; }
   }));
   $("reset").addEventListener("click", () => S.maps.forEach((m) => m.reset()));
+  $("togglefilters").addEventListener("click", () => {
+    const off = document.body.classList.toggle("nofilters");
+    $("togglefilters").setAttribute("aria-pressed", off ? "false" : "true");
+    saveUrl();
+  });
+  function download(blob, name) {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob); a.download = name;
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
+  const fileName = (s) => s.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 60) || "run";
+  $("exportcsv").addEventListener("click", async () => {
+    if (!S.groupA.length && !S.groupB.length) { status("lasso group A or B first: the CSV holds their rows"); return; }
+    const run = S.runs[S.active];
+    const body = { a: S.groupA.length ? await U.pack(S.groupA) : null, b: S.groupB.length ? await U.pack(S.groupB) : null };
+    const r = await call("runs/" + run.id + "/export", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } }, null);
+    download(await r.blob(), fileName(run.name) + "-selection.csv");
+    status("saved the " + (S.groupA.length + S.groupB.length).toLocaleString() + " rows of groups A and B as CSV");
+  });
+  $("exportpng").addEventListener("click", () => {
+    const shots = S.maps.map((m) => m.snapshot ? m.snapshot() : m.base), gap = 8;
+    const c = document.createElement("canvas");
+    c.width = shots.reduce((w, s) => w + s.width, 0) + gap * (shots.length - 1);
+    c.height = Math.max(...shots.map((s) => s.height));
+    const g = c.getContext("2d");
+    g.fillStyle = "#fff"; g.fillRect(0, 0, c.width, c.height);
+    let x = 0;
+    shots.forEach((s, r) => { g.drawImage(s, x, 0); drawLegend(g, r, x + s.width, (S.maps[r].dpr || 1)); x += s.width + gap; });
+    c.toBlob((b) => download(b, fileName(S.runs.map((r) => r.name).join("+")) + "-map.png"), "image/png");
+  });
+  // the legend or colour bar of map r, drawn into the PNG at its top-right corner
+  function drawLegend(g, r, right, k) {
+    const L = S.legends[r];
+    if (!L) return;
+    g.save(); g.scale(k, k); right /= k;
+    g.font = "12px system-ui, sans-serif"; g.textBaseline = "middle";
+    const rows = L.scale ? 2 : Math.min(L.col.names.length, 24), w = 170, h = 22 + rows * 16;
+    g.fillStyle = "rgba(255,255,255,0.92)"; g.fillRect(right - w - 8, 8, w, h);
+    g.fillStyle = "#1d2330"; g.fillText(L.col.name, right - w, 20);
+    if (L.scale) {
+      for (let j = 0; j < 140; j++) { g.fillStyle = "rgb(" + C.rampColour(L.scale.stops, j / 139).join(",") + ")"; g.fillRect(right - w + j, 30, 1, 10); }
+      g.fillStyle = "#6b7280"; g.fillText(P.fmt(L.scale.lo), right - w, 50); g.fillText(P.fmt(L.scale.hi), right - w + 110, 50);
+    } else {
+      for (let j = 0; j < rows; j++) {
+        g.fillStyle = "rgb(" + L.legend[j].join(",") + ")"; g.beginPath(); g.arc(right - w + 5, 36 + 16 * j, 5, 0, 7); g.fill();
+        g.fillStyle = "#1d2330"; g.fillText(String(L.col.names[j]).slice(0, 22), right - w + 16, 36 + 16 * j);
+      }
+    }
+    g.restore();
+  }
+  $("copylink").addEventListener("click", async () => {
+    writeUrl();
+    try { await navigator.clipboard.writeText(location.href); status("copied a link to this view (it holds no token)"); }
+    catch (e) { status("copy the address bar: it holds this view"); }
+  });
+
+  // --- the view in the URL (urlstate.js) ----------------------------------------------------------------
+  let urlTimer = 0;
+  function saveUrl() { clearTimeout(urlTimer); urlTimer = setTimeout(writeUrl, 250); }
+  function writeUrl() {
+    if (!S.ready) return;
+    const st = { c: S.colour, q: S.query, t: S.tab === "item" ? "" : S.tab, sel: S.selected >= 0 ? S.selected : "",
+      a: S.packed.A, b: S.packed.B, ia: S.A === null ? "" : S.A, ib: S.B === null ? "" : S.B,
+      fp: document.body.classList.contains("nofilters") === (S.runs.length > 1) ? "" : document.body.classList.contains("nofilters") ? "0" : "1" };
+    const f = [];
+    for (const [key, x] of S.cf.filters) {
+      if (x.spec.keep) { const h = []; x.spec.keep.forEach((v, k) => { if (!v) h.push(k); }); f.push([key, { h: h }]); }
+      else f.push([key, { r: [x.spec.lo, x.spec.hi] }]);
+    }
+    if (f.length) st.f = JSON.stringify(f);
+    S.maps.forEach((m, r) => { if (m.view && m.view.x0 !== undefined) st["v" + r] = U.view(m.view); });
+    U.write(st);
+  }
+  async function restoreUrl() {
+    const h = U.read(), n = S.runs[0].n;
+    const option = (v) => [...$("colorby").options].some((o) => o.value === v);
+    if (h.c && option(h.c)) $("colorby").value = h.c;
+    if (h.fp === "0") document.body.classList.add("nofilters");
+    if (h.fp === "1") document.body.classList.remove("nofilters");
+    if (h.f) {
+      try {
+        for (const [key, spec] of JSON.parse(h.f)) {
+          const col = tableColumn(key);
+          if (!col || !col.bins) continue;
+          if (spec.h && col.codes) {
+            const keep = new Uint8Array(col.names.length).fill(1);
+            for (const k of spec.h) if (k >= 0 && k < keep.length) keep[k] = 0;
+            S.cf.set(col, { keep: keep });
+          } else if (spec.r && col.values) {
+            S.cf.set(col, { lo: +spec.r[0], hi: +spec.r[1] });
+          }
+        }
+      } catch (e) { status("this link's filters could not be read"); }
+    }
+    for (const [g, G] of [["a", "A"], ["b", "B"]]) {
+      if (!h[g]) continue;
+      try {
+        const rows = await U.groupFromUrl(h[g], n), bit = G === "A" ? 4 : 8;
+        for (const i of rows) S.groupBits[i] |= bit;
+        S["group" + G] = rows; S.packed[G] = h[g];
+      } catch (e) { status(e.message); }
+    }
+    $("na").textContent = S.groupA.length.toLocaleString(); $("nb").textContent = S.groupB.length.toLocaleString();
+    if (h.q) { $("search").value = h.q; await runSearch(); }
+    if (h.t) showTab(h.t);
+    if (h.ia !== undefined && +h.ia < n) { S.A = +h.ia; $("ia").textContent = "#" + S.A; }
+    if (h.ib !== undefined && +h.ib < n) { S.B = +h.ib; $("ib").textContent = "#" + S.B; }
+    S.maps.forEach((m, r) => { const v = U.parseView(h["v" + r]); if (v && m.setView) m.setView(v); });
+    return { sel: h.sel !== undefined && /^\d+$/.test(h.sel) ? +h.sel : -1 };
+  }
+
+  // --- 3-D view ---
+  // A run with a stored 3-D map (`latentspace map RUN --dims 3`) can be seen in 3-D: a header button
+  // swaps each such run's LatentScatter for a LatentScatter3D (scatter3d.js, loaded on first use) in
+  // the same box, with the same colours, selection, highlights, lasso mode and handlers (wire), so
+  // S.maps[run.id] is always the view on screen. The server says which maps exist (run.maps, run.map3d)
+  // and which view to open (run.view: `explore RUN --map umap-3d`). Paths and points placed by 2-D map
+  // positions stay on the 2-D view; a click on empty space in 3-D names no map position and does nothing.
+  const view3d = {
+    on: false, flat: [], deep: [],
+    async init() {
+      const runs = S.runs.filter((r) => r.map3d);
+      S.view3d = this;
+      if (!runs.length) return;
+      const b = document.createElement("button");
+      b.id = "view3d"; b.textContent = "3-D view";
+      b.title = "the run's 3-D " + runs[0].map3d + " map: drag to orbit, shift- or right-drag to pan, wheel to zoom";
+      $("reset").insertAdjacentElement("beforebegin", b);
+      b.addEventListener("click", () => this.show(!this.on).catch((e) => status("3-D view: " + e.message)));
+      if (S.runs.some((r) => r.view === "3d")) await this.show(true);
+    },
+    script() {
+      return this.loading || (this.loading = new Promise((ok, bad) => {
+        if (window.LatentScatter3D) { ok(); return; }
+        const s = document.createElement("script");
+        s.src = "/static/scatter3d.js"; s.onload = ok;
+        s.onerror = () => bad(new Error("scatter3d.js did not load"));
+        document.head.appendChild(s);
+      }));
+    },
+    async show(on) {
+      await this.script();
+      for (const run of S.runs.filter((r) => r.map3d)) {
+        if (!this.flat[run.id]) this.flat[run.id] = S.maps[run.id];
+        if (on && !this.deep[run.id]) {
+          const d = await api("runs/" + run.id + "/map3d");
+          const v = new LatentScatter3D($("map" + run.id), { x: floats(d.x), y: floats(d.y), z: floats(d.z) });
+          this.deep[run.id] = v;
+          this.hide(v, true);
+        }
+        const from = S.maps[run.id], to = on ? this.deep[run.id] : this.flat[run.id];
+        if (from === to) continue;
+        this.hide(from, true); this.hide(to, false);
+        for (const k of ["selected", "highlight", "marks", "lassoMode", "lassoColor", "groupColors"]) if (from[k] !== undefined) to[k] = from[k];
+        to.hoverIdx = -1;
+        S.maps[run.id] = to;
+        wire(run, to);
+        to.resize();
+        if (from.state && to.setState) to.setState(from.state);
+        to.setColors(from.colors);
+        this.caption(run, on);
+      }
+      this.on = on;
+      const b = $("view3d");
+      b.textContent = on ? "2-D view" : "3-D view"; b.setAttribute("aria-pressed", on ? "true" : "false");
+      $("maps").setAttribute("data-view", on ? "3d" : "2d");
+    },
+    hide(v, hidden) { for (const c of [v.base, v.overlay]) c.style.display = hidden ? "none" : ""; },
+    // which map is shown, and how to move it, in the 3-D view's lower right corner
+    caption(run, on) {
+      let c = document.getElementById("view3d-caption" + run.id);
+      if (!c) {
+        c = document.createElement("div");
+        c.id = "view3d-caption" + run.id;
+        c.style.cssText = "position:absolute;right:8px;bottom:6px;z-index:2;pointer-events:none;font-size:11px;color:#666;background:#fffc;padding:1px 5px";
+        c.textContent = "3-D " + run.map3d + " map · drag: turn · shift- or right-drag: pan · wheel: zoom";
+        $("map" + run.id).appendChild(c);
+      }
+      c.hidden = !on;
+    },
+  };
+  // --- end 3-D view ---
 
   start().catch((e) => status("could not load: " + e.message +
     (token ? "" : " (no token: open the address `latentspace explore` printed)")));
@@ -453,7 +852,8 @@
    * tab's sessionStorage (scoped to this origin, port included; never sent by the browser on its own,
    * so the API stays header-only and cannot be driven by another page) and removed from the address
    * bar at once, so it is in no screenshot, shared link or history entry; the server's
-   * Referrer-Policy: no-referrer keeps it out of Referer headers. A reload reads it back. */
+   * Referrer-Policy: no-referrer keeps it out of Referer headers. A reload reads it back. The view
+   * (urlstate.js) lives in the fragment, which is kept. */
   function launchToken() {
     const KEY = "latentspace-token", params = new URLSearchParams(location.search), given = params.get("token");
     let kept = null;

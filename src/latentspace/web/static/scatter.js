@@ -1,17 +1,25 @@
 /* latentspace scatter: a map of many points, WebGL when available (Canvas 2D otherwise), with pan
  * (drag), zoom (wheel, around the pointer), hover and click (nearest point through a grid index),
- * lasso selection (shift-drag), highlighted points, extra points and paths drawn on an overlay.
+ * lasso selection (shift-drag, or lassoMode), and on an overlay: highlighted points, marks, extra
+ * points and paths. Each point has a state byte (setState): 1 hidden (filtered out), 2 dimmed (not a
+ * search match), 4 in group A, 8 in group B; groups are drawn as coloured halos in WebGL, with no cap
+ * on their size. Draws are coalesced to one per animation frame (requestDraw); lastDrawMs is the time
+ * of the last frame, the GPU's work included (one pixel is read back to wait for it).
  * No dependencies; used by the self-contained report and by the explorer. */
 (function (global) {
   "use strict";
+  const HIDDEN = 1, DIM = 2, IN_A = 4, IN_B = 8;
 
   function LatentScatter(container, opts) {
     this.container = container;
     this.x = opts.x; this.y = opts.y; this.n = opts.x.length;
     this.pointSize = opts.pointSize || (this.n > 50000 ? 2.5 : this.n > 5000 ? 3.5 : 5);
     this.colors = opts.colors || new Uint8Array(this.n * 3).fill(90);
+    this.state = new Uint8Array(this.n);
+    this.groupColors = opts.groupColors || [[230, 0, 126], [0, 150, 136]];
     this.onHover = null; this.onClick = null; this.onLasso = null; this.onView = null;
-    this.highlight = []; this.extra = []; this.paths = []; this.selected = -1;
+    this.highlight = []; this.marks = []; this.extra = []; this.paths = []; this.selected = -1;
+    this.lastDrawMs = 0; this.frames = [];
     container.style.position = container.style.position || "relative";
     this.base = document.createElement("canvas");
     this.overlay = document.createElement("canvas");
@@ -26,6 +34,7 @@
     this.resize();
     if (global.ResizeObserver) new ResizeObserver(() => this.resize()).observe(container);
   }
+  LatentScatter.HIDDEN = HIDDEN; LatentScatter.DIM = DIM; LatentScatter.IN_A = IN_A; LatentScatter.IN_B = IN_B;
 
   LatentScatter.prototype._bounds = function () {
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
@@ -55,6 +64,22 @@
     this.G = G; this.cellStart = counts; this.cellIds = ids;
   };
 
+  // three passes, each only when needed: group halos, dimmed points, the other points on top
+  const VS = "attribute vec2 p; attribute vec3 c; attribute float f;" +
+    "uniform vec4 t; uniform float s; uniform float pass; uniform float halo; uniform vec3 ga; uniform vec3 gb;" +
+    "varying vec4 v; varying vec3 w; varying float both;" +
+    "void main(){ float hid = mod(f, 2.0), dim = mod(floor(f / 2.0), 2.0);" +
+    " float a = mod(floor(f / 4.0), 2.0), b = mod(floor(f / 8.0), 2.0);" +
+    " gl_Position = vec4((p.x - t.x) * t.z * 2.0 - 1.0, (p.y - t.y) * t.w * 2.0 - 1.0, 0.0, 1.0);" +
+    " gl_PointSize = s; v = vec4(c, 0.85); w = c; both = 0.0; bool skip = hid > 0.5;" +
+    " if (pass < 0.5) { skip = skip || a + b < 0.5; gl_PointSize = s + halo; v = vec4(a > 0.5 ? ga : gb, 1.0); w = gb; both = a * b; }" +
+    " else if (pass < 1.5) { skip = skip || dim < 0.5; v = vec4(mix(c, vec3(0.86), 0.75), 0.45); }" +
+    " else { skip = skip || dim > 0.5; }" +
+    " if (skip) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; } }";
+  const FS = "precision mediump float; varying vec4 v; varying vec3 w; varying float both;" +
+    "void main(){ vec2 q = gl_PointCoord - 0.5; if (dot(q, q) > 0.25) discard;" +
+    " gl_FragColor = (both > 0.5 && q.x > 0.0) ? vec4(w, 1.0) : v; }";
+
   LatentScatter.prototype._initGL = function () {
     let gl = null;
     try {
@@ -63,22 +88,25 @@
     this.gl = gl;
     if (!gl) { this.ctx2d = this.base.getContext("2d"); this.mode = "canvas2d"; return; }
     this.mode = "webgl";
-    const vs = "attribute vec2 p; attribute vec3 c; uniform vec4 t; uniform float s; varying vec3 v;" +
-      "void main(){ gl_Position = vec4((p.x - t.x) * t.z * 2.0 - 1.0, (p.y - t.y) * t.w * 2.0 - 1.0, 0.0, 1.0);" +
-      " gl_PointSize = s; v = c; }";
-    const fs = "precision mediump float; varying vec3 v; void main(){ vec2 q = gl_PointCoord - 0.5;" +
-      " if (dot(q, q) > 0.25) discard; gl_FragColor = vec4(v, 0.85); }";
     const sh = (type, src) => { const o = gl.createShader(type); gl.shaderSource(o, src); gl.compileShader(o); return o; };
     const prog = gl.createProgram();
-    gl.attachShader(prog, sh(gl.VERTEX_SHADER, vs)); gl.attachShader(prog, sh(gl.FRAGMENT_SHADER, fs));
-    gl.linkProgram(prog); gl.useProgram(prog);
+    gl.attachShader(prog, sh(gl.VERTEX_SHADER, VS)); gl.attachShader(prog, sh(gl.FRAGMENT_SHADER, FS));
+    gl.linkProgram(prog);
+    if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) throw new Error("scatter shaders: " + gl.getProgramInfoLog(prog));
+    gl.useProgram(prog);
     this.prog = prog;
+    this.u = {};
+    for (const name of ["t", "s", "pass", "halo", "ga", "gb"]) this.u[name] = gl.getUniformLocation(prog, name);
     const pos = new Float32Array(this.n * 2);
     for (let i = 0; i < this.n; i++) { pos[2 * i] = this.x[i]; pos[2 * i + 1] = this.y[i]; }
     this.posBuf = gl.createBuffer(); gl.bindBuffer(gl.ARRAY_BUFFER, this.posBuf);
     gl.bufferData(gl.ARRAY_BUFFER, pos, gl.STATIC_DRAW);
     const lp = gl.getAttribLocation(prog, "p"); gl.enableVertexAttribArray(lp);
     gl.vertexAttribPointer(lp, 2, gl.FLOAT, false, 0, 0);
+    this.stateBuf = gl.createBuffer(); gl.bindBuffer(gl.ARRAY_BUFFER, this.stateBuf);
+    gl.bufferData(gl.ARRAY_BUFFER, this.state, gl.DYNAMIC_DRAW);
+    const lf = gl.getAttribLocation(prog, "f"); gl.enableVertexAttribArray(lf);
+    gl.vertexAttribPointer(lf, 1, gl.UNSIGNED_BYTE, false, 0, 0);
     this.colBuf = gl.createBuffer();
     this.lc = gl.getAttribLocation(prog, "c"); gl.enableVertexAttribArray(this.lc);
     this.setColors(this.colors);
@@ -93,26 +121,43 @@
       gl.bufferData(gl.ARRAY_BUFFER, rgb, gl.STATIC_DRAW);
       gl.vertexAttribPointer(this.lc, 3, gl.UNSIGNED_BYTE, true, 0, 0);
     } else {
-      const groups = new Map();
-      for (let i = 0; i < this.n; i++) {
-        const key = (rgb[3 * i] << 16) | (rgb[3 * i + 1] << 8) | rgb[3 * i + 2];
-        if (!groups.has(key)) groups.set(key, []);
-        groups.get(key).push(i);
-      }
-      this.groups = groups;
+      this.groups = null;
     }
     this.draw();
+  };
+
+  // the state byte of every point (HIDDEN | DIM | IN_A | IN_B); the array is kept, not copied
+  LatentScatter.prototype.setState = function (flags) {
+    this.state = flags;
+    let any = 0;
+    for (let i = 0; i < flags.length; i++) any |= flags[i];
+    this.anyState = any;
+    if (this.gl) {
+      const gl = this.gl;
+      gl.bindBuffer(gl.ARRAY_BUFFER, this.stateBuf);
+      gl.bufferData(gl.ARRAY_BUFFER, flags, gl.DYNAMIC_DRAW);
+    } else {
+      this.groups = null;
+    }
+    this.requestDraw();
   };
 
   LatentScatter.prototype.resize = function () {
     const r = this.container.getBoundingClientRect(), dpr = global.devicePixelRatio || 1;
     this.w = Math.max(1, r.width); this.h = Math.max(1, r.height); this.dpr = dpr;
     for (const c of [this.base, this.overlay]) { c.width = Math.round(this.w * dpr); c.height = Math.round(this.h * dpr); }
-    // keep the aspect ratio of the data: widen the view along the short side
-    const v = this.view, cx = (v.x0 + v.x1) / 2, cy = (v.y0 + v.y1) / 2;
-    let sx = (v.x1 - v.x0) / this.w, sy = (v.y1 - v.y0) / this.h, s = Math.max(sx, sy);
-    this.view = { x0: cx - s * this.w / 2, x1: cx + s * this.w / 2, y0: cy - s * this.h / 2, y1: cy + s * this.h / 2 };
+    this._fit();
     this.draw();
+  };
+  // keep the aspect ratio of the data: widen the view along the short side
+  LatentScatter.prototype._fit = function () {
+    const v = this.view, cx = (v.x0 + v.x1) / 2, cy = (v.y0 + v.y1) / 2;
+    const s = Math.max((v.x1 - v.x0) / this.w, (v.y1 - v.y0) / this.h);
+    this.view = { x0: cx - s * this.w / 2, x1: cx + s * this.w / 2, y0: cy - s * this.h / 2, y1: cy + s * this.h / 2 };
+  };
+  LatentScatter.prototype.setView = function (v) {
+    this.view = { x0: v.x0, x1: v.x1, y0: v.y0, y1: v.y1 };
+    this._fit(); this.requestDraw();
   };
 
   LatentScatter.prototype.toScreen = function (x, y) {
@@ -124,33 +169,75 @@
     return [v.x0 + px / this.w * (v.x1 - v.x0), v.y0 + (1 - py / this.h) * (v.y1 - v.y0)];
   };
 
+  LatentScatter.prototype.requestDraw = function () {
+    if (this._raf) return;
+    this._raf = global.requestAnimationFrame(() => { this._raf = 0; this.draw(); });
+  };
+
   LatentScatter.prototype.draw = function () {
     if (!this.w) return;
     const t0 = performance.now();
-    if (this.gl) {
-      const gl = this.gl, v = this.view;
-      gl.viewport(0, 0, this.base.width, this.base.height);
-      gl.clearColor(1, 1, 1, 1); gl.clear(gl.COLOR_BUFFER_BIT);
-      gl.uniform4f(gl.getUniformLocation(this.prog, "t"), v.x0, v.y0, 1 / (v.x1 - v.x0), 1 / (v.y1 - v.y0));
-      gl.uniform1f(gl.getUniformLocation(this.prog, "s"), this.pointSize * this.dpr);
-      gl.drawArrays(gl.POINTS, 0, this.n);
-    } else {
-      const c = this.ctx2d, s = this.pointSize * this.dpr, v = this.view;
-      const ax = this.base.width / (v.x1 - v.x0), ay = this.base.height / (v.y1 - v.y0);
-      c.fillStyle = "#fff"; c.fillRect(0, 0, this.base.width, this.base.height);
-      c.globalAlpha = 0.85;
-      for (const [key, ids] of this.groups) {
-        c.fillStyle = "rgb(" + (key >> 16) + "," + ((key >> 8) & 255) + "," + (key & 255) + ")";
-        for (let j = 0; j < ids.length; j++) {
-          const i = ids[j];
-          c.fillRect((this.x[i] - v.x0) * ax - s / 2, this.base.height - (this.y[i] - v.y0) * ay - s / 2, s, s);
-        }
-      }
-      c.globalAlpha = 1;
-    }
+    if (this.gl) this._drawGL(); else this._draw2d();
     this.lastDrawMs = performance.now() - t0;
+    this.frames.push(this.lastDrawMs);
+    if (this.frames.length > 60) this.frames.shift();
     this.drawOverlay();
     if (this.onView) this.onView(this.view);
+  };
+  // the median of the last frames, in ms
+  LatentScatter.prototype.frameMs = function () {
+    const f = this.frames.slice().sort((a, b) => a - b);
+    return f.length ? f[f.length >> 1] : 0;
+  };
+
+  LatentScatter.prototype._drawGL = function () {
+    const gl = this.gl, v = this.view, u = this.u, dpr = this.dpr;
+    gl.viewport(0, 0, this.base.width, this.base.height);
+    gl.clearColor(1, 1, 1, 1); gl.clear(gl.COLOR_BUFFER_BIT);
+    gl.uniform4f(u.t, v.x0, v.y0, 1 / (v.x1 - v.x0), 1 / (v.y1 - v.y0));
+    gl.uniform1f(u.s, this.pointSize * dpr);
+    gl.uniform1f(u.halo, Math.max(4, this.pointSize) * dpr);
+    const [ga, gb] = this.groupColors;
+    gl.uniform3f(u.ga, ga[0] / 255, ga[1] / 255, ga[2] / 255);
+    gl.uniform3f(u.gb, gb[0] / 255, gb[1] / 255, gb[2] / 255);
+    const any = this.anyState || 0;
+    if (any & (IN_A | IN_B)) { gl.uniform1f(u.pass, 0); gl.drawArrays(gl.POINTS, 0, this.n); }
+    if (any & DIM) { gl.uniform1f(u.pass, 1); gl.drawArrays(gl.POINTS, 0, this.n); }
+    gl.uniform1f(u.pass, 2); gl.drawArrays(gl.POINTS, 0, this.n);
+    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));  // waits for the GPU
+  };
+
+  // Canvas 2D: points grouped by colour (and by pass), rebuilt when colours or states change
+  LatentScatter.prototype._draw2d = function () {
+    if (!this.groups) this._groups2d();
+    const c = this.ctx2d, v = this.view, H = this.base.height;
+    const ax = this.base.width / (v.x1 - v.x0), ay = H / (v.y1 - v.y0);
+    c.fillStyle = "#fff"; c.fillRect(0, 0, this.base.width, H);
+    for (const [style, ids, size, alpha] of this.groups) {
+      c.fillStyle = style; c.globalAlpha = alpha;
+      const z = size * this.dpr;
+      for (let j = 0; j < ids.length; j++) {
+        const i = ids[j];
+        c.fillRect((this.x[i] - v.x0) * ax - z / 2, H - (this.y[i] - v.y0) * ay - z / 2, z, z);
+      }
+    }
+    c.globalAlpha = 1;
+  };
+  LatentScatter.prototype._groups2d = function () {
+    const rgb = this.colors, st = this.state, halos = [[], []], dim = [], byColour = new Map();
+    for (let i = 0; i < this.n; i++) {
+      const f = st[i];
+      if (f & HIDDEN) continue;
+      if (f & IN_A) halos[0].push(i); else if (f & IN_B) halos[1].push(i);
+      if (f & DIM) { dim.push(i); continue; }
+      const key = (rgb[3 * i] << 16) | (rgb[3 * i + 1] << 8) | rgb[3 * i + 2];
+      if (!byColour.has(key)) byColour.set(key, []);
+      byColour.get(key).push(i);
+    }
+    const css = (a) => "rgb(" + a.join(",") + ")", ps = this.pointSize;
+    this.groups = [[css(this.groupColors[0]), halos[0], ps + 4, 1], [css(this.groupColors[1]), halos[1], ps + 4, 1],
+      ["rgb(225,225,225)", dim, ps, 0.6]];
+    for (const [key, ids] of byColour) this.groups.push([css([key >> 16, (key >> 8) & 255, key & 255]), ids, ps, 0.85]);
   };
 
   LatentScatter.prototype.drawOverlay = function () {
@@ -162,6 +249,12 @@
       p.points.forEach((q, k) => { const s = this.toScreen(q[0], q[1]); k ? c.lineTo(s[0], s[1]) : c.moveTo(s[0], s[1]); });
       c.stroke();
       for (const q of p.points) { const s = this.toScreen(q[0], q[1]); c.fillStyle = p.color || "#d62728"; c.fillRect(s[0] - 2, s[1] - 2, 4, 4); }
+    }
+    c.lineWidth = 1.2; c.strokeStyle = "#222";
+    for (const i of this.marks) {
+      if (this.state[i] & HIDDEN) continue;
+      const s = this.toScreen(this.x[i], this.y[i]);
+      c.beginPath(); c.arc(s[0], s[1], 4.5, 0, 2 * Math.PI); c.stroke();
     }
     c.lineWidth = 1.5;
     for (const i of this.highlight) {
@@ -183,16 +276,27 @@
       c.strokeStyle = "#333"; c.lineWidth = 1; c.beginPath(); c.arc(s[0], s[1], 6, 0, 2 * Math.PI); c.stroke();
     }
     if (this.lasso && this.lasso.length > 1) {
-      c.strokeStyle = "#1f77b4"; c.setLineDash([4, 3]); c.beginPath();
+      const g = this.lassoColor || [31, 119, 180];
+      c.strokeStyle = "rgb(" + g.join(",") + ")"; c.lineWidth = 1.5; c.setLineDash([4, 3]); c.beginPath();
       this.lasso.forEach((q, k) => k ? c.lineTo(q[0], q[1]) : c.moveTo(q[0], q[1]));
       c.closePath(); c.stroke(); c.setLineDash([]);
     }
   };
 
-  // nearest point within `radius` screen pixels of (px, py), or -1
+  // the map as one canvas (points and overlay), for saving as PNG
+  LatentScatter.prototype.snapshot = function () {
+    if (this.gl) this._drawGL();
+    const c = document.createElement("canvas");
+    c.width = this.base.width; c.height = this.base.height;
+    const g = c.getContext("2d");
+    g.drawImage(this.base, 0, 0); g.drawImage(this.overlay, 0, 0);
+    return c;
+  };
+
+  // nearest shown point within `radius` screen pixels of (px, py), or -1
   LatentScatter.prototype.pick = function (px, py, radius) {
     radius = radius || 8;
-    const d = this.data, G = this.G, q = this.toData(px, py);
+    const d = this.data, G = this.G, q = this.toData(px, py), st = this.state;
     const r = this.toData(px + radius, py)[0] - q[0];
     const cx0 = Math.max(0, Math.floor((q[0] - r - d.x0) / (d.x1 - d.x0) * G));
     const cx1 = Math.min(G - 1, Math.floor((q[0] + r - d.x0) / (d.x1 - d.x0) * G));
@@ -202,18 +306,24 @@
     for (let cy = cy0; cy <= cy1; cy++) for (let cx = cx0; cx <= cx1; cx++) {
       const c = cy * G + cx;
       for (let k = this.cellStart[c]; k < this.cellStart[c + 1]; k++) {
-        const i = this.cellIds[k], dx = this.x[i] - q[0], dy = this.y[i] - q[1], dd = dx * dx + dy * dy;
+        const i = this.cellIds[k];
+        if (st[i] & HIDDEN) continue;
+        const dx = this.x[i] - q[0], dy = this.y[i] - q[1], dd = dx * dx + dy * dy;
         if (dd <= bd) { bd = dd; best = i; }
       }
     }
     return best;
   };
 
+  // the shown points inside a polygon of screen points
   LatentScatter.prototype.inPolygon = function (poly) {
-    const out = [];
+    const out = [], st = this.state;
     const pts = poly.map((p) => this.toData(p[0], p[1]));
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (const p of pts) { x0 = Math.min(x0, p[0]); x1 = Math.max(x1, p[0]); y0 = Math.min(y0, p[1]); y1 = Math.max(y1, p[1]); }
     for (let i = 0; i < this.n; i++) {
       const x = this.x[i], y = this.y[i];
+      if (x < x0 || x > x1 || y < y0 || y > y1 || (st[i] & HIDDEN)) continue;
       let inside = false;
       for (let a = 0, b = pts.length - 1; a < pts.length; b = a++) {
         if ((pts[a][1] > y) !== (pts[b][1] > y) &&
@@ -231,7 +341,7 @@
     const local = (e) => { const r = el.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
     el.addEventListener("mousedown", (e) => {
       const p = local(e);
-      drag = { p: p, view: Object.assign({}, this.view), moved: false, lasso: e.shiftKey || this.lassoMode };
+      drag = { p: p, view: Object.assign({}, this.view), moved: false, lasso: e.shiftKey || this.lassoMode, add: e.shiftKey };
       if (drag.lasso) this.lasso = [p];
     });
     global.addEventListener("mousemove", (e) => {
@@ -247,14 +357,14 @@
       if (drag.lasso) { this.lasso.push(p); this.drawOverlay(); return; }
       const v = drag.view, sx = (v.x1 - v.x0) / this.w, sy = (v.y1 - v.y0) / this.h;
       this.view = { x0: v.x0 - dx * sx, x1: v.x1 - dx * sx, y0: v.y0 + dy * sy, y1: v.y1 + dy * sy };
-      this.draw();
+      this.requestDraw();
     });
     global.addEventListener("mouseup", (e) => {
       if (!drag) return;
       const d = drag; drag = null;
       if (d.lasso) {
         const poly = this.lasso; this.lasso = null; this.drawOverlay();
-        if (d.moved && poly.length > 2 && this.onLasso) this.onLasso(this.inPolygon(poly));
+        if (d.moved && poly.length > 2 && this.onLasso) this.onLasso(this.inPolygon(poly), d.add, poly.map((p) => this.toData(p[0], p[1])));
         return;
       }
       if (!d.moved && this.onClick) {
@@ -267,7 +377,7 @@
       const p = local(e), q = this.toData(p[0], p[1]), f = Math.exp(e.deltaY * 0.0015), v = this.view;
       this.view = { x0: q[0] + (v.x0 - q[0]) * f, x1: q[0] + (v.x1 - q[0]) * f,
                     y0: q[1] + (v.y0 - q[1]) * f, y1: q[1] + (v.y1 - q[1]) * f };
-      this.draw();
+      this.requestDraw();
     }, { passive: false });
     el.addEventListener("mouseleave", () => { if (this.hoverIdx >= 0) { this.hoverIdx = -1; this.drawOverlay(); } if (this.onHover) this.onHover(-1, null); });
   };

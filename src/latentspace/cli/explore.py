@@ -82,10 +82,15 @@ def explore(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8765,
     host: Annotated[str, typer.Option(help="Address to bind (default: this machine only).")] = "127.0.0.1",
     map_method: Annotated[
-        str | None, typer.Option("--map", help="Which stored map to show (default: umap, tsne, pca).")
+        str | None,
+        typer.Option(
+            "--map",
+            help="Which stored map to show (default: umap, tsne, pca); METHOD-3d (umap-3d) opens the"
+            " run's 3-D map, written by `latentspace map RUN --dims 3`.",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Compare runs of different data anyway.")] = False,
 ) -> None:
-    """Serve the latent explorer in the browser: the map, items, neighbours, sliders, interpolation,
-    samples, attribute vectors, and two runs side by side."""
+    """Serve the latent explorer in the browser: the map (2-D, or 3-D where the run holds a 3-D map),
+    items, neighbours, sliders, interpolation, samples, attribute vectors, and two runs side by side."""
     serve(list(runs), host, port, map_method, force)

@@ -254,7 +254,10 @@ def build_report(run, *, max_points: int = MAX_MAP_POINTS, seed: int = 0) -> str
     lm, map_note = best_map(run, 2, seed=seed)
     if lm is not None:
         reconstructs = "Originals and reconstructions" not in skipped
-        sections.append(_map_section(run, lm, map_note, data, model, seen, rng, max_points, reconstructs))
+        lm3 = _stored_map3d(run)  # a 3-D map, when the run holds one, is shown below the 2-D one
+        sections.append(
+            _map_section(run, lm, map_note, data, model, seen, rng, max_points, reconstructs, lm3)
+        )
     report("report", 1, 6)
 
     # 2.-5. what the decoder makes of latents, or one line per figure it cannot show
@@ -553,7 +556,9 @@ MAP_META_COLUMNS = 3  # metadata values in the map's tooltip
 MAP_TEXT = 200  # characters of an item's text in the map's tooltip
 
 
-def _map_section(run, lm, note, data, model, seen, rng, max_points, reconstructs: bool = True) -> str:
+def _map_section(
+    run, lm, note, data, model, seen, rng, max_points, reconstructs: bool = True, lm3=None
+) -> str:
     n = len(lm.embedding)
     sub = np.sort(rng.choice(n, size=min(n, max_points), replace=False))
     colorings = {}
@@ -606,6 +611,8 @@ def _map_section(run, lm, note, data, model, seen, rng, max_points, reconstructs
         X = np.asarray(data.X[sub])
         names = data.feature_names or [f"x{j}" for j in range(X.shape[1])]
         payload["features"] = {"names": list(names[:8]), "values": np.round(X[:, :8], 4).tolist()}
+    if lm3 is not None:  # the 3-D view: the same rows, colourings and tooltips
+        payload["xyz3"] = np.round(lm3.embedding[sub], 4).tolist()
     first = next(iter(colorings))
     fallback = _png_scatter(
         lm.embedding,
@@ -627,7 +634,8 @@ def _map_section(run, lm, note, data, model, seen, rng, max_points, reconstructs
         "<div id='tip'></div><div id='legend'></div></div>"
         f"<noscript>{_img(fallback, 'static map')}</noscript>"
         f"<div id='mapfallback' style='display:none'>{_img(fallback, 'static map')}</div>"
-        "<script type='application/json' id='map-data'>"
+        + ("" if lm3 is None else _map3d_html(lm3))
+        + "<script type='application/json' id='map-data'>"
         + json.dumps(payload).replace("</", "<\\/")
         + "</script>"
     )
@@ -644,6 +652,42 @@ def _map_section(run, lm, note, data, model, seen, rng, max_points, reconstructs
         + (f" Map quality against the latents: {quality}." if quality else "")
     )
     return _figure("Map of the latent space", caption, body, "map-section")
+
+
+# --- the 3-D map (web/static/scatter3d.js and report3d.js, inlined) --------------------------------
+def _stored_map3d(run):
+    """The run's stored 3-D map (`latentspace map RUN --dims 3`; the preferred method), or None."""
+    from ..maps.registry import preferred
+    from ..maps.store import load_map, stored_maps
+
+    method = preferred([m for m, d in stored_maps(run) if d == 3])
+    return None if method is None else load_map(run, method, 3)
+
+
+def _map3d_html(lm3) -> str:
+    """The 3-D view's box below the 2-D map; it shares the "colour by" choice and the payload."""
+    from ..maps import get_method
+
+    q = lm3.quality or {}
+    quality = ", ".join(f"{k} {q[k]:.3f}" for k in ("trustworthiness", "continuity") if k in q)
+    style = (
+        "<style>#map3d{width:100%;height:560px;border:1px solid #ccc;background:#fff}"
+        "#tip3d{position:absolute;display:none;pointer-events:none;background:#fff;border:1px solid #888;"
+        "padding:4px 6px;font-size:12px;box-shadow:0 1px 4px #0003;max-width:320px;z-index:3}"
+        "#tip3d canvas{image-rendering:pixelated;display:block}"
+        "#legend3d{position:absolute;top:8px;right:8px;background:#fffd;font-size:12px;padding:4px 6px;"
+        "border:1px solid #ddd;z-index:2;pointer-events:none}"
+        "#legend3d span{display:inline-block;width:10px;height:10px;margin-right:4px}</style>"
+    )
+    return (
+        style
+        + f"<h3 id='map3d-title'>The same items on the run's 3-D {html.escape(get_method(lm3.method).title)}"
+        " map</h3><div class='mapbar'><button id='resetview3d'>reset view</button> <span class='hint'>"
+        "drag to turn, shift-drag or right-drag to pan, wheel to zoom, hover a point, click to mark it"
+        + (f"; map quality against the latents: {html.escape(quality)}" if quality else "")
+        + "</span></div><div class='mapwrap'><div id='map3d' data-ready='0'></div>"
+        "<div id='tip3d'></div><div id='legend3d'></div></div>"
+    )
 
 
 def _meta_colorings(run, seen, sub) -> dict[str, np.ndarray]:
@@ -687,6 +731,8 @@ def _note_html(run, model) -> str:
 def _page(run, model, data, Z, sections) -> str:
     static = resources.files("latentspace.web").joinpath("static")
     js = static.joinpath("scatter.js").read_text() + static.joinpath("report.js").read_text()
+    if any("id='map3d'" in s for s in sections):  # the 3-D map's scripts, only where one is shown
+        js += static.joinpath("scatter3d.js").read_text() + static.joinpath("report3d.js").read_text()
     css = static.joinpath("report.css").read_text()
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = (

@@ -47,6 +47,8 @@ def serve(
     """Load the runs, print the URL with its access token, and serve until Ctrl-C."""
     import uvicorn
 
+    from ..maps.store import shared_method
+    from ..runfolder import Run
     from ..stages.evaluate import same_data_check
     from ..web.app import LOCAL_HOSTS, create_app, load_state
 
@@ -54,9 +56,12 @@ def serve(
         if not 1 <= len(paths) <= 2:
             raise InputError("explore takes one run, or two runs of the same data to compare")
         check_port(host, port)  # before the runs are loaded
+        map_method, notes = shared_method([Run(p) for p in paths], map_method)  # side by side: one method
         states = [load_state(i, p, map_method) for i, p in enumerate(paths)]
         same_data_check([s.run for s in states], force)
         check_port(host, port)  # again, just before serving: the port may have been taken meanwhile
+    for note in notes + [line for s in states for line in s.layers.notes]:  # maps chosen, layers made
+        say(("note:", "yellow"), f" {note}")
     if host not in LOCAL_HOSTS:
         say(
             ("warning:", "yellow"),
@@ -69,7 +74,7 @@ def serve(
     say(f"latent explorer for {', '.join(s.run.name for s in states)}:")
     say("  ", (f"http://{shown}:{port}/?token={token}", "bold"), "   (Ctrl-C stops)")
     try:
-        uvicorn.run(create_app(states, token, host), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(states, token, host, warm=True), host=host, port=port, log_level="warning")
     except SystemExit as exc:  # uvicorn exits when it cannot start: the port was taken after the check
         if exc.code not in (0, None):
             fail(f"port {port} is in use (taken as the explorer started); pick another with --port")

@@ -86,6 +86,8 @@ def create_app(
             raise HTTPException(404, "not found")
         return Response(static[name], media_type=TYPES[Path(name).suffix], headers=NO_STORE)
 
+    for s in states:  # the columns are read and checked now: the page's first request answers at once
+        s.describe()
     add_data_routes(api, states, state)
     add_model_routes(api, state, [DecodeBatcher(s) for s in states])
     add_view3d_routes(api, state)  # GET /api/runs/{rid}/map3d

@@ -71,11 +71,12 @@ class ColumnData:
 
         values = pa.chunked_array([values]) if isinstance(values, pa.Array) else values
         values = values.cast(pa.string()).fill_null("–" if kind == "category" else "").combine_chunks()
-        enc = pc.dictionary_encode(values)
-        names = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=str)
-        small = len(names) <= MAX_DICT and sum(len(s.encode()) for s in names[: MAX_DICT + 1]) <= DICT_BYTES
-        if kind == "text" and not small:
+        if kind == "text" and pc.count_distinct(values).as_py() > MAX_DICT:
             return cls("text", texts=values)
+        enc = pc.dictionary_encode(values)
+        if kind == "text" and pc.sum(pc.binary_length(enc.dictionary)).as_py() > DICT_BYTES:
+            return cls("text", texts=values)
+        names = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=str)
         order = np.argsort(names, kind="stable")  # the order np.unique gives (and RunItems' legend)
         rank = np.empty(len(order), np.int64)
         rank[order] = np.arange(len(order))
@@ -110,7 +111,7 @@ class ColumnData:
             elif self.values is not None:
                 out["values"] = b64(self.values.astype(np.float32))
             else:
-                blob = "\0".join(s.replace("\0", " ") for s in self.texts.to_pylist()).encode()
+                blob = joined(self.texts)
                 if len(blob) <= TEXT_LIMIT:
                     out["text"] = base64.b64encode(blob).decode()
                 else:
@@ -170,6 +171,19 @@ class Column:
             "search": self.search,
             "match": {"category": "exact", "number": "equal"}.get(data.kind, "substring"),
         }
+
+
+def joined(texts) -> bytes:
+    """The UTF-8 bytes of a string array without nulls, each text followed by NUL but the last (a NUL
+    inside a text becomes a space)."""
+    import pyarrow as pa
+
+    arr = texts.cast(pa.large_string())
+    _, off, data = arr.buffers()
+    o = np.frombuffer(off, np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    d = np.frombuffer(data, np.uint8)[o[0] : o[-1]] if data is not None else np.zeros(0, np.uint8)
+    d = np.where(d == 0, np.uint8(32), d)
+    return np.insert(d, o[1:-1] - o[0], np.uint8(0)).tobytes()
 
 
 def b64(a: np.ndarray) -> str:

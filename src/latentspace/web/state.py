@@ -97,8 +97,13 @@ class RunState:
 
     @cached_property
     def colour_columns(self) -> list[str]:
-        """The metadata columns the map can be coloured by (categories, short texts, numbers)."""
-        return [m["name"] for m in self.items.metadata_columns() if self.items.colour_column(m["name"])]
+        """The metadata columns the map can be coloured by (numbers; categories and texts of at most
+        100 values: the rule of ``RunItems.colour_column``), by name."""
+        out = []
+        for j, col in enumerate(self.columns):
+            if col.key.startswith("meta:") and col.describe(self.column_data(j))["colour"]:
+                out.append(col.key[5:])
+        return out
 
     def describe(self) -> dict:
         from ..runfolder.items import no_decoder_note

@@ -10,6 +10,7 @@
   const BINS = 40;  // bars of a number column's histogram (plus one for missing values)
 
   function bytes(b64) {
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
     const s = atob(b64), a = new Uint8Array(s.length);
     for (let i = 0; i < s.length; i++) a[i] = s.charCodeAt(i);
     return a;

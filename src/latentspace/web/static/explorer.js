@@ -63,8 +63,8 @@
     parts.push("frame " + ms(m.frameMs ? m.frameMs() : m.lastDrawMs || 0) + " (" + m.mode + ")");
     if (t.filter !== null) parts.push("filter " + ms(t.filter));
     if (t.search !== null) parts.push("search " + ms(t.search));
-    if (t.call) parts.push(t.call.name + " " + ms(t.call.ms));
-    if (t.firstPaint !== null) parts.push("first paint " + Math.round(t.firstPaint) + " ms");
+    if (t.call) parts.push("last call (" + t.call.name + ") " + ms(t.call.ms));
+    if (t.firstPaint !== null) parts.push("first paint " + Math.round(t.firstPaint) + " ms" + (t.ready ? ", ready " + Math.round(t.ready) + " ms" : ""));
     $("stats").textContent = parts.join(" · ");
   }
 
@@ -153,6 +153,7 @@
     const info = await api("runs");
     S.runs = info.runs;
     $("runname").textContent = S.runs.map((r) => r.name + " · " + r.model + " · " + r.map.method).join("  |  ");
+    document.querySelector("header .brand").title = $("runname").textContent;
     const maps = $("maps");
     for (const run of S.runs) {
       const box = document.createElement("div");
@@ -168,10 +169,15 @@
       S.data[run.id] = { x: floats(d.x), y: floats(d.y), error: d.error ? floats(d.error) : null, label: d.label ? floats(d.label, Int32Array) : null };
     }));
     for (const run of S.runs) {
-      const d = S.data[run.id], sc = new LatentScatter($("map" + run.id), { x: d.x, y: d.y });
+      const d = S.data[run.id], colors = d.label ? C.colours({ codes: d.label, names: run.labels }).rgb : undefined;
+      const sc = new LatentScatter($("map" + run.id), { x: d.x, y: d.y, colors: colors });  // as "label" colours it
       S.maps[run.id] = sc;
       wire(run, sc);
     }
+    requestAnimationFrame(() => {  // the map is on screen; its columns, filters and panels follow
+      window.__firstPaintMs = performance.now();
+      S.timings.firstPaint = window.__firstPaintMs - t0;
+    });
     await loadColumns();
     colourOptions();
     S.groupBits = new Uint8Array(S.runs[0].n);
@@ -184,9 +190,8 @@
     if (notes.length) { $("note").textContent = notes.join("  |  "); $("note").hidden = false; }
     adapt();
     refresh();
+    S.timings.ready = performance.now() - t0;
     requestAnimationFrame(() => {
-      window.__firstPaintMs = performance.now();
-      S.timings.firstPaint = window.__firstPaintMs - t0;
       S.ready = true;
       $("maps").setAttribute("data-ready", "1");
       stats();
@@ -360,6 +365,7 @@
     if (r.match && S.matchCount <= MARKED) for (let i = 0; i < r.match.length; i++) if (r.match[i]) S.matchRows.push(i);
     refresh();
     S.timings.search = performance.now() - t0;
+    S.searched = q;
     stats(); saveUrl();
   }
   function searchCount() {

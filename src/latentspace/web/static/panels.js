@@ -6,6 +6,13 @@
 (function (global) {
   "use strict";
   const fmt = (x) => (x === null || x === undefined || x !== x ? "–" : Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(2) : (+x.toPrecision(4)).toString());
+  // numbers on an axis from lo to hi: enough digits to tell them apart
+  function axisFormat(lo, hi) {
+    const span = Math.abs(hi - lo), big = Math.max(Math.abs(lo), Math.abs(hi));
+    if (!(span > 0) || big >= 1e5 || big < 1e-3) return fmt;
+    const digits = Math.max(0, Math.min(8, Math.ceil(-Math.log10(span)) + 2));
+    return (x) => (x === null || x !== x ? "–" : x.toFixed(digits));
+  }
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
   const css = (rgb) => "rgb(" + rgb.join(",") + ")";
   const SHOW = 12;  // classes listed before "show all"
@@ -85,7 +92,8 @@
     this.col = col; this.el = h.el; this.info = h.info; this.clear = h.clear; this.hooks = hooks;
     this.canvas = el("canvas", "hist"); this.canvas.width = 220; this.canvas.height = 48;
     this.axis = el("div", "axis");
-    this.lo = el("span", "", fmt(col.lo)); this.hi = el("span", "", fmt(col.hi));
+    this.fmt = axisFormat(col.lo, col.hi);
+    this.lo = el("span", "", this.fmt(col.lo)); this.hi = el("span", "", this.fmt(col.hi));
     this.axis.append(this.lo, this.hi);
     this.el.append(this.canvas, this.axis);
     this._brush();
@@ -115,7 +123,7 @@
     this.draw();
     const missing = this.totals[this.col.nbins - 1];
     const s = this.spec;
-    this.info.textContent = s ? fmt(s.lo) + " – " + fmt(s.hi) : missing ? missing.toLocaleString() + " missing" : "";
+    this.info.textContent = s ? this.fmt(s.lo) + " – " + this.fmt(s.hi) : missing ? missing.toLocaleString() + " missing" : "";
     this.clear.hidden = !s;
     this.el.classList.toggle("active", !!s);
   };
@@ -163,8 +171,8 @@
     const c = el("canvas", "ramp"); c.width = 160; c.height = 10;
     const g = c.getContext("2d");
     for (let x = 0; x < c.width; x++) { g.fillStyle = css(global.LatentColumns.rampColour(scale.stops, x / (c.width - 1))); g.fillRect(x, 0, 1, c.height); }
-    const ticks = el("div", "axis");
-    ticks.append(el("span", "", fmt(scale.lo)), el("span", "", fmt((scale.lo + scale.hi) / 2)), el("span", "", fmt(scale.hi)));
+    const ticks = el("div", "axis"), f = axisFormat(scale.lo, scale.hi);
+    ticks.append(el("span", "", f(scale.lo)), el("span", "", f((scale.lo + scale.hi) / 2)), el("span", "", f(scale.hi)));
     box.append(c, ticks);
     box.appendChild(el("div", "explain", (col.explain ? col.explain + " " : "") + "(1st–99th percentile; grey: missing)"));
   }

@@ -142,11 +142,19 @@
     this.requestDraw();
   };
 
+  // a new size: the whole map fitted again, or, once the view was moved, the same centre and scale
   LatentScatter.prototype.resize = function () {
-    const r = this.container.getBoundingClientRect(), dpr = global.devicePixelRatio || 1;
+    const r = this.container.getBoundingClientRect(), dpr = global.devicePixelRatio || 1, v = this.view;
+    const scale = this.w ? (v.x1 - v.x0) / this.w : 0;
     this.w = Math.max(1, r.width); this.h = Math.max(1, r.height); this.dpr = dpr;
     for (const c of [this.base, this.overlay]) { c.width = Math.round(this.w * dpr); c.height = Math.round(this.h * dpr); }
-    this._fit();
+    if (this.moved && scale) {
+      const cx = (v.x0 + v.x1) / 2, cy = (v.y0 + v.y1) / 2;
+      this.view = { x0: cx - scale * this.w / 2, x1: cx + scale * this.w / 2, y0: cy - scale * this.h / 2, y1: cy + scale * this.h / 2 };
+    } else {
+      this.view = Object.assign({}, this.data);
+      this._fit();
+    }
     this.draw();
   };
   // keep the aspect ratio of the data: widen the view along the short side
@@ -156,7 +164,7 @@
     this.view = { x0: cx - s * this.w / 2, x1: cx + s * this.w / 2, y0: cy - s * this.h / 2, y1: cy + s * this.h / 2 };
   };
   LatentScatter.prototype.setView = function (v) {
-    this.view = { x0: v.x0, x1: v.x1, y0: v.y0, y1: v.y1 };
+    this.view = { x0: v.x0, x1: v.x1, y0: v.y0, y1: v.y1 }; this.moved = true;
     this._fit(); this.requestDraw();
   };
 
@@ -357,7 +365,7 @@
       if (drag.lasso) { this.lasso.push(p); this.drawOverlay(); return; }
       const v = drag.view, sx = (v.x1 - v.x0) / this.w, sy = (v.y1 - v.y0) / this.h;
       this.view = { x0: v.x0 - dx * sx, x1: v.x1 - dx * sx, y0: v.y0 + dy * sy, y1: v.y1 + dy * sy };
-      this.requestDraw();
+      this.moved = true; this.requestDraw();
     });
     global.addEventListener("mouseup", (e) => {
       if (!drag) return;
@@ -377,12 +385,12 @@
       const p = local(e), q = this.toData(p[0], p[1]), f = Math.exp(e.deltaY * 0.0015), v = this.view;
       this.view = { x0: q[0] + (v.x0 - q[0]) * f, x1: q[0] + (v.x1 - q[0]) * f,
                     y0: q[1] + (v.y0 - q[1]) * f, y1: q[1] + (v.y1 - q[1]) * f };
-      this.requestDraw();
+      this.moved = true; this.requestDraw();
     }, { passive: false });
     el.addEventListener("mouseleave", () => { if (this.hoverIdx >= 0) { this.hoverIdx = -1; this.drawOverlay(); } if (this.onHover) this.onHover(-1, null); });
   };
 
-  LatentScatter.prototype.reset = function () { this.view = Object.assign({}, this.data); this.resize(); };
+  LatentScatter.prototype.reset = function () { this.moved = false; this.resize(); };
 
   global.LatentScatter = LatentScatter;
 })(typeof window !== "undefined" ? window : this);

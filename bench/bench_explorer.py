@@ -86,7 +86,8 @@ async def _load(url, info, clients: int, requests: int, kind: str = "place"):
     async def client(c):
         rng = np.random.default_rng(c)
         z = mean + std * rng.normal(size=len(mean))
-        async with httpx.AsyncClient(base_url=url, headers={"X-Token": TOKEN}) as http:
+        # a long timeout: the first requests may wait while the map's transform compiles (warm-up)
+        async with httpx.AsyncClient(base_url=url, headers={"X-Token": TOKEN}, timeout=120) as http:
             for _ in range(requests):
                 j = rng.integers(len(z))
                 z[j] = mean[j] + std[j] * rng.uniform(-3, 3)

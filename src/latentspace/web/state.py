@@ -209,9 +209,8 @@ class RunState:
         prior draw a person asks for answers at once."""
         from ..maps import get_method
 
-        if not get_method(self.lmap.method).exact_transform:
-            with self.lock:
-                self.lmap.transform(self.Z[:2])
+        if not get_method(self.lmap.method).exact_transform:  # not under the model's lock: decodes go on
+            self.lmap.transform(self.Z[:2])
 
 
 def load_state(rid: int, path, map_method: str | None = None) -> RunState:

@@ -22,6 +22,7 @@ SHARED = {
     "channels": (32, 64, 64),
     "likelihood": "auto",
     "epochs": 30,
+    "min_steps": 0,
     "batch_size": 128,
     "lr": 1e-3,
     "weight_decay": 0.0,
@@ -33,6 +34,7 @@ SHARED = {
     "threads": None,
     "sample_shape": None,
     "random_state": None,
+    "scale": "none",
 }
 # every family's defaults as its hand-written constructor had them
 DEFAULTS = {

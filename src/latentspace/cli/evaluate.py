@@ -12,6 +12,13 @@ from rich.text import Text
 from .app import DaskOpt, OverwriteOpt, app, console, say, stage
 
 
+def say_verdicts(found) -> None:
+    """One line per verdict (interpret/verdicts.py), after a command's results."""
+    styles = {"warning": "bold yellow", "note": "cyan"}
+    for v in found:
+        say((v.severity, styles.get(v.severity, "bold")), f" [{v.id}] {v.text}")
+
+
 def _card_table(title: str, header: list[str], body: list[list], best: list | None = None) -> Table:
     from ..metrics.card import fmt
 
@@ -47,6 +54,7 @@ def evaluate(
     dask: DaskOpt = None,
 ) -> None:
     """Compute the report card of a run (only what is missing) into metrics.json and print it."""
+    from ..interpret.verdicts import refresh
     from ..metrics.card import rows
     from ..runfolder import Run
     from ..stages.evaluate import evaluate as run_evaluate
@@ -56,9 +64,11 @@ def evaluate(
         r = Run(run)
         names = parse_metrics(metrics)
         card = run_evaluate(r, names, k=k, force=force, dask=dask)
+        found = refresh(r)
     body = [[fam, key, value] for fam, key, value in rows(card, names)]
     console.print(_card_table(f"report card of {r.name}", ["family", "metric", "value"], body))
     say(("wrote", "green"), f" {r.path / 'metrics.json'}")
+    say_verdicts(found)
 
 
 @app.command()

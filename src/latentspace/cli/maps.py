@@ -42,8 +42,10 @@ def map_cmd(
     ] = "auto",
 ) -> None:
     """Map the run's latents to 2-D or 3-D; writes map-<method>.parquet with its quality."""
+    from ..interpret.verdicts import refresh
     from ..maps.store import map_file, map_run
     from ..runfolder import Run
+    from .evaluate import say_verdicts
 
     with stage():
         in_range("--seed", seed, 0, MAX_SEED)
@@ -53,6 +55,7 @@ def map_cmd(
         params.update({key: v for key, v in given.items() if v is not None})
         r = Run(run)
         m = map_run(r, method, dims, seed, quality_k=k, graph=graph, **params)
+        found = refresh(r)
     table = Table(
         title=f"{method} map of {r.name} ({dims}-D, {len(m.embedding):,} points, {m.seconds:.1f} s)"
     )
@@ -65,6 +68,7 @@ def map_cmd(
     console.print(table)
     say(("wrote", "green"), f" {r.path / map_file(method, dims)}")
     _layer_lines(r, method, dims)
+    say_verdicts(found)
 
 
 def _layer_lines(r, method: str, dims: int) -> None:

@@ -87,7 +87,13 @@ def fit(
     ] = None,
     label_col: LabelOpt = None,
     data_arg: DataArgOpt = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs (neural models).")] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            help="Training epochs (neural models): exactly this many. Without it, at least 2,000"
+            " optimiser steps (more epochs on small data)."
+        ),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (neural models).")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (neural models).")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda (neural models).")] = None,
@@ -96,12 +102,22 @@ def fit(
         list[str] | None,
         typer.Option("--param", "-p", help="Any model parameter as KEY=VALUE (JSON values), e.g. -p beta=4."),
     ] = None,
+    scale: Annotated[
+        str,
+        typer.Option(
+            help="auto | standard | none: standardise each feature for the model (undone on decode, so"
+            " everything stays in the data's units); auto: tables whose feature standard deviations"
+            " differ more than 10-fold, never images."
+        ),
+    ] = "auto",
     resume: Annotated[bool, typer.Option(help="Continue an interrupted fit of the same command.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
 ) -> None:
-    """Fit a model on the training split and write a run folder (model, latents, config)."""
+    """Fit a model on the training split and write a run folder (model, latents, config, verdicts)."""
+    from ..interpret.verdicts import stored
     from ..stages import fit as stages_fit
     from ..stages.targets import check_target
+    from .evaluate import say_verdicts
 
     with stage():
         in_range("--seed", seed, 0, MAX_SEED)
@@ -127,9 +143,11 @@ def fit(
             test_fraction=test_fraction,
             overwrite=overwrite,
             resume=resume,
+            scale=scale,
             **params,
         )
         elapsed = time.perf_counter() - t0
+        found = stored(run) if run is not None else []
     if run is None:  # a rank other than 0 of `torchrun ... -m latentspace fit`: rank 0 reports
         return
     split = run.config["split"]
@@ -139,6 +157,7 @@ def fit(
         (str(run.path), "bold"),
     )
     say(stages_fit.info_summary(run.config["info"]))
+    say_verdicts(found)
 
 
 @app.command()

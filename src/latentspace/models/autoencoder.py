@@ -97,7 +97,8 @@ class DenoisingAutoencoder(Autoencoder):
         """Apply this model's training corruption to ``X`` (to show what it learned to undo)."""
         X = self._check_input(X)
         gen = torch.Generator().manual_seed(0 if random_state is None else int(random_state))
-        return corrupt(torch.from_numpy(np.array(X)), self.noise, self.noise_level, gen).numpy()
+        x = self._net_in(torch.from_numpy(np.array(X)))  # corrupted as in training (standardised)
+        return self._net_out(corrupt(x, self.noise, self.noise_level, gen)).numpy()
 
 
 def corrupt(x: torch.Tensor, noise: str, level: float, gen: torch.Generator) -> torch.Tensor:

@@ -134,6 +134,49 @@ class Critic(nn.Module):
         return self.out(self.body(x).flatten(1))
 
 
+def collapse_message(diversity: float) -> str:
+    """The verdict on a generator whose sample diversity is below COLLAPSED_BELOW."""
+    if diversity < 0.01:
+        how = "its samples are all nearly the same"
+    else:
+        how = f"its samples are {1 / diversity:.1f}x less diverse than the data"
+    return (
+        f"the generator collapsed: {how} (mean pairwise distance {diversity:.3f} of the"
+        " data's; a working GAN is near 1). Lower lr, train longer, or change channels; its"
+        " samples and encodings are not trustworthy"
+    )
+
+
+def findings(info: dict) -> list[dict]:
+    """What is wrong with a GAN, from its ``info()`` (also the ``info`` a run keeps in config.json):
+    one dict per finding with a stable ``id``, its ``text``, the ``value`` measured and the
+    ``limit`` it crossed. ``GAN.verdicts`` gives the texts; interpret/verdicts.py the whole list."""
+    out = []
+    diversity = info.get("sample_diversity")
+    if isinstance(diversity, int | float) and diversity < COLLAPSED_BELOW:
+        out.append(
+            {
+                "id": "gan-collapsed",
+                "text": collapse_message(float(diversity)),
+                "value": float(diversity),
+                "limit": COLLAPSED_BELOW,
+            }
+        )
+    enc, mean = info.get("inversion_mse_encoder"), info.get("inversion_mse_mean_image")
+    if isinstance(enc, int | float) and isinstance(mean, int | float) and enc >= mean:
+        out.append(
+            {
+                "id": "gan-inversion",
+                "text": f"the encoder inverts the generator worse than the mean image does (MSE {enc:.4g}"
+                f" against {mean:.4g}): its codes do not describe the items; train longer or raise"
+                " encoder_epochs",
+                "value": float(enc),
+                "limit": float(mean),
+            }
+        )
+    return out
+
+
 class GANNet(nn.Module):
     def __init__(self, encoder: nn.Module, decoder: nn.Module, critic: nn.Module):
         super().__init__()
@@ -183,16 +226,16 @@ class GAN(NeuralLatentModel):
         self.scale_mean_ = mean.astype(np.float32)
         self.scale_std_ = np.where(std > 1e-8, std, 1.0).astype(np.float32)
 
-    def _scale_tensors(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _gan_scale(self, device) -> tuple[torch.Tensor, torch.Tensor]:
         return (torch.from_numpy(self.scale_mean_).to(device), torch.from_numpy(self.scale_std_).to(device))
 
     def _encode_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        m, s = self._scale_tensors(x.device)
-        return self.net_.encoder((x - m) / s)
+        m, s = self._gan_scale(x.device)
+        return self.net_.encoder((self._net_in(x) - m) / s)
 
     def _decode_tensor(self, z: torch.Tensor) -> torch.Tensor:
-        m, s = self._scale_tensors(z.device)
-        return self._mean(self.net_.decoder(z)) * s + m
+        m, s = self._gan_scale(z.device)
+        return self._net_out(self._mean(self.net_.decoder(z)) * s + m)
 
     # --- training: the GAN, then its inverse ----------------------------------------------------
     def _train(self, X: np.ndarray, settings: TrainSettings) -> list[dict]:
@@ -210,6 +253,7 @@ class GAN(NeuralLatentModel):
         real = np.asarray(X[np.sort(np.random.default_rng(0).permutation(len(X))[:_DIVERSITY_ROWS])])
         self._real_spread = mean_pairwise_distance(real) or 1.0
         trainer = Trainer(net, self._gan_loss, gan, phases, epoch_report=self._diversity)
+        self.epochs_ = trainer.plan(len(X))
         history = [dict(h, stage="gan") for h in trainer.fit(X)]
         self.diversity_ = float(history[-1]["diversity"]) if history else float("nan")
         if self.diversity_ < COLLAPSED_BELOW:
@@ -225,7 +269,9 @@ class GAN(NeuralLatentModel):
             enc_phase = [Phase("encoder", list(net.encoder.parameters()))]
             # the engine trains (and checkpoints) the encoder alone: it switches its module to
             # training mode every epoch, which must not reach the frozen generator's batch norm
-            inv_history = Trainer(net.encoder, self._inversion_loss, inv, enc_phase).fit(X)
+            inverter = Trainer(net.encoder, self._inversion_loss, inv, enc_phase)
+            self.encoder_epochs_ = inverter.plan(len(X))
+            inv_history = inverter.fit(X)
         finally:
             for p in frozen:
                 p.requires_grad_(True)
@@ -267,15 +313,7 @@ class GAN(NeuralLatentModel):
         return {"diversity": round(mean_pairwise_distance(samples) / self._real_spread, 6)}
 
     def _collapse_message(self) -> str:
-        if self.diversity_ < 0.01:
-            how = "its samples are all nearly the same"
-        else:
-            how = f"its samples are {1 / self.diversity_:.1f}x less diverse than the data"
-        return (
-            f"the generator collapsed: {how} (mean pairwise distance {self.diversity_:.3f} of the"
-            " data's; a working GAN is near 1). Lower lr, train longer, or change channels; its"
-            " samples and encodings are not trustworthy"
-        )
+        return collapse_message(self.diversity_)
 
     def _inversion_loss(self, x, progress, gen, training, phase):
         net = self.net_
@@ -308,13 +346,12 @@ class GAN(NeuralLatentModel):
 
     def verdicts(self) -> list[str]:
         """What is wrong with this GAN, in words (empty when nothing is)."""
-        out = []
-        if self.diversity_ < COLLAPSED_BELOW:
-            out.append(self._collapse_message())
-        inv = self.inversion_
-        if inv and inv["mse_encoder"] >= inv["mse_mean_image"]:
-            out.append("the encoder inverts the generator worse than the mean image does")
-        return out
+        seen = {"sample_diversity": self.diversity_}
+        seen.update({f"inversion_{k}": v for k, v in self.inversion_.items()})
+        return [f["text"] for f in findings(seen)]
+
+    def _trained_rows(self) -> list[dict]:
+        return [h for h in self.history_ if h.get("stage", "gan") == "gan"]
 
     # --- the contract ---------------------------------------------------------------------------
     def transform(self, X) -> np.ndarray:
@@ -340,9 +377,10 @@ class GAN(NeuralLatentModel):
                 x = torch.from_numpy(as_block(X[start : start + BATCH_ROWS])).to(self.device_)
                 z = torch.from_numpy(Z[start : start + BATCH_ROWS]).to(self.device_).requires_grad_(True)
                 opt = torch.optim.Adam([z], lr=0.05)
+                target = self._net_in(x)  # compared as the networks see the data (standardised or not)
                 for _ in range(steps):
                     opt.zero_grad(set_to_none=True)
-                    loss = ((self._decode_tensor(z) - x) ** 2).sum()
+                    loss = ((self._net_in(self._decode_tensor(z)) - target) ** 2).sum()
                     loss.backward()
                     opt.step()
                 out[start : start + len(x)] = z.detach().cpu().numpy()

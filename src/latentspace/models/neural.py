@@ -3,6 +3,10 @@
 Subclasses set ``encoder_outputs`` (what the encoder outputs) and define ``_loss``; everything else
 (parameter checks, architecture choice, likelihood choice, the training engine, batched encode and
 decode on any device, safetensors state, a prior to sample from) lives here.
+
+With ``scale="standard"`` the networks see standardised features (data/scaling.py): the training
+rows are standardised once, ``_net_in`` standardises what enters an encoder and ``_net_out`` undoes it
+on what leaves a decoder, so every public method speaks the data's units.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..data.scaling import Scaling
 from ..data.source import as_block
 from ..data.validate import check_array, check_in_unit_interval
 from ..errors import InputError
@@ -61,15 +66,19 @@ class NeuralLatentModel(LatentModel):
         ``resume=True`` continues from the last one there."""
         self._validate_params()
         self._check_more()
+        self._check_scale()
         X = check_array(X, min_rows=2)
         d = X.shape[1]
         self._check_latent_dim(d)
         arch = self._resolve_arch(d)
         self._check_size(d, arch)  # before anything is allocated
-        self.likelihood_ = self._resolve_likelihood(X)
+        self.scaling_ = Scaling.fit(X) if self.scale == "standard" else None
+        X_net = X if self.scaling_ is None else self.scaling_.apply(X)  # what the networks see
+        self.likelihood_ = self._resolve_likelihood(X_net)
         self.arch_ = arch
         self.n_features_in_ = d
         self.device_ = resolve_device(self.device)
+        self._scale_cache = None
         with torch_threads(self.threads):
             seed = 0 if self.random_state is None else int(self.random_state)
             torch.manual_seed(seed)  # the same seed gives the same initial weights
@@ -81,17 +90,28 @@ class NeuralLatentModel(LatentModel):
                 checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
                 resume=resume,
             )
-            self.history_ = self._train(X, settings)
+            self.epochs_ = self.epochs  # the epochs planned: raised by min_steps on small data (_train)
+            self.history_ = self._train(X_net, settings)
             self._after_fit(X)
         self.net_.eval()
         return self
 
     def _train(self, X: np.ndarray, settings: TrainSettings) -> list[dict]:
-        """Run the training engine; GANs override this with alternating phases."""
-        return Trainer(self.net_, self._loss, settings).fit(X)
+        """Run the training engine on the rows the networks see (standardised with
+        ``scale="standard"``); GANs override this with alternating phases."""
+        trainer = Trainer(self.net_, self._loss, settings)
+        self.epochs_ = trainer.plan(len(X))
+        return trainer.fit(X)
 
     def _check_more(self) -> None:
         """Cross-parameter checks of subclasses."""
+
+    def _check_scale(self) -> None:
+        if self.scale == "standard" and self.likelihood == "bernoulli":
+            raise InputError(
+                f"{type(self).__name__}: likelihood='bernoulli' needs data in [0, 1], and"
+                " scale='standard' centres every feature on 0; use likelihood='gaussian' or scale='none'"
+            )
 
     # --- parameter and size checks, before anything is allocated ---------------------------------
     def check_params(self) -> None:
@@ -100,6 +120,7 @@ class NeuralLatentModel(LatentModel):
         ``latent_dim`` features); ``fit`` checks again with the data."""
         self._validate_params()
         self._check_more()
+        self._check_scale()
         if self.sample_shape is not None:
             d = int(np.prod([int(s) for s in self.sample_shape]))
             self._check_latent_dim(d)
@@ -204,8 +225,29 @@ class NeuralLatentModel(LatentModel):
     def _mean(self, out: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(out) if self.likelihood_ == "bernoulli" else out
 
+    def _scale_tensors(self, device) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The input scaling's (mean, std) as tensors on ``device`` (None without a scaling)."""
+        scaling = getattr(self, "scaling_", None)
+        if scaling is None:
+            return None
+        cache = getattr(self, "_scale_cache", None)
+        if cache is None or cache[0] != device:
+            pair = (torch.from_numpy(scaling.mean).to(device), torch.from_numpy(scaling.std).to(device))
+            cache = self._scale_cache = (device, pair)
+        return cache[1]
+
+    def _net_in(self, x: torch.Tensor) -> torch.Tensor:
+        """Rows in the data's units -> what the networks see (standardised with scale="standard")."""
+        pair = self._scale_tensors(x.device)
+        return x if pair is None else (x - pair[0]) / pair[1]
+
+    def _net_out(self, y: torch.Tensor) -> torch.Tensor:
+        """What a decoder's mean gives -> rows in the data's units."""
+        pair = self._scale_tensors(y.device)
+        return y if pair is None else y * pair[1] + pair[0]
+
     def _encode_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net_.encoder(x)[:, : self.latent_dim]
+        return self.net_.encoder(self._net_in(x))[:, : self.latent_dim]
 
     # --- the contract ---------------------------------------------------------------------------
     def _map(self, fn, A: np.ndarray, out_dim: int, task: str) -> np.ndarray:
@@ -229,21 +271,45 @@ class NeuralLatentModel(LatentModel):
         return self._map(self._decode_tensor, Z, self.n_features_in_, "decoding")
 
     def _decode_tensor(self, z: torch.Tensor) -> torch.Tensor:
-        return self._mean(self.net_.decoder(z))
+        return self._net_out(self._mean(self.net_.decoder(z)))
 
     def _prior_sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.standard_normal((n, self.latent_dim)).astype(np.float32)
 
+    def _trained_rows(self) -> list[dict]:
+        """The history rows of the model's own training (a GAN's adversarial stage, not its encoder's)."""
+        return list(self.history_)
+
+    def optimiser_steps(self) -> int | None:
+        """Optimiser steps the training took (None for a history recorded without step counts)."""
+        rows = self._trained_rows()
+        if not rows:
+            return 0
+        steps = rows[-1].get("steps")
+        return None if steps is None else int(steps)
+
     def info(self) -> dict:
         last = self.history_[-1] if self.history_ else {}
-        return {
+        planned = getattr(self, "epochs_", self.epochs)
+        out = {
             **super().info(),
             "arch": self.arch_,
             "likelihood": self.likelihood_,
+            "scale": "standard" if getattr(self, "scaling_", None) is not None else "none",
             "epochs_run": len(self.history_),
-            "parameters": int(sum(p.numel() for p in self.net_.parameters())),
-            **{k: round(v, 6) for k, v in last.items() if k.startswith(("train_", "val_"))},
+            "epochs_planned": int(planned),
+            "min_steps": int(self.min_steps),
+            "batch_size": int(self.batch_size),
         }
+        if planned > self.epochs:
+            out["epochs_raised_from"] = int(self.epochs)
+        steps = self.optimiser_steps()
+        if steps is not None:
+            out["optimiser_steps"] = steps
+            out["steps_per_epoch"] = int(self._trained_rows()[0]["steps"]) if steps else 0
+        out["parameters"] = int(sum(p.numel() for p in self.net_.parameters()))
+        out.update({k: round(v, 6) for k, v in last.items() if k.startswith(("train_", "val_"))})
+        return out
 
     # --- persistence ----------------------------------------------------------------------------
     def _get_state(self):
@@ -253,7 +319,10 @@ class NeuralLatentModel(LatentModel):
             "likelihood": self.likelihood_,
             "arch": self.arch_,
             "history": self.history_,
+            "epochs_planned": int(getattr(self, "epochs_", self.epochs)),
         }
+        if getattr(self, "scaling_", None) is not None:
+            tensors.update(self.scaling_.state())
         return tensors, meta
 
     def _set_state(self, tensors, meta):
@@ -261,6 +330,7 @@ class NeuralLatentModel(LatentModel):
         untrusted: they pass the rules and the size bound of ``fit`` before a network is built."""
         self._validate_params()
         self._check_more()
+        self._check_scale()
         d, arch, likelihood = meta["n_features"], meta["arch"], meta["likelihood"]
         if isinstance(d, bool) or not isinstance(d, int) or d < 1:
             raise InputError(f"{type(self).__name__}: n_features must be a positive int; got {d!r}")
@@ -269,7 +339,10 @@ class NeuralLatentModel(LatentModel):
         self._check_latent_dim(d)
         self._check_size(d, arch)  # also checks sample_shape against d
         self.n_features_in_, self.likelihood_, self.arch_ = d, likelihood, arch
+        self.scaling_ = Scaling.from_state(tensors, d, self.scale, type(self).__name__)
+        self._scale_cache = None
         self.history_ = list(meta.get("history", []))
+        self.epochs_ = int(meta.get("epochs_planned", self.epochs))
         self.device_ = resolve_device(self.device)
         state = {k[4:]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith("net.")}
         self.net_ = self._net_from(state)
@@ -289,6 +362,7 @@ class NeuralLatentModel(LatentModel):
         """The network travels as its state_dict (NumPy arrays), not as a module: modules with
         parametrizations (spectral norm) cannot be pickled, and a state is the same on any device."""
         state = dict(super().__getstate__())
+        state.pop("_scale_cache", None)  # tensors on a device: rebuilt on first use
         net = state.get("net_")
         if isinstance(net, nn.Module):
             state["net_"] = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}

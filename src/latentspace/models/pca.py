@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from ..data.scaling import Scaling
 from ..data.source import is_streamed
 from ..data.validate import check_array
 from ..errors import InputError
@@ -92,6 +93,12 @@ class PCA(LatentModel):
         latents.
     random_state : int or None, default=None
         Seed for the randomized solver and the default seed of :meth:`sample`.
+    scale : {"none", "standard"}, default="none"
+        "standard" finds the components of the standardised features (each feature's mean 0 and
+        standard deviation 1 over the training rows: the correlation matrix's eigenvectors), so a
+        feature of large units does not take the first components by its scale alone; encode,
+        decode, samples and scores stay in the data's units. ``latentspace fit --scale auto`` picks
+        it for tables whose feature scales differ.
 
     Attributes
     ----------
@@ -100,6 +107,9 @@ class PCA(LatentModel):
     explained_variance_, explained_variance_ratio_, singular_values_ : ndarray of shape (n_components,)
     noise_variance_ : float
         Mean of the discarded eigenvalues (probabilistic PCA's sigma^2).
+    scaling_ : Scaling or None
+        The standardisation (``scale="standard"``); ``components_``, ``mean_`` and the variances
+        are then those of the standardised features.
 
     Examples
     --------
@@ -116,14 +126,18 @@ class PCA(LatentModel):
         "svd_solver": OneOf("auto", "covariance_eigh", "full", "randomized"),
         "n_iter": Int(1),
         "random_state": Int(0, allow_none=True),
+        "scale": OneOf("none", "standard"),
     }
 
-    def __init__(self, n_components=2, *, whiten=False, svd_solver="auto", n_iter=7, random_state=None):
+    def __init__(
+        self, n_components=2, *, whiten=False, svd_solver="auto", n_iter=7, random_state=None, scale="none"
+    ):
         self.n_components = n_components
         self.whiten = whiten
         self.n_iter = n_iter
         self.svd_solver = svd_solver
         self.random_state = random_state
+        self.scale = scale
 
     @property
     def latent_dim(self) -> int:
@@ -141,6 +155,9 @@ class PCA(LatentModel):
                 f"PCA: latent_dim (n_components) = {k} is larger than allowed: at most"
                 f" min(n_samples, n_features) = min({n}, {d}) = {min(n, d)}"
             )
+        self.scaling_ = Scaling.fit(X) if self.scale == "standard" else None
+        if self.scaling_ is not None:
+            X = self.scaling_.apply(X)  # a standardised copy, or a view read block by block from disk
         streamed = is_streamed(X)
         solver = self._resolve_solver(n, d, k, streamed)
         if solver == "covariance_eigh":
@@ -236,6 +253,11 @@ class PCA(LatentModel):
         if self.whiten:
             W = W / np.sqrt(self.explained_variance_)
         offset = self.mean_ @ W  # (k,): X @ W - mean @ W needs no centred copy of X
+        scaling = getattr(self, "scaling_", None)
+        if scaling is not None:  # ((X - m) / s - mean) @ W = X @ (W / s) - (m / s) @ W - mean @ W
+            s = scaling.std.astype(np.float64)
+            offset = offset + (scaling.mean / s) @ W
+            W = W / s[:, None]
         # Products in float64, rounded to float32 once: float32 BLAS kernels round a row differently
         # depending on where it falls in the block, so a row's code would depend on its neighbours.
         return batched(lambda b: b.astype(np.float64) @ W - offset, X, self.latent_dim, task="encoding")
@@ -247,6 +269,10 @@ class PCA(LatentModel):
         if self.whiten:
             W = W * np.sqrt(self.explained_variance_)[:, None]
         mean = self.mean_.astype(np.float64)  # float64 as in transform: rows independent of their block
+        scaling = getattr(self, "scaling_", None)
+        if scaling is not None:  # (Z @ W + mean) * s + m, in the data's units
+            s = scaling.std.astype(np.float64)
+            W, mean = W * s, mean * s + scaling.mean
         return batched(lambda b: b.astype(np.float64) @ W + mean, Z, self.n_features_in_, task="decoding")
 
     def _prior_sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -263,12 +289,15 @@ class PCA(LatentModel):
         X = self._check_input(X)
         prec, logdet = self._precision()
         d = self.n_features_in_
+        scaling = getattr(self, "scaling_", None)
+        # a density of standardised rows, read in the data's units: less the scaling's log-Jacobian
+        jacobian = 0.0 if scaling is None else scaling.log_det
 
         def loglik(b):
+            b = b if scaling is None else scaling.apply(b)
             c = b.astype(np.float64) - self.mean_
-            return (-0.5 * np.einsum("ij,ij->i", c @ prec, c) - 0.5 * (d * np.log(2 * np.pi) - logdet))[
-                :, None
-            ]
+            quad = -0.5 * np.einsum("ij,ij->i", c @ prec, c)
+            return (quad - 0.5 * (d * np.log(2 * np.pi) - logdet) - jacobian)[:, None]
 
         return batched(loglik, X, 1, task="scoring")[:, 0].astype(np.float64)
 
@@ -295,6 +324,7 @@ class PCA(LatentModel):
             "explained_variance_ratio": [round(float(v), 6) for v in self.explained_variance_ratio_],
             "explained_variance_total": float(np.sum(self.explained_variance_ratio_)),
             "noise_variance": self.noise_variance_,
+            "scale": "standard" if getattr(self, "scaling_", None) is not None else "none",
         }
 
     # --- persistence ----------------------------------------------------------------------------
@@ -312,6 +342,8 @@ class PCA(LatentModel):
             "total_variance": self.total_variance_,
             "solver": self.fit_solver_,
         }
+        if getattr(self, "scaling_", None) is not None:
+            tensors.update(self.scaling_.state())
         return tensors, meta
 
     def _set_state(self, tensors, meta):
@@ -327,4 +359,5 @@ class PCA(LatentModel):
         self.noise_variance_ = float(meta["noise_variance"])
         self.total_variance_ = float(meta["total_variance"])
         self.fit_solver_ = str(meta["solver"])
+        self.scaling_ = Scaling.from_state(tensors, d, self.scale, "PCA")
         return self

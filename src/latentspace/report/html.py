@@ -142,7 +142,7 @@ def _curves(history: list[dict]) -> bytes | None:
     keys = [
         k
         for k in history[0]
-        if k not in ("epoch", "seconds", "lr") and isinstance(history[0][k], int | float)
+        if k not in ("epoch", "seconds", "lr", "steps") and isinstance(history[0][k], int | float)
     ]
     if not keys:
         return None
@@ -709,15 +709,29 @@ def _meta_colorings(run, seen, sub) -> dict[str, np.ndarray]:
     return out
 
 
-def _verdicts_html(model) -> str:
-    """What the model says is wrong with itself (a collapsed GAN, say), at the top of the page."""
-    said = model.verdicts() if hasattr(model, "verdicts") else []
+def _verdicts_html(run) -> str:
+    """The run's verdicts (interpret/verdicts.py: too few steps, collapsed units, a map not to read
+    distances on, a GAN's own findings...), one sentence each, at the top of the page."""
+    from ..interpret.verdicts import WARNING, from_run, model_failed
+
+    said = from_run(run)
     if not said:
         return ""
-    items = "".join(f"<li>{html.escape(v)}</li>" for v in said)
+    items = "".join(
+        f"<li data-verdict='{html.escape(v.id)}'><strong>{html.escape(v.severity)}</strong>: "
+        f"{html.escape(v.text)}</li>"
+        for v in said
+    )
+    warnings = sum(v.severity == WARNING for v in said)
+    title = (
+        f"{warnings} warning{'s' if warnings != 1 else ''} on this run" if warnings else "Notes on this run"
+    )
+    if model_failed(said):
+        title = "This model has failed"
+    colour = "#b3261e" if warnings else "#8a6d00"
     return (
-        "<div class='verdict' role='alert' style='border:2px solid #b3261e;padding:8px 14px;"
-        f"margin:12px 0;border-radius:6px'><strong>This model has failed:</strong><ul>{items}</ul></div>"
+        f"<div class='verdict' role='alert' style='border:2px solid {colour};padding:8px 14px;"
+        f"margin:12px 0;border-radius:6px'><strong>{title}:</strong><ul>{items}</ul></div>"
     )
 
 
@@ -745,7 +759,7 @@ def _page(run, model, data, Z, sections) -> str:
         f"<title>latentspace report: {html.escape(run.name)}</title><style>{css}</style></head><body>"
         f"<h1>{html.escape(run.name)}</h1><p class='sub'>{head}</p>"
         + _note_html(run, model)
-        + _verdicts_html(model)
+        + _verdicts_html(run)
         + "".join(sections)
         + f"<script>{js}</script>"
         "<script>if(!window.LatentScatter){document.getElementById('mapfallback').style.display='block';}</script>"

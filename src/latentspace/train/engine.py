@@ -3,8 +3,12 @@
 Data lives in one preloaded tensor on the training device and is batched by index (no DataLoader,
 no per-sample Python). Each epoch draws its shuffling and its noise from a generator seeded by
 (seed, epoch), so a run resumed from a checkpoint replays exactly the epochs it missed. After every
-epoch the engine writes a checkpoint atomically; a non-finite loss stops training at once with the
-epoch and step, leaving the previous checkpoint intact.
+epoch (every few epochs when there are more than MAX_CHECKPOINTS) the engine writes a checkpoint
+atomically; a non-finite loss stops training at once with the epoch and step, leaving the previous
+checkpoint intact.
+
+Small data get enough optimiser steps: with ``min_steps`` set, the epoch count is raised until the
+epochs hold that many steps (``Trainer.plan``); every history row records the steps so far.
 
 Data parallelism: the engine only ever touches ``self._train_index`` (this process's rows) and
 writes checkpoints through ``self._is_main``; a DistributedDataParallel version shards the index per
@@ -73,11 +77,24 @@ class TrainingDiverged(LatentspaceError, FloatingPointError):
 DIVERGED_FACTOR = 1000.0
 
 
+# At most this many checkpoints per fit: a fit of many short epochs (2,000 steps on 160 rows are 1,000
+# epochs of 2 batches) saves every ceil(epochs / MAX_CHECKPOINTS)-th epoch and the last, not every one.
+MAX_CHECKPOINTS = 100
+
+
+def split_sizes(n: int, val_fraction: float) -> tuple[int, int]:
+    """(training rows, validation rows) of ``n`` rows: the engine holds out ``val_fraction`` of them
+    (none below 10 rows)."""
+    n_val = int(round(val_fraction * n)) if n >= 10 else 0
+    return n - n_val, n_val
+
+
 @dataclass
 class TrainSettings:
     """Everything the loop needs besides the model and the data (all from model parameters)."""
 
     epochs: int = 30
+    min_steps: int = 0  # at least this many optimiser steps: epochs are raised to reach it (see plan)
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -170,6 +187,7 @@ class Trainer:
                 find_unused_parameters=True,  # a GAN phase, or an unused likelihood scale, leaves some idle
             )
         self.history: list[dict] = []
+        self.epochs = settings.epochs  # the epochs planned (``plan``), set when training starts
         self._first_loss: float | None = None
 
     # --- hooks for data parallelism and tests ---------------------------------------------------
@@ -186,6 +204,18 @@ class Trainer:
 
     def _end_of_epoch(self, epoch: int) -> None:
         """Called after each epoch's checkpoint (tests interrupt training here)."""
+
+    # --- the plan ------------------------------------------------------------------------------
+    def steps_per_epoch(self, n: int) -> int:
+        """Optimiser steps (global batches) in one epoch over ``n`` rows."""
+        return max(1, math.ceil(split_sizes(n, self.s.val_fraction)[0] / self.s.batch_size))
+
+    def plan(self, n: int) -> int:
+        """Epochs to run on ``n`` rows: ``epochs``, raised when that many passes would take fewer than
+        ``min_steps`` optimiser steps (small data). Early stopping (``patience``) may stop sooner."""
+        if not self.s.min_steps:
+            return self.s.epochs
+        return max(self.s.epochs, math.ceil(self.s.min_steps / self.steps_per_epoch(n)))
 
     # --- the loop -------------------------------------------------------------------------------
     def fit(self, X: np.ndarray) -> list[dict]:
@@ -204,7 +234,21 @@ class Trainer:
         n = data.shape[0]
         split_gen = torch.Generator().manual_seed(s.seed)
         perm = torch.randperm(n, generator=split_gen)
-        n_val = int(round(s.val_fraction * n)) if n >= 10 else 0
+        n_val = split_sizes(n, s.val_fraction)[1]
+        self.epochs = epochs = self.plan(n)
+        per_epoch = self.steps_per_epoch(n)
+        if epochs > s.epochs and self._is_main:
+            log.info(
+                "training %d epochs instead of %d: %d epochs of %d batches would be %d optimiser steps,"
+                " fewer than min_steps = %d",
+                epochs,
+                s.epochs,
+                s.epochs,
+                per_epoch,
+                s.epochs * per_epoch,
+                s.min_steps,
+            )
+        every = max(1, math.ceil(epochs / MAX_CHECKPOINTS))
         self._val_index = perm[:n_val].to(s.device)
         self._train_index = perm[n_val:].to(s.device)
         opts = {ph.name: _adamw(ph, s) for ph in self.phases}
@@ -223,7 +267,7 @@ class Trainer:
             best_state, loop = load_checkpoint(s.checkpoint_dir, self.module, opts, s.device)
             log.info("resuming after epoch %d from %s", loop["epoch"], s.checkpoint_dir)
         self.history = loop["history"]
-        for epoch in range(loop["epoch"], s.epochs):
+        for epoch in range(loop["epoch"], epochs):
             if s.patience is not None and loop["bad_epochs"] >= s.patience:
                 break
             t0 = time.perf_counter()
@@ -250,7 +294,12 @@ class Trainer:
                 if s.lr_schedule == "plateau" and loop["flat_epochs"] >= 2:
                     loop["lr_scale"] *= 0.5
                     loop["flat_epochs"] = 0
-            row = {"epoch": epoch + 1, "lr": lr, "seconds": round(time.perf_counter() - t0, 4)}
+            row = {
+                "epoch": epoch + 1,
+                "steps": (epoch + 1) * per_epoch,  # optimiser steps so far (each phase takes one per batch)
+                "lr": lr,
+                "seconds": round(time.perf_counter() - t0, 4),
+            }
             row.update({f"train_{k}": v for k, v in train.items()})
             row.update({f"val_{k}": v for k, v in val.items()})
             if self.epoch_report is not None:
@@ -258,7 +307,8 @@ class Trainer:
             self.history.append(row)
             loop["epoch"] = epoch + 1
             loop["history"] = self.history
-            if s.checkpoint_dir is not None and self._is_main:
+            last = epoch + 1 == epochs or (s.patience is not None and loop["bad_epochs"] >= s.patience)
+            if s.checkpoint_dir is not None and self._is_main and ((epoch + 1) % every == 0 or last):
                 save_checkpoint(s.checkpoint_dir, self.module, opts, best_state, loop)
             self._end_of_epoch(epoch + 1)
         if best_state is not None and n_val:
@@ -277,7 +327,7 @@ class Trainer:
 
     def _lr(self, epoch: int, scale: float) -> float:
         if self.s.lr_schedule == "cosine":
-            return self.s.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / self.s.epochs))
+            return self.s.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / self.epochs))
         return self.s.lr * scale
 
     def _train_epoch(self, data: torch.Tensor, opts: dict, epoch: int) -> dict[str, float]:
@@ -320,7 +370,7 @@ class Trainer:
                     running += value * len(batch)
             if self._is_main and ((step + 1) % every == 0 or step + 1 == steps):
                 mean = running / max(seen, 1)
-                report("training", step + 1, steps, f"epoch {epoch + 1}/{s.epochs}  loss {mean:.4g}")
+                report("training", step + 1, steps, f"epoch {epoch + 1}/{self.epochs}  loss {mean:.4g}")
         totals, count = self._reduce({k: float(v) for k, v in sums.items()}, seen)
         return {k: v / count for k, v in totals.items()}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,9 @@ from ..data.validate import check_array
 from ..errors import InputError, RunIntegrityError
 from .blocked import TREE_MAX_DIM
 from .index import KNNIndex
+
+log = logging.getLogger(__name__)
+LOW_RECALL = 0.9  # an approximate graph below this is said to be so when it is made
 
 GRAPH_METHODS = ("auto", "exact", "hnsw")
 APPROX_FROM = 200_000  # rows from which "auto" builds an approximate (HNSW) graph
@@ -79,7 +83,16 @@ class KnnGraph:
         Z = check_array(Z, name="latents", min_rows=2)
         index = make_index(method, len(Z), Z.shape[1], metric)
         idx, dist = index.build(Z).neighbours(int(k))
-        return cls(idx, dist, metric, latents_digest(Z), index.name, getattr(index, "recall_", None))
+        recall = getattr(index, "recall_", None)
+        if recall is not None and recall < LOW_RECALL:
+            log.warning(
+                "the approximate kNN graph found %.0f%% of the true %d nearest neighbours (recall %.3f):"
+                " maps and scores built on it are approximate; `--graph exact` is exact but slower",
+                100 * recall,
+                k,
+                recall,
+            )
+        return cls(idx, dist, metric, latents_digest(Z), index.name, recall)
 
     def to_bytes(self) -> bytes:
         from safetensors.numpy import save

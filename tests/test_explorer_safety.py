@@ -413,6 +413,7 @@ def test_the_token_leaves_the_address_bar_and_no_referer_carries_it(server, brow
     # about:blank, then this page: its entry was replaced, not pushed, so Back cannot bring the token back
     assert pg.evaluate("history.length") == 2
     _select(pg, 3)
+    pg.wait_for_load_state("networkidle")  # the calls a selection makes (its slider decode) have landed
     n_first = len(rec.seen)
     # a reload (the address bar now has no token) still loads and answers
     pg.reload()

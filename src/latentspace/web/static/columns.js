@@ -172,9 +172,10 @@
     const match = new Uint8Array(n), remote = [];
     const needle = q.trim().toLowerCase();
     if (!needle) return { match: null, count: 0, remote: remote };
+    let count = 0;
     const row = /^#?(\d+)$/.exec(needle);
-    if (row && +row[1] < n) match[+row[1]] = 1;
-    const num = Number(needle), f32 = Math.fround(num), isNum = needle !== "" && Number.isFinite(num);
+    if (row && +row[1] < n) { match[+row[1]] = 1; count++; }
+    const num = Number(needle), f32 = Math.fround(num), isNum = Number.isFinite(num);
     for (const col of columns) {
       if (!col.search) continue;
       if (col.codes) {
@@ -186,30 +187,32 @@
         });
         if (!any) continue;
         const c = col.codes;
-        for (let i = 0; i < n; i++) if (hit[c[i]]) match[i] = 1;
+        for (let i = 0; i < n; i++) if (hit[c[i]] && !match[i]) { match[i] = 1; count++; }
       } else if (col.values) {
         if (!isNum) continue;
         const v = col.values;
-        for (let i = 0; i < n; i++) if (v[i] === f32) match[i] = 1;
+        for (let i = 0; i < n; i++) if (v[i] === f32 && !match[i]) { match[i] = 1; count++; }
       } else if (col.text) {
+        // hits come in order: walk the row starts along with them (starts[r] <= at < starts[r + 1])
         const s = col.text.s, starts = col.text.starts;
-        let at = s.indexOf(needle);
+        let r = 0, at = s.indexOf(needle);
         while (at >= 0) {
-          let a = 0, b = starts.length - 1;  // the row holding position `at`: starts[a] <= at < starts[a + 1]
-          while (b - a > 1) { const m = (a + b) >> 1; if (starts[m] <= at) a = m; else b = m; }
-          match[a] = 1;
-          at = s.indexOf(needle, starts[a + 1]);
+          while (starts[r + 1] <= at) r++;
+          if (!match[r]) { match[r] = 1; count++; }
+          at = s.indexOf(needle, starts[r + 1]);
         }
       } else if (col.serverSearch) {
         remote.push(col);
       }
     }
-    return { match: match, remote: remote };
+    return { match: match, count: count, remote: remote };
   }
   // OR the bits of a server answer (bit i of byte i >> 3, least significant first) into `match`
   function orBits(match, b64) {
     const b = bytes(b64);
-    for (let i = 0; i < match.length; i++) if ((b[i >> 3] >> (i & 7)) & 1) match[i] = 1;
+    let added = 0;
+    for (let i = 0; i < match.length; i++) if (!match[i] && (b[i >> 3] >> (i & 7)) & 1) { match[i] = 1; added++; }
+    return added;
   }
   function count(a) { let k = 0; for (let i = 0; i < a.length; i++) k += a[i]; return k; }
 

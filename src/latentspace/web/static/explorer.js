@@ -310,20 +310,21 @@
     S.timings.filter = performance.now() - t0;
     stats(); saveUrl();
   }
-  // every map's state bytes from the filters, the search and the groups; counts in the panels
-  function refresh() {
+  // every map's state bytes from the filters, the search and the groups; the panels' counts (they
+  // depend on the filters alone: `counts` false when only the search or the groups changed)
+  function refresh(counts) {
     const n = S.runs[0].n, st = new Uint8Array(n), mask = S.cf.mask, m = S.match, g = S.groupBits;
     if (m) for (let i = 0; i < n; i++) st[i] = (mask[i] ? 1 : 0) | (m[i] ? 0 : 2) | g[i];
     else for (let i = 0; i < n; i++) st[i] = (mask[i] ? 1 : 0) | g[i];
     S.stateBytes = st;
+    const any = (S.cf.shown < n ? 1 : 0) | (m ? 2 : 0) | (S.groupA.length ? 4 : 0) | (S.groupB.length ? 8 : 0);
     for (const run of S.runs) {
       const map = S.maps[run.id];
       if (run.n !== n || !map.setState) continue;
       map.marks = S.matchRows || [];
-      map.setState(st);
+      map.setState(st, any);
     }
-    S.filterPanel.update(S.cf, S.legends[0]);
-    legends();
+    if (counts !== false) { S.filterPanel.update(S.cf, S.legends[0]); legends(); }
     const active = S.cf.filters.size;
     $("shown").textContent = active ? S.cf.shown.toLocaleString() + " of " + n.toLocaleString() + " shown" : n.toLocaleString() + " items";
     $("clearfilters").hidden = !active;
@@ -357,13 +358,13 @@
     for (const col of r.remote) {
       const a = await api("runs/" + col.rid + "/columns/" + col.index + "/search?q=" + encodeURIComponent(q.trim()));
       if (S.query !== q) return;
-      C.orBits(r.match, a.bits);
+      r.count += C.orBits(r.match, a.bits);
     }
     S.match = r.match;
-    S.matchCount = r.match ? C.count(r.match) : 0;
+    S.matchCount = r.count;
     S.matchRows = [];
     if (r.match && S.matchCount <= MARKED) for (let i = 0; i < r.match.length; i++) if (r.match[i]) S.matchRows.push(i);
-    refresh();
+    refresh(false);
     S.timings.search = performance.now() - t0;
     S.searched = q;
     stats(); saveUrl();
@@ -373,8 +374,8 @@
     if (!S.match) { el.textContent = ""; el.className = ""; return; }
     let shown = 0;
     if (S.cf.filters.size) { const m = S.match, mask = S.cf.mask; for (let i = 0; i < m.length; i++) if (m[i] && !mask[i]) shown++; }
-    el.textContent = S.matchCount ? S.matchCount.toLocaleString() + (S.matchCount === 1 ? " match" : " matches") +
-      (S.cf.filters.size ? " (" + shown.toLocaleString() + " shown)" : "") : "no match";
+    el.textContent = S.matchCount ? S.matchCount.toLocaleString() + (S.matchCount === 1 ? " match" : " matches") : "no match";
+    el.title = S.cf.filters.size ? shown.toLocaleString() + " of them shown (the filters hide the rest)" : "";
     el.className = S.matchCount ? "hit" : "";
   }
 
@@ -387,7 +388,7 @@
     for (let i = 0; i < g.length; i++) if (g[i] & bit) out.push(i);
     S["group" + which] = out;
     $("na").textContent = S.groupA.length.toLocaleString(); $("nb").textContent = S.groupB.length.toLocaleString();
-    refresh();
+    refresh(false);
     S.packed[which] = await U.groupToUrl(out);
     saveUrl();
   }

@@ -10,7 +10,8 @@
   function axisFormat(lo, hi) {
     const span = Math.abs(hi - lo), big = Math.max(Math.abs(lo), Math.abs(hi));
     if (!(span > 0) || big >= 1e5 || big < 1e-3) return fmt;
-    const digits = Math.max(0, Math.min(8, Math.ceil(-Math.log10(span)) + 2));
+    const whole = Number.isInteger(lo) && Number.isInteger(hi) && span >= 1;
+    const digits = whole ? 0 : Math.max(0, Math.min(8, Math.floor(-Math.log10(span)) + 3));
     return (x) => (x === null || x !== x ? "–" : x.toFixed(digits));
   }
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };

@@ -126,11 +126,11 @@
     this.draw();
   };
 
-  // the state byte of every point (HIDDEN | DIM | IN_A | IN_B); the array is kept, not copied
-  LatentScatter.prototype.setState = function (flags) {
+  // the state byte of every point (HIDDEN | DIM | IN_A | IN_B); the array is kept, not copied.
+  // `any`: the OR of all bytes when the caller knows it (else it is computed)
+  LatentScatter.prototype.setState = function (flags, any) {
     this.state = flags;
-    let any = 0;
-    for (let i = 0; i < flags.length; i++) any |= flags[i];
+    if (any === undefined) { any = 0; for (let i = 0; i < flags.length; i++) any |= flags[i]; }
     this.anyState = any;
     if (this.gl) {
       const gl = this.gl;

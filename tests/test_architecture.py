@@ -107,10 +107,12 @@ def test_layers():
     """The low rooms import none of the rooms above them."""
     graph = _graph(1)
     below = {
-        "knn": {"maps", "metrics", "ops", "stages", "report", "web", "cli"},
-        "metrics": {"maps", "cluster", "stages", "report", "web", "cli"},
-        "models": {"stages", "report", "web", "cli", "maps", "metrics"},
-        "runfolder": {"stages", "report", "web", "cli"},
+        "knn": {"maps", "metrics", "ops", "interpret", "stages", "report", "web", "cli"},
+        "metrics": {"maps", "interpret", "cluster", "stages", "report", "web", "cli"},
+        "models": {"stages", "report", "web", "cli", "maps", "metrics", "interpret"},
+        "runfolder": {"interpret", "stages", "report", "web", "cli"},
+        "maps": {"interpret"},
+        "interpret": {"cluster", "stages", "report", "web", "cli"},
         "report": {"stages", "web", "cli"},
         "stages": {"web", "cli"},
     }

@@ -33,6 +33,7 @@ _LAZY = {
     "register": ("latentspace.models", "register"),
     "fit": ("latentspace.stages.fit", "fit"),
     "encode": ("latentspace.stages.encode", "encode"),
+    "interpret": ("latentspace.interpret", None),  # the room itself, callable: ls.interpret(run)
     "import_embeddings": ("latentspace.stages.imports", "import_embeddings"),
     "from_embeddings": ("latentspace.stages.imports", "from_embeddings"),
     "Run": ("latentspace.runfolder", "Run"),
@@ -50,6 +51,7 @@ __all__ = [
     "register",
     "fit",
     "encode",
+    "interpret",
     "import_embeddings",
     "from_embeddings",
     "Run",
@@ -67,7 +69,8 @@ def __getattr__(name: str):
     if name not in _LAZY:
         raise AttributeError(f"module 'latentspace' has no attribute {name!r}")
     module, attr = _LAZY[name]
-    value = getattr(importlib.import_module(module), attr)
+    found = importlib.import_module(module)
+    value = found if attr is None else getattr(found, attr)
     globals()[name] = value  # looked up once
     return value
 
@@ -77,6 +80,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from . import interpret
     from .data import Dataset
     from .data import load as load_data
     from .models import available_models, create_model, get_model_class, register

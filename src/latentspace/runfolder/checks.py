@@ -25,7 +25,9 @@ from .schema import (
     Num,
     Scalar,
     Str,
+    _Bad,
     check,
+    show,
 )
 
 CONFIG, MODEL, LATENTS = "config.json", "model.safetensors", "latents.parquet"
@@ -115,8 +117,170 @@ MODEL_META_SCHEMA = Fields(
     },
 )
 
+# interpret.json: named dimensions and directions, traversals and decoder sensitivity
+# (interpret/interpretation.py); every list bounded, every number finite and in its range
+MAX_LISTED_DIMS, MAX_PCS, MAX_VECTOR = 1024, 32, 65536
+
+
+def _capped(item, most: int):
+    """A list of at most ``most`` entries, each fitting ``item`` (the length checked first)."""
+    inner = ListOf(item)
+
+    def capped(v, path: str) -> None:
+        if isinstance(v, list) and len(v) > most:
+            raise _Bad(path, f"must hold at most {most:,} entries, got {len(v):,}")
+        inner(v, path)
+
+    return capped
+
+
+def _between(lo: float, hi: float | None = None):
+    """A finite number from ``lo`` to ``hi`` (no upper bound when None)."""
+
+    def between(v, path: str) -> None:
+        Num(finite=True)(v, path)
+        if v < lo or (hi is not None and v > hi):
+            upto = f" to {hi:g}" if hi is not None else " or more"
+            raise _Bad(path, f"must be a number from {lo:g}{upto}, got {show(v)}")
+
+    return between
+
+
+_TEXT = Str(r"(?s).{0,1000}", "a string of at most 1,000 characters")
+_ID = Str(r"(z|pc)_[0-9]{1,7}", "a direction id such as z_3 or pc_1")
+_FINITE, _PLUS, _SHARE = Num(finite=True), _between(0.0), _between(0.0, 1.0)
+_TIE = Fields(
+    column=_TEXT,
+    mi=_SHARE,
+    optional={"corr": _between(-1.0, 1.0), "shift": _FINITE, "hi": _TEXT, "lo": _TEXT},
+)
+_DIRECTION = Fields(
+    id=_ID,
+    kind=Str(r"dim|pc", "dim or pc"),
+    index=Int(0),
+    importance=_FINITE,
+    variance=_PLUS,
+    spread=_PLUS,
+    inactive=Bool,
+    name=_TEXT,
+    title=_TEXT,
+    score=_SHARE,
+    associations=_capped(_TIE, 8),
+    optional={"kl": _FINITE, "column": _TEXT, "effect": _PLUS, "vector": _capped(_FINITE, MAX_VECTOR)},
+)
+_ROW_VALUE = Fields(row=Int(0), value=_PLUS)
+_TRAVERSAL = Fields(
+    rows=_capped(Int(0), 16),
+    offsets=_capped(_FINITE, 33),
+    unit=_TEXT,
+    directions=_capped(_ID, 64),
+)
+_SENSITIVITY = Fields(
+    rows=Int(1),
+    directions=Int(1),
+    step=_PLUS,
+    seed=Int(0),
+    median=_PLUS,
+    p10=_PLUS,
+    p90=_PLUS,
+    min=_PLUS,
+    max=_PLUS,
+    most=_capped(_ROW_VALUE, 64),
+    least=_capped(_ROW_VALUE, 64),
+    move=Fields(size=_PLUS, direction=_capped(_FINITE, MAX_VECTOR)),
+    optional={"by_label": _capped(Fields(label=_TEXT, median=_PLUS, rows=Int(1)), 50)},
+)
+
+
+def _or_skipped(schema):
+    """``schema``, or ``{"skipped": why}`` for a part a run cannot have (no decoder)."""
+    skipped = Fields(skipped=_TEXT)
+    return lambda v, path: (skipped if isinstance(v, dict) and "skipped" in v else schema)(v, path)
+
+
+INTERPRET_SCHEMA = Fields(
+    schema_version=Int(1, 1),
+    seed=Int(0),
+    latent_dim=Int(1),
+    n_rows=Int(1),
+    rows_used=Int(1),
+    importance=Fields(
+        kind=Str(r"kl|variance", "kl or variance"),
+        rule=_TEXT,
+        optional={"rows": Int(1), "split": Str(r"test|all", "test or all")},
+    ),
+    mi=Fields(estimator=_TEXT, bins=Int(2, 64), normalised_by=_TEXT),
+    columns=_capped(
+        Fields(
+            key=_TEXT,
+            name=_TEXT,
+            source=Str(r"label|factor|meta", "label, factor or meta"),
+            kind=Str(r"numeric|categorical", "numeric or categorical"),
+            rows=Int(0),
+            optional={"classes": Int(2), "best": _ID, "best_mi": _SHARE},
+        ),
+        64,
+    ),
+    skipped_columns=_capped(Fields(name=_TEXT, why=_TEXT), 1024),
+    dims=_capped(_DIRECTION, MAX_LISTED_DIMS),
+    pcs=_capped(_DIRECTION, MAX_PCS),
+    traversal=_or_skipped(_TRAVERSAL),
+    sensitivity=_or_skipped(_SENSITIVITY),
+    summary=Str(r"[^\n]{0,2000}", "one line of at most 2,000 characters"),
+)
+
 # the JSON files a run may hold, by name, and the schema each must fit
-JSON_SCHEMAS = {"history.json": HISTORY_SCHEMA, "metrics.json": METRICS_SCHEMA}
+JSON_SCHEMAS = {
+    "history.json": HISTORY_SCHEMA,
+    "metrics.json": METRICS_SCHEMA,
+    "interpret.json": INTERPRET_SCHEMA,
+}
+
+
+def check_interpretation(doc: dict, config: dict, where) -> dict:
+    """interpret.json (already fitting INTERPRET_SCHEMA) against its run: the latent size and row
+    count, direction ids that match their index, each dimension listed once, principal directions
+    and moves of the latent's length, rows within the run, and every id it refers to listed."""
+
+    def refuse(what: str):
+        raise RunIntegrityError(f"{where}: {what}")
+
+    L, n = config["latent_dim"], config["dataset"]["n"]
+    if doc["latent_dim"] != L or doc["n_rows"] != n:
+        refuse(f"describes {doc['n_rows']:,} rows of {doc['latent_dim']} dimensions; the run: {n:,} of {L}")
+    ids = set()
+    for part, kind, first in (("dims", "dim", 0), ("pcs", "pc", 1)):
+        for i, d in enumerate(doc[part]):
+            prefix = "z" if kind == "dim" else "pc"
+            if d["kind"] != kind or d["id"] != f"{prefix}_{d['index']}" or d["id"] in ids:
+                refuse(f"{part}[{i}] is {d['id']!r} ({d['kind']} {d['index']}): not a {kind} listed once")
+            if not first <= d["index"] < (L if kind == "dim" else MAX_PCS + 1):
+                refuse(f"{part}[{i}] has index {d['index']}; the latent has {L} dimensions")
+            if kind == "pc" and len(d.get("vector", [])) != L:
+                refuse(f"{part}[{i}] has a vector of {len(d.get('vector', []))} numbers, not {L}")
+            ids.add(d["id"])
+    keys = {c["key"] for c in doc["columns"]}
+    for d in doc["dims"] + doc["pcs"]:
+        for tie in d["associations"]:
+            if tie["column"] not in keys:
+                refuse(f"{d['id']} is tied to {tie['column']!r}, which the file does not list")
+    for c in doc["columns"]:
+        if "best" in c and c["best"] not in ids:
+            refuse(f"column {c['key']!r} names {c['best']!r}, which the file does not list")
+    trav = doc["traversal"]
+    if "skipped" not in trav:
+        for ident in trav["directions"]:
+            if ident not in ids:
+                refuse(f"the traversal names {ident!r}, which the file does not list")
+        if any(r >= n for r in trav["rows"]):
+            refuse(f"the traversal names a row beyond the run's {n:,}")
+    sens = doc["sensitivity"]
+    if "skipped" not in sens:
+        if any(e["row"] >= n for e in sens["most"] + sens["least"]):
+            refuse(f"the sensitivity names a row beyond the run's {n:,}")
+        if len(sens["move"]["direction"]) != L:
+            refuse(f"the sensitivity's move has {len(sens['move']['direction'])} numbers, not {L}")
+    return doc
 
 
 def check_file_name(name, where) -> str:

@@ -399,3 +399,18 @@ def test_library_refuses_bad_arguments(swiss):
         interpret(swiss, pcs=40, write=False)
     with pytest.raises(InputError, match="items must be a number from 1 to 16"):
         interpret(swiss, items=0, write=False)
+
+
+# --- the explorer's sliders -------------------------------------------------------------------------
+def test_the_explorer_takes_slider_names_and_order_from_interpret_json(tmp_path):
+    from latentspace.web.state import load_state
+
+    path = tmp_path / "run"
+    ls.fit(ls.load_data("swissroll", n=500), "pca", latent_dim=3, out=path)
+    before = load_state(0, path).describe()
+    assert before["dimensions"] is None
+    assert before["slider_dims"] == list(np.argsort(-Run(path).latent_matrix().std(0)))
+    res = interpret(Run(path), seed=1)
+    after = load_state(0, path).describe()
+    assert after["dimensions"] == res.sliders() and after["dimensions"][0]["name"] == res.dims[0]["name"]
+    assert after["slider_dims"] == [d["index"] for d in res.dims]

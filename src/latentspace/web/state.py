@@ -112,7 +112,11 @@ class RunState:
         labels = None
         if d.y is not None:
             labels = [d.label_name(v) for v in np.unique(d.y)]
-        order = np.argsort(-self.std)  # sliders for the dimensions that vary most
+        from ..interpret import read_interpretation, slider_dimensions
+
+        found = read_interpretation(self.run)  # interpret.json: names and importance order, if made
+        dims = slider_dimensions(found.doc) if found is not None else None
+        order = np.array([e["dim"] for e in dims]) if dims else np.argsort(-self.std)  # else most varied
         return {
             "id": self.rid,
             "name": self.run.name,
@@ -128,6 +132,7 @@ class RunState:
             "mean": self.mean.tolist(),
             "std": self.std.tolist(),
             "slider_dims": order[:16].tolist(),
+            "dimensions": dims,  # [{"dim", "name", "score", "inactive"}] by importance, or None
             "max_span": MAX_SPAN,
             "has_decoder": self.has_decoder,
             "has_encoder": self.has_encoder,

@@ -446,6 +446,51 @@ def test_the_url_restores_the_view(served, log, browser):
     other.page.close()
 
 
+# --- where the map can be trusted: contours, captions, the distance of a decoded point from the data -----
+def test_contours_captions_and_the_off_data_warning(served, log):
+    from starlette.testclient import TestClient
+
+    url, state = served
+    pg = open_page(log, url)
+    c = TestClient(create_app([state], TOKEN), base_url="http://127.0.0.1:8765")
+    overlay = c.get("/api/runs/0/overlay", headers=H).json()
+    pg.click("#contours")
+    pg.wait_for_function("explorer.maps[0].contours.length > 0")
+    assert pg.evaluate("explorer.maps[0].contours.length") == len(overlay["contours"])
+    captions = pg.evaluate("explorer.maps[0].captions.map((t) => t.text)")
+    want = [g["captions"]["label"] for g in overlay["regions"]]  # the colouring's column
+    assert captions == [f"{w['value']} {int(np.floor(100 * w['share'] + 0.5))}%" for w in want] and captions
+    pg.select_option("#colorby", "meta:colour")  # captions follow the colouring
+    pg.wait_for_function(
+        f"explorer.maps[0].captions[0].text.startsWith({overlay['regions'][0]['captions']['colour']['value']!r})"
+    )
+    pg.select_option("#colorby", "label")
+    log.shot("explorer-features-contours.png")
+    # a click far from every point: the page says how far the decoded point lies from the data
+    box = pg.locator("#map0").bounding_box()
+    ex, ey = pg.evaluate(
+        "(() => { const m = explorer.maps[0]; let best = null, far = -1;"
+        " for (let y = 10; y < m.h - 10; y += 20) for (let x = 10; x < m.w - 10; x += 20) {"
+        "   const q = m.toData(x, y); let d = Infinity;"
+        "   for (let i = 0; i < m.n; i += 7) d = Math.min(d, (m.x[i] - q[0]) ** 2 + (m.y[i] - q[1]) ** 2);"
+        "   if (d > far) { far = d; best = [x, y]; } } return best; })()"
+    )
+    pg.mouse.click(box["x"] + ex, box["y"] + ey)
+    pg.wait_for_function("explorer.spaceDistance !== undefined && explorer.spaceDistance !== null")
+    d = pg.evaluate("explorer.spaceDistance")
+    z = np.asarray(pg.evaluate("explorer.z0"), np.float64)
+    dist = np.linalg.norm(state.Z.astype(np.float64) - z, axis=1)
+    assert d["row"] == int(np.argmin(dist)) and d["distance"] == pytest.approx(dist.min(), rel=1e-4)
+    text = pg.inner_text("#space .support")
+    assert f"#{d['row']}" in text and f"{d['ratio']:.1f}×" in text
+    assert d["off_data"] == (d["ratio"] > d["limit"])
+    if d["off_data"]:
+        assert text.startswith("Off the data") and "off" in pg.get_attribute("#space .support", "class")
+    pg.click("#contours")
+    pg.wait_for_function("explorer.maps[0].contours.length === 0")
+    assert log.errors == []
+
+
 # --- the PNG export, the tooltip, the status bar ------------------------------------------------------------
 def test_png_export_tooltip_and_status_numbers(served, log):
     from PIL import Image

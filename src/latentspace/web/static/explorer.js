@@ -271,6 +271,7 @@
       S.legends[run.id] = { key: key, col: col, legend: c.legend, scale: c.scale };
     }
     S.timings.colour = performance.now() - t0;
+    if (S.contours) S.runs.forEach((run) => { const o = S.overlays[run.id]; if (o && o.available) { S.maps[run.id].captions = captions(o); S.maps[run.id].drawOverlay(); } });
     legends();
     if (S.filterPanel) S.filterPanel.update(S.cf, S.legends[0]);
   }
@@ -371,6 +372,7 @@
   }
   function searchCount() {
     const el = $("searchcount");
+    el.parentNode.classList.toggle("counted", !!S.match);
     if (!S.match) { el.textContent = ""; el.className = ""; return; }
     let shown = 0;
     if (S.cf.filters.size) { const m = S.match, mask = S.cf.mask; for (let i = 0; i < m.length; i++) if (m[i] && !mask[i]) shown++; }
@@ -519,6 +521,7 @@
         r = await api("runs/" + run.id + "/nearest", { z: S.z, k: 4, place: true }, $("sliders"));
         fill($("sliders").querySelector(".decoded"), nearestFigures(r, (k, v) => "#" + v.row + " d=" + short(r.distances[k])));
       }
+      support($("sliders").querySelector(".support"), r.data_distance);
       const m = S.maps[run.id];
       m.extra = [{ x: r.position[0], y: r.position[1], color: "#ff7f0e" }];
       m.drawOverlay();
@@ -554,6 +557,46 @@
     return [Math.min(b[1], Math.max(b[0], x)), Math.min(b[3], Math.max(b[2], y))];
   }
 
+  // how far a decoded point lies from the data (the server's data_distance), said under it; a warning
+  // when it is off the data (the decoder extrapolates there)
+  function support(el, d) {
+    el.classList.remove("off");
+    if (!d) { el.textContent = ""; return; }
+    const ratio = d.ratio === null ? "∞" : d.ratio.toFixed(1) + "×";
+    el.textContent = (d.off_data ? "Off the data: " : "") + "the nearest real item, #" + d.row + ", is " + ratio +
+      " the typical neighbour distance away" + (d.off_data ? " (over " + d.limit + "×): what is decoded here is extrapolated." : ".");
+    el.classList.toggle("off", !!d.off_data);
+  }
+
+  // --- density contours and captioned regions (the server's /overlay), drawn on every 2-D map --------
+  async function showContours(on) {
+    S.contours = on;
+    $("contours").setAttribute("aria-pressed", on ? "true" : "false");
+    for (const run of S.runs) {
+      const m = S.maps[run.id];
+      if (!on) { m.contours = []; m.captions = []; m.drawOverlay(); continue; }
+      const o = S.overlays[run.id] || (S.overlays[run.id] = await api("runs/" + run.id + "/overlay", undefined, null));
+      if (!o.available) { status(o.reason || "no contours for this map"); continue; }
+      m.contours = o.contours.map((k, j) => ({ lines: k.lines, width: 1 + 0.5 * j, alpha: 0.35 + 0.15 * j }));
+      m.captions = captions(o);
+      m.drawOverlay();
+    }
+    saveUrl();
+  }
+  // each dense region's most common value (and its share) in the colouring's column when it is a
+  // category the server captions by, else in the first it does (the label)
+  function captions(o) {
+    const by = Array.isArray(o.caption_by) ? o.caption_by : [o.caption_by], key = S.colour || "";
+    const name = key === "label" ? "label" : key.startsWith("meta:") ? key.slice(5) : null;
+    const col = by.indexOf(name) >= 0 ? name : by[0];
+    return o.regions.map((g) => {
+      const c = g.captions && g.captions[col];
+      return { x: g.x, y: g.y, text: c ? c.value + " " + Math.round(100 * c.share) + "%" : "" };
+    }).filter((t) => t.text);
+  }
+  S.overlays = [];
+  $("contours").addEventListener("click", () => showContours(!S.contours).catch((e) => status("contours: " + e.message)));
+
   // --- click on empty space: the map position back to a latent, decoded; without a decoder, the
   // real items nearest that map position ----------------------------------------------------------
   async function decodeAt(run, x, y) {
@@ -562,6 +605,8 @@
     const r = await api("runs/" + run.id + "/inverse", { point: [x, y] }, $("space"));
     const at = "(" + x.toFixed(2) + ", " + y.toFixed(2) + ")";
     const m = S.maps[run.id];
+    S.spaceDistance = r.data_distance || null;
+    support($("space").querySelector(".support"), r.data_distance);
     if (run.has_decoder) {
       fill($("space").querySelector(".decoded"), [figure(run, r.item, "at " + at)]);
       $("space").querySelector(".hint").textContent = "";
@@ -635,6 +680,7 @@
       }
       f.dataset.alpha = a;
       fill($("attr").querySelector(".live"), [f]);
+      support($("attr").querySelector(".support"), r.data_distance);
       const m = S.maps[run.id];
       m.extra = [{ x: r.position[0], y: r.position[1], color: "#17becf" }]; m.drawOverlay();
       S.alphaFrames++;
@@ -732,7 +778,8 @@
     if (!S.ready) return;
     const st = { c: S.colour, q: S.query, t: S.tab === "item" ? "" : S.tab, sel: S.selected >= 0 ? S.selected : "",
       a: S.packed.A, b: S.packed.B, ia: S.A === null ? "" : S.A, ib: S.B === null ? "" : S.B,
-      fp: document.body.classList.contains("nofilters") === (S.runs.length > 1) ? "" : document.body.classList.contains("nofilters") ? "0" : "1" };
+      fp: document.body.classList.contains("nofilters") === (S.runs.length > 1) ? "" : document.body.classList.contains("nofilters") ? "0" : "1",
+      o: S.contours ? 1 : "" };
     const f = [];
     for (const [key, x] of S.cf.filters) {
       if (x.spec.keep) { const h = []; x.spec.keep.forEach((v, k) => { if (!v) h.push(k); }); f.push([key, { h: h }]); }
@@ -777,6 +824,7 @@
     if (h.ia !== undefined && +h.ia < n) { S.A = +h.ia; $("ia").textContent = "#" + S.A; }
     if (h.ib !== undefined && +h.ib < n) { S.B = +h.ib; $("ib").textContent = "#" + S.B; }
     S.maps.forEach((m, r) => { const v = U.parseView(h["v" + r]); if (v && m.setView) m.setView(v); });
+    if (h.o === "1") showContours(true).catch((e) => status("contours: " + e.message));
     return { sel: h.sel !== undefined && /^\d+$/.test(h.sel) ? +h.sel : -1 };
   }
 

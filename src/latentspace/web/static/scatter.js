@@ -19,6 +19,7 @@
     this.groupColors = opts.groupColors || [[230, 0, 126], [0, 150, 136]];
     this.onHover = null; this.onClick = null; this.onLasso = null; this.onView = null;
     this.highlight = []; this.marks = []; this.extra = []; this.paths = []; this.selected = -1;
+    this.contours = []; this.captions = [];  // [{lines: [[[x, y], ...], ...], width}], [{x, y, text}]
     this.lastDrawMs = 0; this.frames = [];
     container.style.position = container.style.position || "relative";
     this.base = document.createElement("canvas");
@@ -252,6 +253,19 @@
     const c = this.overlay.getContext("2d"), dpr = this.dpr;
     c.setTransform(dpr, 0, 0, dpr, 0, 0);
     c.clearRect(0, 0, this.w, this.h);
+    for (const k of this.contours) {
+      c.strokeStyle = "rgba(40,50,70," + (k.alpha || 0.55) + ")"; c.lineWidth = k.width || 1; c.beginPath();
+      for (const line of k.lines) line.forEach((q, j) => { const s = this.toScreen(q[0], q[1]); j ? c.lineTo(s[0], s[1]) : c.moveTo(s[0], s[1]); });
+      c.stroke();
+    }
+    if (this.captions.length) {
+      c.font = "600 12px system-ui, sans-serif"; c.textAlign = "center"; c.textBaseline = "middle"; c.lineJoin = "round";
+      for (const t of this.captions) {
+        const s = this.toScreen(t.x, t.y);
+        c.strokeStyle = "rgba(255,255,255,0.9)"; c.lineWidth = 3.5; c.strokeText(t.text, s[0], s[1]);
+        c.fillStyle = "#1d2330"; c.fillText(t.text, s[0], s[1]);
+      }
+    }
     for (const p of this.paths) {
       c.strokeStyle = p.color || "#d62728"; c.lineWidth = p.width || 2; c.beginPath();
       p.points.forEach((q, k) => { const s = this.toScreen(q[0], q[1]); k ? c.lineTo(s[0], s[1]) : c.moveTo(s[0], s[1]); });

@@ -446,6 +446,45 @@ def test_the_url_restores_the_view(served, log, browser):
     other.page.close()
 
 
+def test_a_hostile_link_is_refused_calmly(served, log):
+    """A link is untrusted input: a lasso group that inflates to 10 MB, filters that are not JSON,
+    row numbers that are not rows, a view that is not numbers: the page loads, says what it could not
+    read, and keeps none of it."""
+    import zlib
+    from urllib.parse import urlencode
+
+    url, state = served
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = base64.urlsafe_b64encode(c.compress(b"\x00" * (10 << 20)) + c.flush()).decode().rstrip("=")
+    fragment = urlencode(
+        {
+            "a": bomb,
+            "b": "@nothere",
+            "f": "{not json",
+            "sel": "-4",
+            "ia": "-3",
+            "ib": "1e9",
+            "v0": "nan,1,2,3",
+            "t": "x",
+        }
+    )
+    pg = open_page(log, url, fragment)
+    assert pg.evaluate("[explorer.groupA.length, explorer.groupB.length, explorer.cf.filters.size]") == [
+        0,
+        0,
+        0,
+    ]
+    assert pg.evaluate("[explorer.selected, explorer.A, explorer.B, explorer.tab]") == [
+        -1,
+        None,
+        None,
+        "item",
+    ]
+    assert pg.inner_text("#message") != ""
+    assert pg.evaluate("Number.isFinite(explorer.maps[0].view.x0)")
+    assert log.errors == []
+
+
 # --- where the map can be trusted: contours, captions, the distance of a decoded point from the data -----
 def test_contours_captions_and_the_off_data_warning(served, log):
     from starlette.testclient import TestClient

@@ -821,8 +821,9 @@
     $("na").textContent = S.groupA.length.toLocaleString(); $("nb").textContent = S.groupB.length.toLocaleString();
     if (h.q) { $("search").value = h.q; await runSearch(); }
     if (h.t) showTab(h.t);
-    if (h.ia !== undefined && +h.ia < n) { S.A = +h.ia; $("ia").textContent = "#" + S.A; }
-    if (h.ib !== undefined && +h.ib < n) { S.B = +h.ib; $("ib").textContent = "#" + S.B; }
+    const row = (v) => (v !== undefined && /^\d+$/.test(v) && +v < n ? +v : null);
+    if (row(h.ia) !== null) { S.A = row(h.ia); $("ia").textContent = "#" + S.A; }
+    if (row(h.ib) !== null) { S.B = row(h.ib); $("ib").textContent = "#" + S.B; }
     S.maps.forEach((m, r) => { const v = U.parseView(h["v" + r]); if (v && m.setView) m.setView(v); });
     if (h.o === "1") showContours(true).catch((e) => status("contours: " + e.message));
     return { sel: h.sel !== undefined && /^\d+$/.test(h.sel) ? +h.sel : -1 };

@@ -22,9 +22,22 @@
     for (let i = 0; i < s.length; i++) a[i] = s.charCodeAt(i);
     return a;
   }
-  async function through(stream, u8) {
-    const out = new Response(new Blob([u8]).stream().pipeThrough(stream));
-    return new Uint8Array(await out.arrayBuffer());
+  // u8 through a (de)compression stream; more than `most` bytes out is refused (a link is untrusted
+  // input: a small deflated text may inflate to gigabytes)
+  async function through(stream, u8, most) {
+    const reader = new Blob([u8]).stream().pipeThrough(stream).getReader(), parts = [];
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (most !== undefined && total > most) { reader.cancel(); throw new Error("a lasso group of this link is larger than the run"); }
+      parts.push(value);
+    }
+    const out = new Uint8Array(total);
+    let k = 0;
+    for (const p of parts) { out.set(p, k); k += p.length; }
+    return out;
   }
 
   // rows (any order, repeats allowed) -> packed text
@@ -40,7 +53,7 @@
     return b64url(await through(new CompressionStream("deflate-raw"), out.subarray(0, k)));
   }
   async function unpack(text, n) {
-    const b = await through(new DecompressionStream("deflate-raw"), unb64url(text)), rows = [];
+    const b = await through(new DecompressionStream("deflate-raw"), unb64url(text), 5 * n + 16), rows = [];
     let prev = -1, g = 0, shift = 1;
     for (let i = 0; i < b.length; i++) {
       g += (b[i] & 127) * shift;

@@ -208,9 +208,10 @@
       const inTable = r === 0 || (run.n === n0 && (desc.group === "layer" || !S.runs[0].columns.some((c) => c.key === desc.key)));
       const slot = { key: r ? "r" + r + "/" + desc.key : desc.key, name: r ? run.name + ": " + desc.name : desc.name, search: desc.search, filter: desc.filter };
       if (inTable) S.table.push(slot);
+      if (!inTable) return;  // (a second run's own copy of a column: fetched if it colours the map)
       if (desc.kind === "number" || desc.classes !== null) {
-        jobs.push(column(run, desc.key).then((col) => { if (inTable) Object.assign(slot, col, { key: slot.key, name: slot.name }); }));
-      } else if (inTable) {
+        jobs.push(column(run, desc.key).then((col) => Object.assign(slot, col, { key: slot.key, name: slot.name })));
+      } else {
         slot.lazy = [run, desc.key];
       }
     }));

@@ -557,6 +557,7 @@ def test_png_export_tooltip_and_status_numbers(served, log):
     pg.mouse.up()
     pg.wait_for_function(f"explorer.selected === {i}")
     assert pg.evaluate("getComputedStyle(document.getElementById('tip')).display") == "none"
+    pg.wait_for_selector("#nbrs figure")
     # the status bar: real numbers
     text = pg.inner_text("#stats")
     frame = float(re.search(r"frame (\d+\.\d) ms \(webgl\)", text)[1])

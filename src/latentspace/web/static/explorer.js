@@ -101,9 +101,9 @@
     } else if (view.values) {
       f.appendChild(bars(view.values));
     } else {
-      const card = document.createElement("div");
-      card.className = "textcard" + (big ? " big" : "");
-      const t = view.text !== null && view.text !== undefined ? view.text : view.name;
+      const card = document.createElement("div"), named = view.text === null || view.text === undefined;
+      card.className = "textcard" + (big ? " big" : "") + (named ? " name" : "");  // (only a name: a small card)
+      const t = named ? view.name : view.text;
       card.textContent = big || t.length <= 160 ? t : t.slice(0, 157) + "…";
       card.title = t;
       f.appendChild(card);

@@ -7,9 +7,11 @@ is in the data's own units. The scaling is part of the model's state (``input_sc
 ``input_scaling.std`` in model.safetensors) and is checked when a run is opened.
 
 ``latentspace fit --scale auto`` (the default) standardises tabular data whose feature scales
-differ (:func:`resolve`): the data are not images, and the largest feature standard deviation is
-more than AUTO_RATIO times the smallest non-zero one. Images are left alone: their pixels share one
-scale, and blank border pixels (standard deviation 0) would make every ratio infinite.
+differ (:func:`resolve`): the data are not images, not every value lies in [0, 1], and the largest
+feature standard deviation is more than AUTO_RATIO times the smallest non-zero one. Images are left
+alone: their pixels share one scale, and blank border pixels (standard deviation 0) would make every
+ratio infinite; so are tables of values in [0, 1] (pixels without their shape, proportions, one-hot
+columns), which share one range by construction and may be modelled as Bernoulli variables.
 """
 
 from __future__ import annotations
@@ -27,20 +29,38 @@ SCALES = ("auto", "standard", "none")
 _BLOCK = 8192
 
 
-def feature_stats(X) -> tuple[np.ndarray, np.ndarray]:
-    """Each feature's mean and (population) standard deviation over the rows of ``X``, float64, read
-    in blocks (memory maps and row sources stay on disk). Sums are taken about the first block's
-    mean, so that a large offset cancels no significant digits."""
+@dataclass(frozen=True)
+class FeatureStats:
+    """Each feature's mean, (population) standard deviation, least and greatest value (float64)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @property
+    def unit_interval(self) -> bool:
+        """Whether every value lies in [0, 1]."""
+        return bool(np.all(self.low >= 0.0) and np.all(self.high <= 1.0))
+
+
+def feature_stats(X) -> FeatureStats:
+    """:class:`FeatureStats` of the rows of ``X``, read in blocks (memory maps and row sources stay on
+    disk). Sums are taken about the first block's mean, so that a large offset cancels no
+    significant digits."""
     n, d = X.shape
     shift = np.asarray(X[: min(n, 1024)], dtype=np.float64).mean(axis=0)
     total, sq = np.zeros(d), np.zeros(d)
+    low, high = np.full(d, np.inf), np.full(d, -np.inf)
     for start in range(0, n, _BLOCK):
-        block = np.asarray(X[start : start + _BLOCK], dtype=np.float64) - shift
+        raw = np.asarray(X[start : start + _BLOCK], dtype=np.float64)
+        low, high = np.minimum(low, raw.min(axis=0)), np.maximum(high, raw.max(axis=0))
+        block = raw - shift
         total += block.sum(axis=0)
         sq += np.einsum("ij,ij->j", block, block)
     offset = total / n
     var = np.maximum(sq / n - offset**2, 0.0)
-    return shift + offset, np.sqrt(var)
+    return FeatureStats(shift + offset, np.sqrt(var), low, high)
 
 
 def constant(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -68,6 +88,7 @@ class ScaleChoice:
     ratio: float | None  # largest over smallest varying feature std (None for images)
     largest: int = -1  # the features with the largest and smallest std
     smallest: int = -1
+    unit_interval: bool = False  # every value lies in [0, 1]
 
     def reason(self, feature_names=None) -> str:
         """One clause saying why (for the log)."""
@@ -85,6 +106,8 @@ class ScaleChoice:
         )
         if self.requested != "auto":
             return f"--scale {self.requested}; {spread}"
+        if self.unit_interval:
+            return f"{spread}, but every value lies in [0, 1]: one range for all"
         limit = (
             f"more than {AUTO_RATIO:g}-fold" if self.scale == "standard" else f"at most {AUTO_RATIO:g}-fold"
         )
@@ -93,21 +116,23 @@ class ScaleChoice:
 
 def resolve(requested: str, X, is_image: bool) -> ScaleChoice:
     """The scaling ``--scale requested`` means for training rows ``X``: "standard" or "none" as
-    asked; "auto": "standard" for data that are not images whose largest feature standard deviation
-    is more than AUTO_RATIO times the smallest non-zero one, "none" otherwise."""
-    return resolve_stats(requested, *feature_stats(X), is_image=is_image)
+    asked; "auto": "standard" for data that are not images, not all in [0, 1], whose largest
+    feature standard deviation is more than AUTO_RATIO times the smallest non-zero one; "none"
+    otherwise."""
+    return resolve_stats(requested, feature_stats(X), is_image=is_image)
 
 
-def resolve_stats(requested: str, mean: np.ndarray, std: np.ndarray, *, is_image: bool) -> ScaleChoice:
-    """:func:`resolve` from the training rows' feature means and standard deviations."""
+def resolve_stats(requested: str, stats: FeatureStats, *, is_image: bool) -> ScaleChoice:
+    """:func:`resolve` from the training rows' :class:`FeatureStats`."""
     if requested not in SCALES:
         raise InputError(f"--scale must be one of {', '.join(SCALES)}; got {requested!r}")
     if is_image:
         return ScaleChoice(requested, "none" if requested == "auto" else requested, None)
-    ratio, hi, lo = std_ratio(mean, std)
+    ratio, hi, lo = std_ratio(stats.mean, stats.std)
     if requested == "auto":
-        return ScaleChoice(requested, "standard" if ratio > AUTO_RATIO else "none", ratio, hi, lo)
-    return ScaleChoice(requested, requested, ratio, hi, lo)
+        differ = ratio > AUTO_RATIO and not stats.unit_interval
+        return ScaleChoice(requested, "standard" if differ else "none", ratio, hi, lo, stats.unit_interval)
+    return ScaleChoice(requested, requested, ratio, hi, lo, stats.unit_interval)
 
 
 class ScaledRows(RowSource):
@@ -138,9 +163,9 @@ class Scaling:
     @classmethod
     def fit(cls, X) -> Scaling:
         """The standardisation of the rows of ``X`` (read in blocks)."""
-        mean, std = feature_stats(X)
-        std = np.where(constant(mean, std), 1.0, std)
-        return cls(mean.astype(np.float32), std.astype(np.float32))
+        stats = feature_stats(X)
+        std = np.where(constant(stats.mean, stats.std), 1.0, stats.std)
+        return cls(stats.mean.astype(np.float32), std.astype(np.float32))
 
     @property
     def n_features(self) -> int:

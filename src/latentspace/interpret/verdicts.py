@@ -12,10 +12,10 @@ id                        fires when
 ``mean-image``            the test reconstruction MSE is above MEAN_IMAGE_RATIO (0.8) times the MSE
                           of predicting the training mean for every item
 ``inactive-units``        latent units whose mean KL(q(z_j|x) || N(0, 1)) is below 0.01 nats (a
-                          warning when at least half are, a note otherwise)
+                          warning when every unit is: posterior collapse; a note otherwise)
 ``few-steps``             training took fewer than TOO_FEW_STEPS (1,000) optimiser steps
 ``feature-scales``        tabular features' standard deviations differ more than SCALE_RATIO (100)
-                          fold and the model was not fitted on standardised features
+                          fold (values not all in [0, 1]) and the model saw them unscaled
 ``low-trustworthiness``   a stored map's trustworthiness is below LOW_TRUST (0.7): distances on it
                           do not reflect the latent space's
 ``probe-worse``           the best probe on the latents reads the labels more than PROBE_MARGIN
@@ -108,21 +108,15 @@ def inactive_units(kl_per_dim, threshold: float, source: str = "fit") -> Verdict
             f" the largest {max(kl):.2g}): the posterior collapsed and the latents say nothing about the"
             " items; lower beta, set kl_warmup, or train for more steps."
         )
-    elif 2 * len(dead) >= k:
-        text = (
-            f"{len(dead)} of {k} latent units are inactive (KL to the prior below {threshold:g} nats:"
-            f" {which}): the posterior collapsed for most of the latent; lower beta, set kl_warmup,"
-            " or train for more steps."
-        )
     else:
         text = (
             f"{len(dead)} of {k} latent units are inactive (KL to the prior below {threshold:g} nats:"
-            f" {which}) and carry nothing; the other {k - len(dead)} hold the information, so latent_dim"
-            f" {k - len(dead)} would do."
+            f" {which}) and carry nothing about the items; the other {k - len(dead)} hold what the"
+            f" latent says, so latent_dim {k - len(dead)} would do (or lower beta to use more)."
         )
     return Verdict(
         "inactive-units",
-        WARNING if 2 * len(dead) >= k else NOTE,
+        WARNING if len(dead) == k else NOTE,
         text,
         value=len(dead),
         limit=threshold,
@@ -253,7 +247,7 @@ def collect(
         out.append(few_steps(steps, per if isinstance(per, int) and per > 0 else None, MIN_STEPS))
 
     ratio = info.get("feature_std_ratio")
-    if not is_image and _finite(ratio):
+    if not is_image and _finite(ratio) and not info.get("values_in_unit_interval"):
         largest = _feature(info.get("feature_std_largest"), feature_names)
         smallest = _feature(info.get("feature_std_smallest"), feature_names)
         out.append(feature_scales(ratio, largest, smallest, info.get("scale")))
@@ -280,7 +274,7 @@ def model_failed(verdicts: list[Verdict]) -> bool:
     than that some result needs care."""
     return any(
         v.id in ("mean-image", "gan-collapsed", "gan-inversion")
-        or (v.id == "inactive-units" and v.text.startswith("All "))
+        or (v.id == "inactive-units" and v.severity == WARNING)
         for v in verdicts
     )
 

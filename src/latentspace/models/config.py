@@ -42,8 +42,11 @@ MAX_PARAMETERS = 2**31
 # a neural model for when the epochs are not given: on small data the epochs are raised to reach it
 # (the estimators' own ``min_steps`` default is 0, so a model built in Python trains the epochs it is
 # given). Measured: a GAN on 5,400 RGB digits collapsed after 425 steps of 64 rows (diversity 0.45)
-# and worked after about 2,100 (0.98); a VAE (latent 8) on scikit-learn's digits reaches
-# MIN_STEPS_NOTE below. Too few steps is a verdict below TOO_FEW_STEPS (interpret/verdicts.py).
+# and worked after about 2,100 (0.98); a VAE (latent 8, batch 128) on scikit-learn's digits
+# reconstructs held-out digits at 0.66-0.77 of the mean item's MSE after 100 steps, 0.34-0.39 after
+# 1,000, 0.31-0.35 after 2,000 and 0.29-0.34 after 4,000 (300 and 1,617 training rows): 2,000 steps
+# come within about 5% of twice as many, and cost about 10 s for an MLP on 2 CPU cores. Fewer than
+# TOO_FEW_STEPS (1,000) is a verdict (interpret/verdicts.py).
 MIN_STEPS = 2000
 
 

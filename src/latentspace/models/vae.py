@@ -136,7 +136,11 @@ class VAE(NeuralLatentModel):
         self.net_.eval()
         for start in range(0, len(X), rows):
             block = as_block(X[start : start + rows])
-            x = self._net_in(torch.from_numpy(block).to(self.device_))
+            if (
+                getattr(self, "scaling_", None) is not None
+            ):  # rows as the network sees them, noise keyed by them
+                block = self.scaling_.apply(block)
+            x = torch.from_numpy(block).to(self.device_)
             mu, logvar = self._posterior(x)
             std = torch.exp(0.5 * logvar)
             noise = row_normals(row_keys(block, seed), k * L).astype(np.float32)  # (B, k L)

@@ -114,7 +114,22 @@ MODEL_META_SCHEMA = Fields(
         "noise_variance": Num(),
         "total_variance": Num(),
         "solver": Str(),
+        "epochs_planned": Int(1),
+        "kl_per_dim": ListOf(Num(finite=True)),
     },
+)
+
+# verdicts.json: the run's verdicts (interpret/verdicts.py), one sentence each with a stable id
+VERDICTS_SCHEMA = Fields(
+    verdicts=ListOf(
+        Fields(
+            id=Str(r"[a-z0-9-]{1,40}", "a verdict id (lower-case words joined by -)"),
+            severity=Str(r"warning|note", "warning or note"),
+            text=Str(),
+            optional={"value": Num(), "limit": Num(), "source": Str(), "units": ListOf(Int(0))},
+        )
+    ),
+    optional={"schema_version": Int()},
 )
 
 # interpret.json: named dimensions and directions, traversals and decoder sensitivity
@@ -233,6 +248,7 @@ INTERPRET_SCHEMA = Fields(
 JSON_SCHEMAS = {
     "history.json": HISTORY_SCHEMA,
     "metrics.json": METRICS_SCHEMA,
+    "verdicts.json": VERDICTS_SCHEMA,
     "interpret.json": INTERPRET_SCHEMA,
 }
 

@@ -116,7 +116,8 @@ def fit(
     with the same arguments and ends where an uninterrupted one would.
 
     ``scale``: "auto" (standardise tabular data whose feature standard deviations differ more than
-    data.scaling.AUTO_RATIO-fold; leave images alone), "standard" or "none"; the scaling is kept in
+    data.scaling.AUTO_RATIO-fold, unless every value lies in [0, 1]; leave images alone), "standard"
+    or "none"; the scaling is kept in
     the model and undone on decode. A neural model given no ``epochs`` (nor ``min_steps``) trains at
     least MIN_STEPS optimiser steps; given ``epochs``, exactly those.
     """
@@ -134,7 +135,7 @@ def fit(
     test_mask, split = split_mask(ds, test_fraction, seed)
     train = ds.X if not test_mask.any() else rows_of(ds.X, ~test_mask)  # on-disk data stays there
     stats = feature_stats(train)
-    choice = resolve_stats(scale, *stats, is_image=ds.is_image)
+    choice = resolve_stats(scale, stats, is_image=ds.is_image)
     estimator = create_model(model, latent_dim=latent_dim, **params)
     own = estimator.get_params()
     if "random_state" in own and own["random_state"] is None:
@@ -185,12 +186,12 @@ def fit_measures(estimator, ds: Dataset, Z, test_mask, stats, choice) -> dict:
     out: dict = {"scale_requested": choice.requested}
     if choice.ratio is not None:
         out["feature_std_ratio"] = round(choice.ratio, 6)
+        out["values_in_unit_interval"] = choice.unit_interval
         if choice.largest >= 0:
             out["feature_std_largest"], out["feature_std_smallest"] = choice.largest, choice.smallest
     held = test_mask if test_mask.any() else np.ones(ds.n, dtype=bool)
-    mean_train = stats[0]
-    mean_held, std_held = feature_stats(rows_of(ds.X, held) if held.any() and not held.all() else ds.X)
-    out["mse_mean_item"] = float(np.mean(std_held**2 + (mean_held - mean_train) ** 2))
+    h = feature_stats(rows_of(ds.X, held) if not held.all() else ds.X)
+    out["mse_mean_item"] = float(np.mean(h.std**2 + (h.mean - stats.mean) ** 2))
     if getattr(estimator, "has_decoder", True):
         rows = np.flatnonzero(held)
         if len(rows) > MSE_ROWS:

@@ -10,9 +10,10 @@ Usage: .venv/bin/python bench/bench_explorer.py [--clients 16] [--requests 200] 
     time and POST the latent. Two kinds of request are measured, one after the other: what the
     page's slider really sends, ``{z, place: true}`` (the decoded item as base64 PNG in JSON, the
     point's place on the map and its distance from the data), and the lighter ``{z, png: true}``
-    (the PNG bytes alone). Latency is measured per request from send to the last byte. Target:
-    p95 < 30 ms for the slider's request. The first prior draw (``sample``, 8 points placed on the
-    UMAP map) is timed once, after the load.
+    (the PNG bytes alone), in alternating rounds. Latency is measured per request from send to
+    the last byte. Target: p95 < 30 ms for the slider's request. Before the load, two prior draws
+    (``sample``, 8 points placed on the UMAP map) are timed right after start-up: the first waits
+    for what is left of the warm-up of UMAP's transform (it compiles in the background at start).
 (2) A PCA run of the 100,000-point swiss roll is served; Chromium opens the page and the explorer
     records performance.now() when the first frame of the map has been drawn (everything from
     navigation start: HTML, scripts, the 100,000 positions, colours, WebGL upload). Target < 2 s.
@@ -144,18 +145,24 @@ def main() -> int:
         print(f"server up in {time.perf_counter() - t0:.1f} s (run loaded, layers read or computed)")
         info = httpx.get(url + "/api/runs", headers={"X-Token": TOKEN}).json()["runs"][0]
         print(f"run: {info['name']}, {info['n']:,} points, {info['map']['method']} map")
-        results = {}
-        for kind in ("place", "png"):
+        # the first prior draw, right away: it waits for whatever is left of the start-up warm-up
+        # (UMAP's transform compiling in the background), so the load below meets none of it
+        draws = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            r = httpx.post(
+                url + "/api/runs/0/sample", json={"n": 8, "seed": 1}, headers={"X-Token": TOKEN}, timeout=120
+            )
+            draws.append(time.perf_counter() - t0)
+            assert r.status_code == 200, r.text
+        results = {"place": ([], 0.0), "png": ([], 0.0)}
+        for kind in ("place", "png", "place", "png"):  # alternated: a change in the machine's load hits both
             asyncio.run(_load(url, info, a.clients, 10, kind))  # warm up
-            lat, wall = asyncio.run(_load(url, info, a.clients, a.requests, kind))
-            results[kind] = (lat * 1e3, wall)
-        t0 = time.perf_counter()
-        r = httpx.post(url + "/api/runs/0/sample", json={"n": 8, "seed": 1}, headers={"X-Token": TOKEN})
-        first_sample = time.perf_counter() - t0
-        assert r.status_code == 200, r.text
+            lat, wall = asyncio.run(_load(url, info, a.clients, a.requests // 2, kind))
+            results[kind] = (results[kind][0] + list(lat * 1e3), results[kind][1] + wall)
         proc.terminate()
         for kind, what in (("place", "{z, place: true}, the slider's"), ("png", "{z, png: true}")):
-            ms, wall = results[kind]
+            ms, wall = np.array(results[kind][0]), results[kind][1]
             p50, p95, p99 = np.percentile(ms, [50, 95, 99])
             print(
                 f"decode round trip {what}, {a.clients} clients x {a.requests} requests (MNIST VAE): "
@@ -165,7 +172,10 @@ def main() -> int:
             )
         ok &= bool(np.percentile(results["place"][0], 95) < 30)
         where = info["map"]["method"]
-        print(f"first prior draw (sample, 8 points placed on the {where} map): {first_sample:.2f} s")
+        print(
+            f"prior draws (sample, 8 points placed on the {where} map) right after start-up: "
+            + ", ".join(f"{t:.2f} s" for t in draws)
+        )
         if a.no_paint:
             return 0 if ok else 1
 

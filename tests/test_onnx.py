@@ -56,7 +56,9 @@ def ae(digits, tmp_path_factory):
     nn = torch.nn
     torch.manual_seed(0)
     enc = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(512, 4))
-    dec = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 64), nn.Sigmoid(), nn.Unflatten(1, (1, 8, 8)))
+    dec = nn.Sequential(
+        nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 64), nn.Sigmoid(), nn.Unflatten(1, (1, 8, 8))
+    )
     X = torch.from_numpy(digits.X).reshape(-1, 1, 8, 8)
     opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=3e-3)
     gen = torch.Generator().manual_seed(0)
@@ -89,7 +91,10 @@ def test_the_autoencoder_learned(ae, digits):
 
 
 def test_imported_run_equals_torch(run, ae, digits):
-    assert run.config["model"] == {"name": "onnx", "params": {"latent_dim": 4, "prior": "fitted", "random_state": 0}}
+    assert run.config["model"] == {
+        "name": "onnx",
+        "params": {"latent_dim": 4, "prior": "fitted", "random_state": 0},
+    }
     for name in ("encoder.onnx", "decoder.onnx"):  # copied in, under the run's checksums
         data = (ae.folder / name.replace("oder", "")).read_bytes()
         assert run.read_file(name) == data
@@ -114,7 +119,9 @@ def test_the_fitted_prior_is_the_training_latents_gaussian(run, ae):
     assert np.abs(draws.mean(0) - train.mean(0)).max() < 0.03 * train.std(0).max()
     cov, want = np.cov(draws.T), np.cov(train.T)
     assert np.abs(cov - want).max() < 0.03 * np.abs(want).max()
-    np.testing.assert_array_equal(model.sample_latent(5, random_state=2), model.sample_latent(5, random_state=2))
+    np.testing.assert_array_equal(
+        model.sample_latent(5, random_state=2), model.sample_latent(5, random_state=2)
+    )
 
 
 def test_standard_prior(ae, digits, tmp_path):
@@ -137,7 +144,10 @@ def test_operations_decode_through_onnx(run, ae, digits):
     tr = ops.traverse(model, ae.Z[0], dims=[0, 3], steps=5, reference=ae.Z)
     assert tr.X.shape == (2, 5, 64) and np.isfinite(tr.X).all()
     v = ops.attribute_vector(model, digits.X, digits.y == 0)
-    assert v.shape == (4,) and np.abs(v - (ae.Z[digits.y == 0].mean(0) - ae.Z[digits.y != 0].mean(0))).max() < 1e-4
+    assert (
+        v.shape == (4,)
+        and np.abs(v - (ae.Z[digits.y == 0].mean(0) - ae.Z[digits.y != 0].mean(0))).max() < 1e-4
+    )
 
 
 def test_encoder_alone(ae, digits, tmp_path):
@@ -173,7 +183,10 @@ def _linear(d_in, d_out, batch="n", in_type=TensorProto.FLOAT) -> bytes:
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, d_out])
     nodes = [helper.make_node("MatMul", ["x", "W"], ["y"])]
     if in_type != TensorProto.FLOAT:
-        nodes = [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT), helper.make_node("MatMul", ["xf", "W"], ["y"])]
+        nodes = [
+            helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+            helper.make_node("MatMul", ["xf", "W"], ["y"]),
+        ]
     return _model([x], [y], nodes, [W])
 
 
@@ -203,16 +216,44 @@ def _custom_op() -> bytes:
 
 
 BAD = {
-    "enc32.onnx": (lambda: _linear(32, 4), None, r"^enc32\.onnx reads 32 values per row; the data have 64 features$"),
-    "dec8.onnx": (lambda: _linear(64, 4), lambda: _linear(8, 64), r"^dec8\.onnx expects latents of 8 values; enc\.onnx gives 4$"),
-    "dec32.onnx": (lambda: _linear(64, 4), lambda: _linear(4, 32), r"^dec32\.onnx gives 32 values per row; the data have 64 features$"),
+    "enc32.onnx": (
+        lambda: _linear(32, 4),
+        None,
+        r"^enc32\.onnx reads 32 values per row; the data have 64 features$",
+    ),
+    "dec8.onnx": (
+        lambda: _linear(64, 4),
+        lambda: _linear(8, 64),
+        r"^dec8\.onnx expects latents of 8 values; enc\.onnx gives 4$",
+    ),
+    "dec32.onnx": (
+        lambda: _linear(64, 4),
+        lambda: _linear(4, 32),
+        r"^dec32\.onnx gives 32 values per row; the data have 64 features$",
+    ),
     "text.onnx": (lambda: b"hello, this is not a network\n", None, r"^text\.onnx is not an ONNX model: "),
     "cut.onnx": (lambda: _linear(64, 4)[:-7], None, r"^cut\.onnx is not an ONNX model: "),
     "empty.onnx": (lambda: b"", None, r"^empty\.onnx is not an ONNX model: "),
-    "two.onnx": (_two_inputs, None, r"^two\.onnx has 2 inputs \(x, mask\); an encoder reads one \(the data rows\)$"),
-    "int.onnx": (lambda: _linear(64, 4, in_type=TensorProto.INT64), None, r"^int\.onnx reads tensor\(int64\) values; allowed: float, double or float16"),
-    "fixed.onnx": (lambda: _linear(64, 4, batch=1), None, r"^fixed\.onnx has a fixed batch size of 1; export it with a dynamic batch axis"),
-    "ext.onnx": (_external_data, None, r"^ext\.onnx keeps tensors in external data files, which latentspace does not read"),
+    "two.onnx": (
+        _two_inputs,
+        None,
+        r"^two\.onnx has 2 inputs \(x, mask\); an encoder reads one \(the data rows\)$",
+    ),
+    "int.onnx": (
+        lambda: _linear(64, 4, in_type=TensorProto.INT64),
+        None,
+        r"^int\.onnx reads tensor\(int64\) values; allowed: float, double or float16",
+    ),
+    "fixed.onnx": (
+        lambda: _linear(64, 4, batch=1),
+        None,
+        r"^fixed\.onnx has a fixed batch size of 1; export it with a dynamic batch axis",
+    ),
+    "ext.onnx": (
+        _external_data,
+        None,
+        r"^ext\.onnx keeps tensors in external data files, which latentspace does not read",
+    ),
     "custom.onnx": (_custom_op, None, r"^custom\.onnx cannot run in onnxruntime: .*Evil"),
 }
 
@@ -230,7 +271,10 @@ def test_bad_networks_are_one_line(name, digits, tmp_path, monkeypatch):
     with pytest.raises(InputError, match=match) as info:
         import_model(digits, out=tmp_path / "run", encoder=enc, decoder=dec)
     assert "\n" not in str(info.value)
-    assert not (tmp_path / "run").exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert (
+        not (tmp_path / "run").exists()
+        and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    )
 
 
 def test_missing_files_and_bad_parameters(ae, digits, tmp_path):
@@ -241,7 +285,9 @@ def test_missing_files_and_bad_parameters(ae, digits, tmp_path):
         import_model(digits, out=out, encoder=ae.folder / "enc.onnx", decoder=tmp_path / "nope.onnx")
     with pytest.raises(InputError, match=r"^the encoder file .* is not a file"):
         import_model(digits, out=out, encoder=tmp_path)
-    with pytest.raises(InputError, match="parameter prior must be one of 'fitted', 'standard', 'given'; got 'gauss'"):
+    with pytest.raises(
+        InputError, match="parameter prior must be one of 'fitted', 'standard', 'given'; got 'gauss'"
+    ):
         import_model(digits, out=out, encoder=ae.folder / "enc.onnx", prior="gauss")
     with pytest.raises(InputError, match=r"^latent_dim is 5, but .*enc\.onnx gives latents of 4 values$"):
         OnnxModel.from_files(ae.folder / "enc.onnx", latent_dim=5)
@@ -263,24 +309,47 @@ def test_the_scanner_knows_onnx_field_numbers():
     from latentspace.models import onnx as lo
 
     names = {
-        lo._MODEL: onnx.ModelProto, lo._GRAPH: onnx.GraphProto, lo._NODE: onnx.NodeProto,
-        lo._ATTR: onnx.AttributeProto, lo._TENSOR: onnx.TensorProto, lo._SPARSE: onnx.SparseTensorProto,
-        lo._TRAINING: onnx.TrainingInfoProto, lo._FUNCTION: onnx.FunctionProto,
+        lo._MODEL: onnx.ModelProto,
+        lo._GRAPH: onnx.GraphProto,
+        lo._NODE: onnx.NodeProto,
+        lo._ATTR: onnx.AttributeProto,
+        lo._TENSOR: onnx.TensorProto,
+        lo._SPARSE: onnx.SparseTensorProto,
+        lo._TRAINING: onnx.TrainingInfoProto,
+        lo._FUNCTION: onnx.FunctionProto,
     }
     kinds = {cls.DESCRIPTOR.full_name: kind for kind, cls in names.items()}
     for kind, cls in names.items():
         fields = cls.DESCRIPTOR.fields
-        followed = {f.number: kinds[f.message_type.full_name] for f in fields if f.message_type and f.message_type.full_name in kinds}
+        followed = {
+            f.number: kinds[f.message_type.full_name]
+            for f in fields
+            if f.message_type and f.message_type.full_name in kinds
+        }
         assert lo._SUBMESSAGES[kind] == followed, cls.__name__
     t = onnx.TensorProto.DESCRIPTOR.fields_by_name
-    assert (t["external_data"].number, t["data_location"].number) == (lo._TENSOR_EXTERNAL_DATA, lo._TENSOR_DATA_LOCATION)
+    assert (t["external_data"].number, t["data_location"].number) == (
+        lo._TENSOR_EXTERNAL_DATA,
+        lo._TENSOR_DATA_LOCATION,
+    )
 
 
 def test_external_data_inside_a_subgraph_is_found(tmp_path):
     inner = onnx.load_from_string(_external_data()).graph.initializer[0]
-    then = helper.make_graph([helper.make_node("Identity", ["W"], ["o"])], "then", [], [helper.make_tensor_value_info("o", TensorProto.FLOAT, [64, 4])], [inner])
-    other = helper.make_graph([helper.make_node("Identity", ["W2"], ["o2"])], "else", [], [helper.make_tensor_value_info("o2", TensorProto.FLOAT, [64, 4])],
-                              [numpy_helper.from_array(np.zeros((64, 4), np.float32), "W2")])
+    then = helper.make_graph(
+        [helper.make_node("Identity", ["W"], ["o"])],
+        "then",
+        [],
+        [helper.make_tensor_value_info("o", TensorProto.FLOAT, [64, 4])],
+        [inner],
+    )
+    other = helper.make_graph(
+        [helper.make_node("Identity", ["W2"], ["o2"])],
+        "else",
+        [],
+        [helper.make_tensor_value_info("o2", TensorProto.FLOAT, [64, 4])],
+        [numpy_helper.from_array(np.zeros((64, 4), np.float32), "W2")],
+    )
     x = helper.make_tensor_value_info("x", TensorProto.BOOL, [])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 4])
     data = _model([x], [y], [helper.make_node("If", ["x"], ["y"], then_branch=then, else_branch=other)])
@@ -301,7 +370,10 @@ def test_a_swapped_network_is_refused_when_the_run_is_loaded(run, ae, tmp_path):
     cfg["files"]["encoder.onnx"] = hashlib.sha256(other).hexdigest()
     cfg["config_sha256"] = _config_digest(cfg)
     (copy / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(RunIntegrityError, match=r"model\.safetensors does not hold a valid onnx state: latent_dim is 4, but encoder\.onnx gives latents of 6 values$"):
+    with pytest.raises(
+        RunIntegrityError,
+        match=r"model\.safetensors does not hold a valid onnx state: latent_dim is 4, but encoder\.onnx gives latents of 6 values$",
+    ):
         ls.open_run(copy).load_model()
 
 
@@ -312,10 +384,14 @@ def test_cli_import_bad_file_is_one_line(tmp_path):
 
     bad = tmp_path / "enc.onnx"
     bad.write_bytes(b"not a network")
-    res = CliRunner().invoke(app, ["import", "--encoder", str(bad), "--data", "digits", "--out", str(tmp_path / "r")])
+    res = CliRunner().invoke(
+        app, ["import", "--encoder", str(bad), "--data", "digits", "--out", str(tmp_path / "r")]
+    )
     assert res.exit_code == 2, res.output
     out = " ".join(res.output.split())
-    assert out.startswith("error:") and "enc.onnx is not an ONNX model" in out and "Traceback" not in res.output
+    assert (
+        out.startswith("error:") and "enc.onnx is not an ONNX model" in out and "Traceback" not in res.output
+    )
 
 
 # --- the explorer decodes from an imported ONNX run ------------------------------------------------
@@ -329,7 +405,9 @@ def test_explorer_decodes_an_onnx_run(run, ae, browser):
     state = load_state(0, run.path)
     app = create_app([state], TOKEN)
     client = TestClient(app, base_url="http://127.0.0.1:8765")
-    r = client.post("/api/runs/0/decode", json={"z": ae.Z[12].tolist(), "png": True}, headers={"X-Token": TOKEN})
+    r = client.post(
+        "/api/runs/0/decode", json={"z": ae.Z[12].tolist(), "png": True}, headers={"X-Token": TOKEN}
+    )
     assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
     from PIL import Image
 

@@ -79,7 +79,12 @@ def installed(tmp_path):
     (an import error, a module that does not exist, a built-in's name, slice again, no class)."""
     site = tmp_path / "site"
     site.mkdir()
-    _distribution(site, "lsplug_good", "slice = lsplug_models:Slice\nhelper = lsplug_models:helper\n", {"lsplug_models": PLUGIN})
+    _distribution(
+        site,
+        "lsplug_good",
+        "slice = lsplug_models:Slice\nhelper = lsplug_models:helper\n",
+        {"lsplug_models": PLUGIN},
+    )
     _distribution(
         site,
         "lsplug_bad",
@@ -128,10 +133,22 @@ def test_a_working_plugin_fits_saves_and_reloads(installed, digits, tmp_path):
 @pytest.mark.parametrize(
     "name, match",
     [
-        ("broken", r"^model plugin 'broken' from lsplug_bad \(lsplug_broken:Model\) cannot be loaded: ModuleNotFoundError: No module named 'lsplug_dependency_that_is_not_installed'$"),
-        ("missing", r"^model plugin 'missing' from lsplug_bad \(lsplug_nowhere:Model\) cannot be loaded: ModuleNotFoundError"),
-        ("helper", r"^model plugin 'helper' from lsplug_good \(lsplug_models:helper\) is not a latentspace model \(a subclass of latentspace\.models\.LatentModel\)$"),
-        ("noclass", r"^model plugin 'noclass' from lsplug_bad \(lsplug_models\) is ignored: must name its class as module:Class$"),
+        (
+            "broken",
+            r"^model plugin 'broken' from lsplug_bad \(lsplug_broken:Model\) cannot be loaded: ModuleNotFoundError: No module named 'lsplug_dependency_that_is_not_installed'$",
+        ),
+        (
+            "missing",
+            r"^model plugin 'missing' from lsplug_bad \(lsplug_nowhere:Model\) cannot be loaded: ModuleNotFoundError",
+        ),
+        (
+            "helper",
+            r"^model plugin 'helper' from lsplug_good \(lsplug_models:helper\) is not a latentspace model \(a subclass of latentspace\.models\.LatentModel\)$",
+        ),
+        (
+            "noclass",
+            r"^model plugin 'noclass' from lsplug_bad \(lsplug_models\) is ignored: must name its class as module:Class$",
+        ),
     ],
 )
 def test_a_broken_plugin_is_named_and_the_rest_work(installed, name, match):
@@ -149,8 +166,14 @@ def test_name_clashes_are_never_loaded(installed, caplog):
         found = registry.plugins(refresh=True)
     clashes = sorted(p.name for p in found.values() if p.problem and p.name in ("pca", "slice"))
     assert clashes == ["pca", "slice"]
-    assert "model plugin 'pca' from lsplug_bad (lsplug_models:Slice) is ignored: the name 'pca' is latentspace's own" in caplog.text
-    assert "model plugin 'slice' from lsplug_bad (lsplug_models:Slice) is ignored: the name 'slice' is taken by lsplug_good" in caplog.text
+    assert (
+        "model plugin 'pca' from lsplug_bad (lsplug_models:Slice) is ignored: the name 'pca' is latentspace's own"
+        in caplog.text
+    )
+    assert (
+        "model plugin 'slice' from lsplug_bad (lsplug_models:Slice) is ignored: the name 'slice' is taken by lsplug_good"
+        in caplog.text
+    )
     assert ls.get_model_class("pca").__name__ == "PCA"
     assert registry.model_source("slice") == "lsplug_good"
 
@@ -159,7 +182,9 @@ def test_registering_a_built_in_name_is_refused():
     class Impostor(ls.PCA):
         pass
 
-    with pytest.raises(InputError, match=r"^cannot register Impostor as 'pca': the name is latentspace's own"):
+    with pytest.raises(
+        InputError, match=r"^cannot register Impostor as 'pca': the name is latentspace's own"
+    ):
         ls.register("pca")(Impostor)
     assert ls.get_model_class("pca") is ls.PCA
 

@@ -151,11 +151,26 @@ def test_a_decoder_alone(digits):
         ({"encode": lambda x: x[:, :2]}, r"^wrap: give n_features \(or input_shape\), so the sizes"),
         ({"decode": lambda z: z}, r"^wrap: give latent_dim, so the sizes"),
         ({"encode": 3, "n_features": 4}, r"^wrap: encoder must be callable"),
-        ({"encode": lambda x: x[:, :2], "n_features": 4, "latent_dim": 3}, r"^the encoder gave shape \[2, 2\] for 2 rows; expected 3 values per row$"),
-        ({"decode": lambda z: np.zeros((len(z), 7)), "latent_dim": 2, "n_features": 6}, r"^the decoder gave shape \[2, 7\] for 2 rows; expected 6 values per row$"),
-        ({"encode": lambda x: x[:1], "n_features": 4}, r"^the encoder gave shape \[1, 4\] for 2 rows; expected one row per input row$"),
-        ({"encode": lambda x: x, "n_features": 4, "prior": "wide"}, r"prior must be 'standard', 'fitted' or \(mean, cov\); got 'wide'"),
-        ({"encode": lambda x: x, "n_features": 4, "prior": (np.zeros(3), np.eye(3))}, r"prior \(mean, cov\) must be shaped \(4,\)"),
+        (
+            {"encode": lambda x: x[:, :2], "n_features": 4, "latent_dim": 3},
+            r"^the encoder gave shape \[2, 2\] for 2 rows; expected 3 values per row$",
+        ),
+        (
+            {"decode": lambda z: np.zeros((len(z), 7)), "latent_dim": 2, "n_features": 6},
+            r"^the decoder gave shape \[2, 7\] for 2 rows; expected 6 values per row$",
+        ),
+        (
+            {"encode": lambda x: x[:1], "n_features": 4},
+            r"^the encoder gave shape \[1, 4\] for 2 rows; expected one row per input row$",
+        ),
+        (
+            {"encode": lambda x: x, "n_features": 4, "prior": "wide"},
+            r"prior must be 'standard', 'fitted' or \(mean, cov\); got 'wide'",
+        ),
+        (
+            {"encode": lambda x: x, "n_features": 4, "prior": (np.zeros(3), np.eye(3))},
+            r"prior \(mean, cov\) must be shaped \(4,\)",
+        ),
     ],
 )
 def test_wrap_errors_are_one_line(kwargs, match):
@@ -166,7 +181,10 @@ def test_wrap_errors_are_one_line(kwargs, match):
 
 def test_python_functions_cannot_be_saved(digits, tmp_path):
     model = ls.wrap(encode=lambda x: x[:, :3], decode=lambda z: np.tile(z, (1, 22))[:, :64], n_features=64)
-    with pytest.raises(InputError, match=r"^a model wrapped around Python functions cannot be saved in a run folder.*torch\.onnx\.export.*latentspace import --encoder enc\.onnx") as info:
+    with pytest.raises(
+        InputError,
+        match=r"^a model wrapped around Python functions cannot be saved in a run folder.*torch\.onnx\.export.*latentspace import --encoder enc\.onnx",
+    ) as info:
         _save(model, digits, tmp_path / "run")
     assert "\n" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
@@ -179,13 +197,19 @@ def test_torch_modules_are_saved_as_onnx(nets, digits, tmp_path):
     enc, dec = nets
     model = ls.wrap(enc, dec, n_features=64, prior="fitted", random_state=7).fit(digits.X)
     run = _save(model, digits, tmp_path / "run")
-    assert run.config["model"] == {"name": "onnx", "params": {"latent_dim": 4, "prior": "fitted", "random_state": 7}}
+    assert run.config["model"] == {
+        "name": "onnx",
+        "params": {"latent_dim": 4, "prior": "fitted", "random_state": 7},
+    }
     assert {"encoder.onnx", "decoder.onnx"} <= set(run.config["files"])
     back = ls.open_run(run.path).load_model()
     Z = _torch(enc, digits.X)
     assert np.abs(back.encode(digits.X) - Z).max() <= 1e-5
     assert np.abs(back.decode(Z) - _torch(dec, Z)).max() <= 1e-5
-    assert np.abs(back.sample_latent(100, random_state=3) - model.sample_latent(100, random_state=3)).max() <= 1e-5
+    assert (
+        np.abs(back.sample_latent(100, random_state=3) - model.sample_latent(100, random_state=3)).max()
+        <= 1e-5
+    )
     assert enc.training and dec.training  # exporting left the user's modules as they were
 
 

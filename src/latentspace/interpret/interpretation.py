@@ -244,15 +244,17 @@ def summary(doc: dict, shown: dict[str, str], n_dims: int) -> str:
     """One line: dimensions and inactive ones, how importance was measured, the strongest named
     ties, and the sensitivity's median."""
     inactive = [d["id"] for d in doc["dims"] if d["inactive"]]
-    parts = [f"{n_dims} dimensions"]
+    parts = [f"{n_dims} dimension" + ("" if n_dims == 1 else "s")]
     if inactive:
         listed = ", ".join(inactive[:6]) + (", ..." if len(inactive) > 6 else "")
         parts[0] += f" ({len(inactive)} inactive: {listed})"
     imp = doc["importance"]
     parts.append(
-        f"ordered by KL on {imp['rows']:,} {imp['split']} rows"
-        if imp["kind"] == "kl"
-        else "ordered by variance"
+        "ordered by variance"
+        if imp["kind"] != "kl"
+        else f"ordered by KL on {imp['rows']:,} held-out rows"
+        if imp["split"] == "test"
+        else f"ordered by KL on {imp['rows']:,} rows (no held-out split)"
     )
     if n_dims > len(doc["dims"]):
         parts.append(f"{len(doc['dims'])} listed")
@@ -326,6 +328,17 @@ class Interpretation:
             raise ValueError(tr["skipped"])
         base = np.asarray(Z, np.float32)[np.asarray(tr["rows"], np.int64)]
         return traversal_points(self.direction(ident), base, tr["offsets"], self.doc["latent_dim"])
+
+    def moved_latents(self, rows, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The latents of ``rows`` and the same after the sensitivity record's small move, each
+        (len(rows), L): what the report decodes to show items before and after (for instance the
+        rows of ``doc["sensitivity"]["most"]`` and ``["least"]``)."""
+        from .sensitivity import moved_latents
+
+        sens = self.doc["sensitivity"]
+        if "skipped" in sens:
+            raise ValueError(sens["skipped"])
+        return moved_latents(sens, Z, rows)
 
     def to_dict(self) -> dict:
         return self.doc

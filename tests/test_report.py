@@ -57,8 +57,14 @@ def test_report_opens_in_chromium(report_run, browser):
     pg.wait_for_selector("#map[data-ready='1']", timeout=20000)
     sc = pg.evaluate("[latentMap.n, latentMap.mode]")
     assert sc[0] == 1000 and sc[1] in ("webgl", "canvas2d")
-    # hover the first point: the tooltip shows its row and its thumbnail
-    x, y = pg.evaluate("latentMap.toScreen(latentMap.x[0], latentMap.y[0])")
+    # hover the point nearest the map's centre (the legend may cover a corner): the tooltip shows
+    # its row and its thumbnail
+    x, y = pg.evaluate(
+        "(() => { const m = latentMap; let best = 0, bd = Infinity;"
+        " for (let i = 0; i < m.n; i++) { const s = m.toScreen(m.x[i], m.y[i]);"
+        " const d = (s[0] - m.w / 2) ** 2 + (s[1] - m.h / 2) ** 2; if (d < bd) { bd = d; best = i; } }"
+        " return m.toScreen(m.x[best], m.y[best]); })()"
+    )
     box = pg.locator("#map").bounding_box()
     pg.mouse.move(box["x"] + x, box["y"] + y)
     pg.wait_for_selector("#tip canvas", timeout=5000)

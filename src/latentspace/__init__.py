@@ -40,6 +40,7 @@ _LAZY = {
     "open_run": ("latentspace.runfolder", "open_run"),
     "wrap": ("latentspace.models.wrapped", "wrap"),
     "show": ("latentspace.notebook", "show"),
+    "export": ("latentspace.export", None),  # the room itself, callable: ls.export(run, to=, out=)
 }
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "open_run",
     "wrap",
     "show",
+    "export",
     "LatentspaceError",
     "InputError",
     "RunIntegrityError",
@@ -82,7 +84,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from . import interpret
+    from . import export, interpret
     from .data import Dataset
     from .data import load as load_data
     from .models import available_models, create_model, get_model_class, register

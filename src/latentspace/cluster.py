@@ -21,7 +21,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .errors import InputError, MissingDependencyError
+from .errors import InputError
+from .extras import require
 
 _IN_FLIGHT_PER_WORKER = 2  # partitions submitted ahead of the one being collected, per worker
 _worker_cache: dict = {}  # in each worker process: the last run / dataset / latents loaded
@@ -31,10 +32,9 @@ _worker_cache: dict = {}  # in each worker process: the last run / dataset / lat
 def connect(address: str) -> Iterator[object]:
     """A ``distributed.Client`` for ``address`` (``tcp://host:8786``), or a local cluster for
     ``"local"``; closed (and the local cluster stopped) on exit."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise MissingDependencyError("--dask needs dask.distributed: pip install distributed") from None
+    require("dask", "--dask")
+    from distributed import Client, LocalCluster
+
     if address != "local" and ("://" not in address and ":" not in address):
         raise InputError(f"--dask needs a scheduler address (tcp://host:port) or 'local'; got {address!r}")
     cluster = None

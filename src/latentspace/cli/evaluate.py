@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from ..extras import require
 from .app import DaskOpt, OverwriteOpt, app, console, say, stage
 
 
@@ -61,6 +62,8 @@ def evaluate(
     from ..stages.evaluate import parse_metrics
 
     with stage():
+        if dask:
+            require("dask", "--dask")
         r = Run(run)
         names = parse_metrics(metrics)
         card = run_evaluate(r, names, k=k, force=force, dask=dask)

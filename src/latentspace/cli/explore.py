@@ -11,12 +11,18 @@ from typing import Annotated
 import typer
 
 from ..errors import InputError
+from ..extras import require
 from .app import app, fail, say, stage
 
 _PORT_PROBLEMS = {
     errno.EADDRINUSE: "is in use",
     errno.EACCES: "needs privileges (ports below 1024 do)",
 }
+
+
+def require_explorer(feature: str = "`latentspace explore`") -> None:
+    """One line naming the explorer extra when fastapi or uvicorn is missing."""
+    require("explorer", feature)
 
 
 def check_port(host: str, port: int) -> None:
@@ -45,6 +51,8 @@ def serve(
     force: bool = False,
 ) -> None:
     """Load the runs, print the URL with its access token, and serve until Ctrl-C."""
+    with stage():  # before anything imports fastapi or uvicorn
+        require_explorer()
     import uvicorn
 
     from ..maps.store import shared_method

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from ..extras import require
 from .app import (
     MAX_SEED,
     DaskOpt,
@@ -177,6 +178,8 @@ def encode(
     from ..stages.targets import check_target
 
     with stage():
+        if dask:
+            require("dask", "--dask")
         check_target(out, overwrite, suffixes=FORMATS)  # before the data are loaded
         r = Run(run)
         ds = load_data(data, label_col, data_arg)
@@ -246,9 +249,10 @@ def demo(
 
     with stage():
         in_range("--epochs", epochs, 1)
-        if not no_serve:  # a busy port is found now, not after minutes of work
-            from .explore import check_port
+        if not no_serve:  # a missing extra or a busy port is found now, not after minutes of work
+            from .explore import check_port, require_explorer
 
+            require_explorer("`latentspace demo` (serving the explorer at its end; --no-serve skips it)")
             check_port("127.0.0.1", port)
         result = run_demo(out, epochs=epochs, notify=say, overwrite=overwrite)
     vae, pca = result.runs[1], result.runs[0]

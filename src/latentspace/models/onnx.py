@@ -19,7 +19,8 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.validate import check_array
-from ..errors import InputError, MissingDependencyError
+from ..errors import InputError
+from ..extras import require
 from .base import LatentModel, batched
 from .gaussian import check_prior, fit_gaussian, gaussian, sample_gaussian
 from .params import Int, OneOf
@@ -29,14 +30,12 @@ ENCODER, DECODER = "encoder.onnx", "decoder.onnx"
 MAX_ONNX_BYTES = 2 << 30  # protobuf's own limit for one message
 ROWS = 1024  # rows per onnxruntime call
 _DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
-INSTALL = "pip install 'latentspace[onnx]'"
 
 
 def _ort():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MissingDependencyError(f"ONNX networks run through onnxruntime: {INSTALL}") from None
+    require("onnx", "a model in ONNX (run through onnxruntime)")
+    import onnxruntime
+
     return onnxruntime
 
 

@@ -1,14 +1,22 @@
-/* latentspace scatter: a map of many points, WebGL when available (Canvas 2D otherwise), with pan
- * (drag), zoom (wheel, around the pointer), hover and click (nearest point through a grid index),
- * lasso selection (shift-drag, or lassoMode), and on an overlay: highlighted points, marks, extra
- * points and paths. Each point has a state byte (setState): 1 hidden (filtered out), 2 dimmed (not a
- * search match), 4 in group A, 8 in group B; groups are drawn as coloured halos in WebGL, with no cap
- * on their size. Draws are coalesced to one per animation frame (requestDraw); lastDrawMs is the time
- * of the last frame, the GPU's work included (one pixel is read back to wait for it).
- * No dependencies; used by the self-contained report and by the explorer. */
+/* latentspace scatter: a map of many points, with pan (drag), zoom (wheel, around the pointer), hover
+ * and click (nearest point through a grid index), lasso selection (shift-drag, or lassoMode), and on
+ * an overlay: highlighted points, marks, extra points and paths. Each point has a state byte
+ * (setState): 1 hidden (filtered out), 2 dimmed (not a search match), 4 in group A, 8 in group B;
+ * groups are drawn as coloured halos, with no cap on their size. Draws are coalesced to one per
+ * animation frame (requestDraw); lastDrawMs is the time of the last frame, the GPU's work included.
+ * Modes: "webgl" draws every point as a GL point; "splat" (WebGL emulated on the CPU, from SPLAT_MIN
+ * points) and "canvas2d" (no WebGL) rasterise the points here, one pass per layer, into an image put
+ * on a 2-D canvas: an emulated GPU pays ~1.3 us per point primitive (1.3 s a frame at 1M points),
+ * the loop below a few hundredths of that. While a pan or zoom goes on and a full frame costs more
+ * than BITMAP_ABOVE_MS, the last full frame is moved and scaled by a CSS transform (the compositor's
+ * work, the same for any number of points) and drawn in full once the gesture rests for REST_MS.
+ * No dependencies; used by the self-contained report, the notebook widget and the explorer. */
 (function (global) {
   "use strict";
   const HIDDEN = 1, DIM = 2, IN_A = 4, IN_B = 8;
+  const SPLAT_MIN = 100000;  // points from which software WebGL splats (below: a frame < ~0.15 s as GL points)
+  const BITMAP_ABOVE_MS = 12;  // full frames dearer than this are replaced by the moved bitmap in gestures
+  const REST_MS = 120;  // a gesture rests after this long without input: the full frame is drawn
 
   function LatentScatter(container, opts) {
     this.container = container;
@@ -20,20 +28,25 @@
     this.onHover = null; this.onClick = null; this.onLasso = null; this.onView = null;
     this.highlight = []; this.marks = []; this.extra = []; this.paths = []; this.selected = -1;
     this.contours = []; this.captions = [];  // [{lines: [[[x, y], ...], ...], width}], [{x, y, text}]
-    this.lastDrawMs = 0; this.frames = [];
+    this.lastDrawMs = 0; this.frames = []; this.fullMs = 0; this.frameKind = "";
+    this.render = opts.render || "auto";  // "auto", "webgl" or "splat" (tests force one)
     container.style.position = container.style.position || "relative";
     this.base = document.createElement("canvas");
     this.overlay = document.createElement("canvas");
+    this.clip = document.createElement("div");  // the points' canvas, moved by CSS during a gesture
+    this.clip.style.cssText = "position:absolute;left:0;top:0;width:100%;height:100%;overflow:hidden;background:#fff";
+    this.base.style.transformOrigin = "0 0";
     for (const c of [this.base, this.overlay]) {
       c.style.position = "absolute"; c.style.left = "0"; c.style.top = "0";
       c.style.width = "100%"; c.style.height = "100%";
-      container.appendChild(c);
     }
+    this.clip.appendChild(this.base);
+    container.append(this.clip, this.overlay);
     this.overlay.style.cursor = "crosshair";
     this.overlay.setAttribute("data-role", "map-overlay");
     this._bounds(); this._grid(); this._initGL(); this._events();
     this.resize();
-    if (global.ResizeObserver) new ResizeObserver(() => this.resize()).observe(container);
+    if (global.ResizeObserver) new ResizeObserver(() => { if (this._sizeChanged()) this.resize(); }).observe(container);
   }
   LatentScatter.HIDDEN = HIDDEN; LatentScatter.DIM = DIM; LatentScatter.IN_A = IN_A; LatentScatter.IN_B = IN_B;
 
@@ -82,6 +95,9 @@
     " gl_FragColor = (both > 0.5 && q.x > 0.0) ? vec4(w, 1.0) : v; }";
 
   LatentScatter.prototype._initGL = function () {
+    if (this.render === "splat" || (this.render === "auto" && this.n >= SPLAT_MIN && softwareGL())) {
+      this.ctx2d = this.base.getContext("2d"); this.mode = "splat"; return;
+    }
     let gl = null;
     try {
       gl = this.base.getContext("webgl", { antialias: false, preserveDrawingBuffer: true });
@@ -89,11 +105,8 @@
     this.gl = gl;
     if (!gl) { this.ctx2d = this.base.getContext("2d"); this.mode = "canvas2d"; return; }
     this.mode = "webgl";
-    const sh = (type, src) => { const o = gl.createShader(type); gl.shaderSource(o, src); gl.compileShader(o); return o; };
-    const prog = gl.createProgram();
-    gl.attachShader(prog, sh(gl.VERTEX_SHADER, VS)); gl.attachShader(prog, sh(gl.FRAGMENT_SHADER, FS));
-    gl.linkProgram(prog);
-    if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) throw new Error("scatter shaders: " + gl.getProgramInfoLog(prog));
+    this.one = new Uint8Array(4);
+    const prog = program(gl, VS, FS);
     gl.useProgram(prog);
     this.prog = prog;
     this.u = {};
@@ -113,18 +126,38 @@
     this.setColors(this.colors);
     gl.enable(gl.BLEND); gl.blendFunc(gl.SRC_ALPHA, gl.ONE_MINUS_SRC_ALPHA);
   };
+  function program(gl, vs, fs) {
+    const sh = (type, src) => { const o = gl.createShader(type); gl.shaderSource(o, src); gl.compileShader(o); return o; };
+    const prog = gl.createProgram();
+    gl.attachShader(prog, sh(gl.VERTEX_SHADER, vs)); gl.attachShader(prog, sh(gl.FRAGMENT_SHADER, fs));
+    gl.linkProgram(prog);
+    if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) throw new Error("scatter shaders: " + gl.getProgramInfoLog(prog));
+    return prog;
+  }
+  // WebGL emulated on the CPU (SwiftShader, llvmpipe, ...), as its renderer names itself; asked once,
+  // of a context made for the question and let go
+  let software = null;
+  function softwareGL() {
+    if (software !== null) return software;
+    let gl = null;
+    try { gl = document.createElement("canvas").getContext("webgl"); } catch (e) { gl = null; }
+    if (!gl) return (software = false);
+    const d = gl.getExtension("WEBGL_debug_renderer_info");
+    software = /swiftshader|llvmpipe|softpipe|software|basic render/i.test(String(gl.getParameter(d ? d.UNMASKED_RENDERER_WEBGL : gl.RENDERER)));
+    const lose = gl.getExtension("WEBGL_lose_context");
+    if (lose) lose.loseContext();
+    return software;
+  }
 
   LatentScatter.prototype.setColors = function (rgb) {
     this.colors = rgb;
-    if (this.gl) {
+    if (this.mode === "webgl") {
       const gl = this.gl;
       gl.bindBuffer(gl.ARRAY_BUFFER, this.colBuf);
       gl.bufferData(gl.ARRAY_BUFFER, rgb, gl.STATIC_DRAW);
       gl.vertexAttribPointer(this.lc, 3, gl.UNSIGNED_BYTE, true, 0, 0);
-    } else {
-      this.groups = null;
     }
-    this.draw();
+    this.requestDraw();
   };
 
   // the state byte of every point (HIDDEN | DIM | IN_A | IN_B); the array is kept, not copied.
@@ -133,12 +166,10 @@
     this.state = flags;
     if (any === undefined) { any = 0; for (let i = 0; i < flags.length; i++) any |= flags[i]; }
     this.anyState = any;
-    if (this.gl) {
+    if (this.mode === "webgl") {
       const gl = this.gl;
       gl.bindBuffer(gl.ARRAY_BUFFER, this.stateBuf);
       gl.bufferData(gl.ARRAY_BUFFER, flags, gl.DYNAMIC_DRAW);
-    } else {
-      this.groups = null;
     }
     this.requestDraw();
   };
@@ -157,6 +188,10 @@
       this._fit();
     }
     this.draw();
+  };
+  LatentScatter.prototype._sizeChanged = function () {
+    const r = this.container.getBoundingClientRect();
+    return Math.max(1, r.width) !== this.w || Math.max(1, r.height) !== this.h || (global.devicePixelRatio || 1) !== this.dpr;
   };
   // keep the aspect ratio of the data: widen the view along the short side
   LatentScatter.prototype._fit = function () {
@@ -183,11 +218,19 @@
     this._raf = global.requestAnimationFrame(() => { this._raf = 0; this.draw(); });
   };
 
+  // a frame: the full one, or during a gesture (when full frames are dear) the last full one moved and
+  // scaled by a CSS transform of its canvas (the compositor's work, whatever the number of points)
   LatentScatter.prototype.draw = function () {
     if (!this.w) return;
     const t0 = performance.now();
-    if (this.gl) this._drawGL(); else this._draw2d();
+    if (this.gesture && this.shot) { this._moveShot(); this.frameKind = "bitmap"; }
+    else {
+      this.base.style.transform = "";
+      if (this.gl) this._drawGL(); else this._drawSplat();
+      this.frameKind = "full";
+    }
     this.lastDrawMs = performance.now() - t0;
+    if (this.frameKind === "full") { this.fullMs = this.lastDrawMs; this.shot = { view: Object.assign({}, this.view), w: this.w, h: this.h }; }
     this.frames.push(this.lastDrawMs);
     if (this.frames.length > 60) this.frames.shift();
     this.drawOverlay();
@@ -197,6 +240,21 @@
   LatentScatter.prototype.frameMs = function () {
     const f = this.frames.slice().sort((a, b) => a - b);
     return f.length ? f[f.length >> 1] : 0;
+  };
+  // a pan or zoom moved the view: when full frames are dear, bitmaps until the gesture rests
+  LatentScatter.prototype._gestureMove = function () {
+    this.moved = true;
+    if (this.fullMs > BITMAP_ABOVE_MS && this.shot) {
+      this.gesture = true;
+      clearTimeout(this._rest);
+      this._rest = setTimeout(() => { this.gesture = false; this.requestDraw(); }, REST_MS);
+    }
+    this.requestDraw();
+  };
+  // the last full frame's data rectangle where the current view puts it
+  LatentScatter.prototype._moveShot = function () {
+    const sv = this.shot.view, a = this.toScreen(sv.x0, sv.y1), b = this.toScreen(sv.x1, sv.y0);
+    this.base.style.transform = "translate(" + a[0] + "px," + a[1] + "px) scale(" + (b[0] - a[0]) / this.shot.w + "," + (b[1] - a[1]) / this.shot.h + ")";
   };
 
   LatentScatter.prototype._drawGL = function () {
@@ -213,41 +271,62 @@
     if (any & (IN_A | IN_B)) { gl.uniform1f(u.pass, 0); gl.drawArrays(gl.POINTS, 0, this.n); }
     if (any & DIM) { gl.uniform1f(u.pass, 1); gl.drawArrays(gl.POINTS, 0, this.n); }
     gl.uniform1f(u.pass, 2); gl.drawArrays(gl.POINTS, 0, this.n);
-    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));  // waits for the GPU
+    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, this.one);  // waits for the GPU
   };
 
-  // Canvas 2D: points grouped by colour (and by pass), rebuilt when colours or states change
-  LatentScatter.prototype._draw2d = function () {
-    if (!this.groups) this._groups2d();
-    const c = this.ctx2d, v = this.view, H = this.base.height;
-    const ax = this.base.width / (v.x1 - v.x0), ay = H / (v.y1 - v.y0);
-    c.fillStyle = "#fff"; c.fillRect(0, 0, this.base.width, H);
-    for (const [style, ids, size, alpha] of this.groups) {
-      c.fillStyle = style; c.globalAlpha = alpha;
-      const z = size * this.dpr;
-      for (let j = 0; j < ids.length; j++) {
-        const i = ids[j];
-        c.fillRect((this.x[i] - v.x0) * ax - z / 2, H - (this.y[i] - v.y0) * ay - z / 2, z, z);
+  // pixel offsets (dx, dy) covered by a disc of diameter `size` (device pixels) centred on a pixel,
+  // as the GL path's round point sprite covers them
+  function stamp(size) {
+    const r = size / 2, R = Math.floor(r), dx = [], dy = [];
+    for (let y = -R; y <= R; y++) for (let x = -R; x <= R; x++) if (x * x + y * y <= r * r) { dx.push(x); dy.push(y); }
+    return dx.length ? { dx: dx, dy: dy } : { dx: [0], dy: [0] };
+  }
+  const packRGB = (r, g, b) => 0xff000000 | (b << 16) | (g << 8) | r;  // an RGBA pixel as int32
+  // the full frame rasterised here in layers as the GL passes (halos of groups A and B, dimmed points,
+  // the others on top), each point an opaque disc in row order. The GL path blends points at alpha
+  // 0.85, which in a dense region converges to their colour; here they take it outright (blending
+  // reads and writes each pixel: ~4x the time). Dimmed points (alpha 0.45) take their colour over white.
+  LatentScatter.prototype._splat = function () {
+    const W = this.base.width, H = this.base.height, v = this.view, n = this.n, st = this.state, any = this.anyState || 0;
+    if (!this.img || this.img.length !== W * H) {
+      const buf = new ArrayBuffer(W * H * 4);
+      this.img = new Int32Array(buf); this.imageData = new ImageData(new Uint8ClampedArray(buf), W, H);
+    }
+    const rgb = this.colors;
+    if (!this.packed || this.packedFrom !== rgb) {  // one int per point, made again when the colours change
+      this.packed = this.packed && this.packed.length === n ? this.packed : new Int32Array(n); this.packedFrom = rgb;
+      for (let i = 0; i < n; i++) this.packed[i] = packRGB(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]);
+    }
+    const img = this.img, X = this.x, Y = this.y, P = this.packed, ps = this.pointSize * this.dpr;
+    img.fill(-1);  // white
+    const ax = W / (v.x1 - v.x0), bx = -v.x0 * ax, ay = H / (v.y1 - v.y0), by = H + v.y0 * ay;
+    const [ga, gb] = this.groupColors, cA = packRGB(ga[0], ga[1], ga[2]), cB = packRGB(gb[0], gb[1], gb[2]);
+    // one layer: points whose byte has none of `skip` and (when `need`) some of `need`; kind 0 their
+    // colour, 1 dimmed (0.45 of the colour mixed 3:1 with grey 0.86, over white), 2 a group's halo
+    const layer = (size, skip, need, kind) => {
+      const S = stamp(size), R = Math.ceil(size / 2), k = S.dx.length, off = new Int32Array(k);
+      for (let j = 0; j < k; j++) off[j] = S.dy[j] * W + S.dx[j];
+      for (let i = 0; i < n; i++) {
+        const f = st[i];
+        if ((f & skip) || (need && !(f & need))) continue;
+        const fx = X[i] * ax + bx, fy = by - Y[i] * ay;
+        if (!(fx >= -R && fx < W + R && fy >= -R && fy < H + R)) continue;  // (NaN: not drawn)
+        let c = P[i];
+        if (kind === 1) c = packRGB(((c & 255) * 29 >> 8) + 214, (((c >> 8) & 255) * 29 >> 8) + 214, (((c >> 16) & 255) * 29 >> 8) + 214);
+        else if (kind === 2) c = f & IN_A ? cA : cB;
+        const cx = Math.floor(fx), cy = Math.floor(fy), o = cy * W + cx, two = kind === 2 && (f & IN_A) && (f & IN_B);
+        if (cx >= R && cx < W - R && cy >= R && cy < H - R && !two) { for (let j = 0; j < k; j++) img[o + off[j]] = c; continue; }
+        for (let j = 0; j < k; j++) {  // near an edge, or in both groups (the right half in B's colour)
+          const px = cx + S.dx[j], py = cy + S.dy[j];
+          if (px >= 0 && px < W && py >= 0 && py < H) img[o + off[j]] = two && S.dx[j] > 0 ? cB : c;
+        }
       }
-    }
-    c.globalAlpha = 1;
+    };
+    if (any & (IN_A | IN_B)) layer(ps + Math.max(4, this.pointSize) * this.dpr, HIDDEN, IN_A | IN_B, 2);
+    if (any & DIM) layer(ps, HIDDEN, DIM, 1);
+    layer(ps, HIDDEN | DIM, 0, 0);
   };
-  LatentScatter.prototype._groups2d = function () {
-    const rgb = this.colors, st = this.state, halos = [[], []], dim = [], byColour = new Map();
-    for (let i = 0; i < this.n; i++) {
-      const f = st[i];
-      if (f & HIDDEN) continue;
-      if (f & IN_A) halos[0].push(i); else if (f & IN_B) halos[1].push(i);
-      if (f & DIM) { dim.push(i); continue; }
-      const key = (rgb[3 * i] << 16) | (rgb[3 * i + 1] << 8) | rgb[3 * i + 2];
-      if (!byColour.has(key)) byColour.set(key, []);
-      byColour.get(key).push(i);
-    }
-    const css = (a) => "rgb(" + a.join(",") + ")", ps = this.pointSize;
-    this.groups = [[css(this.groupColors[0]), halos[0], ps + 4, 1], [css(this.groupColors[1]), halos[1], ps + 4, 1],
-      ["rgb(225,225,225)", dim, ps, 0.6]];
-    for (const [key, ids] of byColour) this.groups.push([css([key >> 16, (key >> 8) & 255, key & 255]), ids, ps, 0.85]);
-  };
+  LatentScatter.prototype._drawSplat = function () { this._splat(); this.ctx2d.putImageData(this.imageData, 0, 0); };
 
   LatentScatter.prototype.drawOverlay = function () {
     const c = this.overlay.getContext("2d"), dpr = this.dpr;
@@ -307,7 +386,7 @@
 
   // the map as one canvas (points and overlay), for saving as PNG
   LatentScatter.prototype.snapshot = function () {
-    if (this.gl) this._drawGL();
+    if (this.gesture) { this.gesture = false; clearTimeout(this._rest); this.draw(); } else if (this.gl) this._drawGL();
     const c = document.createElement("canvas");
     c.width = this.base.width; c.height = this.base.height;
     const g = c.getContext("2d");
@@ -379,7 +458,7 @@
       if (drag.lasso) { this.lasso.push(p); this.drawOverlay(); return; }
       const v = drag.view, sx = (v.x1 - v.x0) / this.w, sy = (v.y1 - v.y0) / this.h;
       this.view = { x0: v.x0 - dx * sx, x1: v.x1 - dx * sx, y0: v.y0 + dy * sy, y1: v.y1 + dy * sy };
-      this.moved = true; this.requestDraw();
+      this._gestureMove();
     });
     global.addEventListener("mouseup", (e) => {
       if (!drag) return;
@@ -399,7 +478,7 @@
       const p = local(e), q = this.toData(p[0], p[1]), f = Math.exp(e.deltaY * 0.0015), v = this.view;
       this.view = { x0: q[0] + (v.x0 - q[0]) * f, x1: q[0] + (v.x1 - q[0]) * f,
                     y0: q[1] + (v.y0 - q[1]) * f, y1: q[1] + (v.y1 - q[1]) * f };
-      this.moved = true; this.requestDraw();
+      this._gestureMove();
     }, { passive: false });
     el.addEventListener("mouseleave", () => { if (this.hoverIdx >= 0) { this.hoverIdx = -1; this.drawOverlay(); } if (this.onHover) this.onHover(-1, null); });
   };

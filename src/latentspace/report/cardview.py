@@ -31,16 +31,20 @@ def card_html(card: dict | None, model_name: str = "", verdicts=()) -> str:
             )
             continue
         refs = {r.of: (k, v, r) for k, v, r in fam.references if r.of}
-        rows = []
+        rows, built = [], []
         for key, value, r, why, spread in fam.scores:
             shown = fmt(value) + (f" ± {fmt(spread)}" if spread is not None else "")
             better = {"↑": "↑ higher", "↓": "↓ lower"}.get(r.arrow, "")
             notes = []
+            if isinstance(value, str):  # a score that could not be computed says why
+                shown, notes = "n/a", [esc(value.removeprefix("n/a: "))]
             if key in refs:
                 rk, rv, rr = refs.pop(key)
                 notes.append(f"{esc(rr.meaning or rk)}: {esc(fmt(rv))}")
             if why:
-                notes.append(f"<span class='built'>by construction: {esc(why)}</span>")
+                notes.append(f"<span class='built' title='{esc(why)}'>by construction</span>")
+                if why not in built:
+                    built.append(why)
             for v in fam.verdicts.get(key, []):
                 notes.append(
                     f"<span class='v {esc(v.severity)}' data-verdict='{esc(v.id)}'>{esc(v.text)}</span>"
@@ -60,6 +64,7 @@ def card_html(card: dict | None, model_name: str = "", verdicts=()) -> str:
             "<table class='card'><tr><th>score</th><th>value</th><th>better</th><th></th></tr>"
             + "".join(rows)
             + "</table>"
+            + "".join(f"<p class='params built'>by construction: {esc(w)}.</p>" for w in built)
             + (f"<p class='params'>settings: {ptext}</p>" if ptext else "")
             + "</div>"
         )

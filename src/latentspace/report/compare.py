@@ -18,7 +18,7 @@ STYLE = (
     "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1400px;"
     "padding:0 1.2em;color:#1d2330;line-height:1.4}"
     "h2{border-bottom:1px solid #e3e6eb;padding-bottom:.2em;margin-top:1.8em}"
-    "table.cmp{border-collapse:collapse}"
+    "table.cmp{border-collapse:collapse;width:auto}"
     "table.cmp td,table.cmp th{border-bottom:1px solid #e3e6eb;padding:3px 10px;"
     "text-align:right;vertical-align:top}"
     "table.cmp td:nth-child(-n+3),table.cmp th:nth-child(-n+3){text-align:left}"
@@ -30,17 +30,18 @@ STYLE = (
     ".param td{color:#5b6473;font-size:.9em}"
     ".runs a{font-weight:600}"
     ".side{display:grid;gap:14px 22px}"
-    ".side figure{margin:0;min-width:0}"
+    ".side figure{margin:0;min-width:0;overflow-x:auto}"
     ".side figcaption{font-weight:600;margin-bottom:.3em}"
     ".side img{max-width:100%}"
-    ".side img.strip{height:36px;image-rendering:pixelated}"
     ".muted{color:#5b6473;font-style:italic}"
-    "table.features{border-collapse:collapse;font-size:.82em}"
-    "table.features td,table.features th{padding:1px 6px;border-bottom:1px solid #eee;text-align:left}"
-    "td.num{text-align:right;font-variant-numeric:tabular-nums}"
-    ".tables{display:flex;flex-wrap:wrap;gap:10px}"
-    ".tablewrap{overflow-x:auto}"
 )
+
+
+def _report_css() -> str:
+    """The report's styles (traversal tables, feature tables), under the page's own."""
+    from importlib import resources
+
+    return resources.files("latentspace.web").joinpath("static", "report.css").read_text()
 
 
 def _link(run, out: Path | None) -> str:
@@ -86,6 +87,8 @@ def _table(header, body, best, runs) -> str:
                 )
             elif b == i:
                 cells.append(f"<td class='best'>{esc(fmt(v))} ★</td>")
+            elif isinstance(v, str) and v.startswith("n/a"):  # a score not defined here says why on hover
+                cells.append(f"<td title='{esc(v)}'>n/a</td>")
             else:
                 cells.append(f"<td>{esc(fmt(v))}</td>")
         kind = "" if rd.role == "score" else " class='param'"
@@ -101,7 +104,7 @@ def _run_figures(run, seed: int = 0) -> dict[str, str]:
     """The figures of one run, by kind: HTML (an image or a table), the same rows for every run."""
     from .cardview import curves_png
     from .decoded import Items, reconstruction_pngs, samples_body, why_not_decoded
-    from .directions import TRAVERSE_DIRECTIONS, decode_traversal, ranked_dims
+    from .directions import TRAVERSE_DIRECTIONS, decode_traversal, item_traversal_html, ranked_dims
     from .interpretview import load
 
     out: dict[str, str] = {}
@@ -133,7 +136,7 @@ def _run_figures(run, seed: int = 0) -> dict[str, str]:
     )
     show = np.sort(np.random.default_rng(seed).choice(pool, size=min(8, len(pool)), replace=False))
     if "Originals and reconstructions" not in out:
-        rec, mse = reconstruction_pngs(model, data, Z, show, items)
+        rec, _ = reconstruction_pngs(model, data, Z, show, items, tables=3)
         out["Originals and reconstructions"] = img(rec, "reconstructions") if isinstance(rec, bytes) else rec
     out["Samples"] = samples_body(model, seed, items)
     dims, how = ranked_dims(run, model, data, Z, load(run))
@@ -141,13 +144,8 @@ def _run_figures(run, seed: int = 0) -> dict[str, str]:
     base = np.asarray(Z[show[:1]], np.float32)
     T = np.stack([decode_traversal(model, d, base)[0] for d in chosen])  # (dirs, steps, d)
     if items.is_image:
-        png = items.grid(
-            T,
-            title=f"around {items.name(int(show[0]))}",
-            row_labels=[d["title"] for d in chosen],
-            col_labels=[f"{o:+.0f}σ" if o == round(o) else f"{o:+.1f}σ" for o in np.linspace(-2, 2, 7)],
-        )
-        out["Latent traversal"] = img(png, "traversal")
+        name = items.name(int(show[0]))
+        out["Latent traversal"] = item_traversal_html(T, chosen, data, name, int(show[0]))
     else:
         from .directions import changed_features
 
@@ -203,7 +201,7 @@ def compare_html(
             " same held-out items where items are shown.</p>" + _figures(runs)
         )
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>{STYLE}</style></head><body>
+<style>{_report_css()}{STYLE}</style></head><body>
 <h1>{esc(title)}</h1>{links}
 <h2>Report cards</h2><p>★ marks the best value of a row where higher (↑) or lower (↓) is better and the
 value was measured; a value a model family gets from its form is marked

@@ -83,15 +83,16 @@ def why_not_decoded(run, model) -> dict[str, str]:
     return {}
 
 
-def reconstruction_pngs(model, data, Z, show, items) -> tuple[bytes | str, float]:
-    """Originals and reconstructions of rows ``show``: a PNG (images) or an HTML table, and the MSE."""
+def reconstruction_pngs(model, data, Z, show, items, tables: int = TABLE_ITEMS) -> tuple[bytes | str, float]:
+    """Originals and reconstructions of rows ``show``: a PNG (images) or HTML tables (of the first
+    ``tables`` rows), and the MSE over ``show``."""
     X = np.asarray(data.X[show])
     # a model without an encoder decodes the run's own latents (those of these very rows)
     R = model.decode(model.encode(X) if getattr(model, "has_encoder", True) else Z[show])
     mse = float(np.mean((R - X) ** 2))
     if not items.is_image:
         blocks = []
-        for k, i in enumerate(show[:TABLE_ITEMS]):
+        for k, i in enumerate(show[:tables]):
             blocks.append(
                 f"<div class='itemtable'><h4>{esc(items.name(int(i)))}</h4>"
                 + items.table([("original", X[k]), ("reconstruction", R[k])], against=X[k])

@@ -110,6 +110,23 @@ def changed_features(T: np.ndarray, names: list[str], count: int = CHANGED_FEATU
     return "; ".join(f"{esc(names[j])} {lo[j]:.4g} → {hi[j]:.4g}" for j in top)
 
 
+def item_traversal_html(T: np.ndarray, chosen: list[dict], data, name: str, row: int) -> str:
+    """One item's traversal (dirs, steps, d) of images: a row of decoded images per direction,
+    labelled with the direction's name (HTML text, so it stays readable at any size)."""
+    scale = max(1, round(56 / max(data.sample_shape[1:])))  # tiles about 56 px
+    trs = "".join(
+        f"<tr data-direction='{esc(d['id'])}'><th title='{esc(d['title'])}'>{esc(d['title'])}</th>"
+        f"<td>{strip_img(T[r], data, d['id'], scale)}</td></tr>"
+        for r, d in enumerate(chosen)
+    )
+    offsets = "<span>−2σ</span><span>0</span><span>+2σ</span>"
+    return (
+        f"<figure class='trav' data-item='{row}'><figcaption>around {esc(name)}</figcaption>"
+        f"<table class='travtab'>{trs}<tr><th></th><td><div class='offsets'>{offsets}</div></td></tr>"
+        "</table></figure>"
+    )
+
+
 def traversal_section(run, model, data, Z, pool, rng, items, interp) -> str:
     dims, how = ranked_dims(run, model, data, Z, interp)
     active = [d for d in dims if not d.get("inactive")] or dims
@@ -118,21 +135,7 @@ def traversal_section(run, model, data, Z, pool, rng, items, interp) -> str:
     base = np.asarray(Z[rows], np.float32)
     if items.is_image:
         T = np.stack([decode_traversal(model, d, base) for d in chosen], axis=1)  # (k, dirs, steps, d)
-        scale = max(1, round(56 / max(data.sample_shape[1:])))  # tiles about 56 px
-        grids = []
-        for k, i in enumerate(rows):
-            trs = "".join(
-                f"<tr data-direction='{esc(d['id'])}'>"
-                f"<th title='{esc(d['title'])}'>{esc(d['title'])}</th>"
-                f"<td>{strip_img(T[k, r], data, d['id'], scale)}</td></tr>"
-                for r, d in enumerate(chosen)
-            )
-            offsets = "<span>−2σ</span><span>0</span><span>+2σ</span>"
-            grids.append(
-                f"<figure class='trav' data-item='{i}'><figcaption>around {esc(items.name(i))}</figcaption>"
-                f"<table class='travtab'>{trs}<tr><th></th><td><div class='offsets'>{offsets}</div></td></tr>"
-                "</table></figure>"
-            )
+        grids = [item_traversal_html(T[k], chosen, data, items.name(i), i) for k, i in enumerate(rows)]
         body = "<div class='travgrid'>" + "".join(grids) + "</div>"
     else:
         trs = []

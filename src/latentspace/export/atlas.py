@@ -9,7 +9,8 @@ Columns, in the layout Embedding Atlas itself writes when it computes a projecti
 ``projection_x``, ``projection_y``   the run's 2-D map (float32)
 ``neighbors``      ``{"ids": [...], "distances": [...]}``: the item's nearest others in latent
                    space, zero-based row numbers sorted by distance (its ``--neighbors`` format;
-                   Embedding Atlas numbers rows 0..n-1 in file order, as ``row`` does)
+                   Embedding Atlas numbers rows 0..n-1 in file order, as ``row`` does); left out
+                   when 0 neighbours are asked for
 ``label``, ``split``, ``factor_*`` and the imported metadata, each in its own Arrow type
 ``image``          the item as PNG bytes, for image data (shown in its tooltips and table)
 
@@ -30,11 +31,14 @@ from .items import NEIGHBOURS, Exported, neighbours, pictures
 ROW_GROUP = 65536
 
 
-def command(out: Path, images: bool) -> str:
+def command(out: Path, columns: list[str]) -> str:
     """The command that opens the file in Embedding Atlas."""
-    return f"embedding-atlas {out} --x projection_x --y projection_y --neighbors neighbors" + (
-        " --image image" if images else ""
-    )
+    text = f"embedding-atlas {out}"
+    if "projection_x" in columns:
+        text += " --x projection_x --y projection_y"
+    if "neighbors" in columns:
+        text += " --neighbors neighbors"
+    return text + (" --image image" if "image" in columns else "")
 
 
 def atlas_table(run, data: Exported, k: int = NEIGHBOURS):
@@ -50,14 +54,17 @@ def atlas_table(run, data: Exported, k: int = NEIGHBOURS):
         cols["projection_y"] = pa.array(data.xy[:, 1])
     ids, dist, how = neighbours(run, data.Z, k)
     kk = ids.shape[1]
-    offsets = pa.array(np.arange(0, n * kk + 1, kk, dtype=np.int32))
-    cols["neighbors"] = pa.StructArray.from_arrays(
-        [
-            pa.ListArray.from_arrays(offsets, pa.array(ids.reshape(-1))),
-            pa.ListArray.from_arrays(offsets, pa.array(dist.reshape(-1))),
-        ],
-        names=["ids", "distances"],
-    )
+    if kk:
+        big = n * kk >= 2**31  # list offsets are int32 up to there
+        lists = pa.LargeListArray if big else pa.ListArray
+        offsets = pa.array(np.arange(n + 1, dtype=np.int64 if big else np.int32) * kk)
+        cols["neighbors"] = pa.StructArray.from_arrays(
+            [
+                lists.from_arrays(offsets, pa.array(ids.reshape(-1))),
+                lists.from_arrays(offsets, pa.array(dist.reshape(-1))),
+            ],
+            names=["ids", "distances"],
+        )
     for c in data.columns.column_names:
         col = data.columns[c]
         if pa.types.is_dictionary(col.type):  # DuckDB makes an ENUM of it, which gets no chart
@@ -73,8 +80,7 @@ def atlas_table(run, data: Exported, k: int = NEIGHBOURS):
                 report("drawing items", i + 1, n)
         cols["image"] = pa.array(pngs, pa.binary())
     info = {**data.info, "neighbors": {"k": kk, "metric": "euclidean", "found_by": how}}
-    table = pa.table(cols)
-    return table.replace_schema_metadata({"latentspace": json.dumps(info)}), items is not None
+    return pa.table(cols).replace_schema_metadata({"latentspace": json.dumps(info)})
 
 
 def write_atlas(run, data: Exported, out: Path, overwrite: bool = False, k: int = NEIGHBOURS) -> dict:
@@ -83,7 +89,7 @@ def write_atlas(run, data: Exported, out: Path, overwrite: bool = False, k: int 
 
     from ..atomic import atomic_path
 
-    table, images = atlas_table(run, data, k)
+    table = atlas_table(run, data, k)
     with atomic_path(out, replace=overwrite) as tmp:
         pq.write_table(table, tmp, row_group_size=ROW_GROUP)
-    return {"files": [out], "open": command(out, images)}
+    return {"files": [out], "open": command(out, table.column_names)}

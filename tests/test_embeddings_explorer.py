@@ -420,6 +420,7 @@ def test_fitted_run_still_decodes(tmp_path, digits):
 
     fit(digits, "pca", latent_dim=4, out=tmp_path / "pca")
     state = load_state(0, tmp_path / "pca")
+    assert state.layers.wait(120)  # the layers (the error among them) come from a background thread
     assert state.has_decoder and state.error is not None
     c = TestClient(create_app([state], TOKEN), base_url="http://127.0.0.1:8765")
     info = c.get("/api/runs", headers=H).json()["runs"][0]

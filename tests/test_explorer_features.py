@@ -699,7 +699,7 @@ def test_a_million_points_filter_and_search_stay_under_200_ms(tmp_path_factory, 
 
     out = tmp_path_factory.mktemp("million") / "run"
     ls.from_embeddings(Z, meta, out=out, label_col="cluster")
-    monkeypatch.setattr("latentspace.web.layers.attach_layers", lambda state: None, raising=False)
+    monkeypatch.setattr("latentspace.web.layers.attach_layers", lambda state, wait=False: None, raising=False)
     state = load_state(0, out)
     times: dict[str, list] = {}
     with serving(create_app([state], TOKEN)) as url:

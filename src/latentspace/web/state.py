@@ -116,6 +116,7 @@ class RunState:
 
         found = read_interpretation(self.run)  # interpret.json: names and importance order, if made
         dims = slider_dimensions(found.doc) if found is not None else None
+        titles = {d["index"]: d["title"] for d in found.doc["dims"]} if found is not None else {}
         order = np.array([e["dim"] for e in dims]) if dims else np.argsort(-self.std)  # else most varied
         return {
             "id": self.rid,
@@ -133,6 +134,8 @@ class RunState:
             "std": self.std.tolist(),
             "slider_dims": order[:16].tolist(),
             "dimensions": dims,  # [{"dim", "name", "score", "inactive"}] by importance, or None
+            # each named dimension's full text ("z_3: scale up, MI 0.61"), in the order of dimensions
+            "dimension_titles": [titles.get(d["dim"], f"z_{d['dim']}") for d in dims] if dims else None,
             "max_span": MAX_SPAN,
             "has_decoder": self.has_decoder,
             "has_encoder": self.has_encoder,
@@ -218,11 +221,13 @@ class RunState:
             self.lmap.transform(self.Z[:2])
 
 
-def load_state(rid: int, path, map_method: str | None = None) -> RunState:
+def load_state(rid: int, path, map_method: str | None = None, wait_layers: bool = False) -> RunState:
     """Load a run for the explorer. The run folder checks that its files fit together (one latent
     per item with every column, one finite map point per latent; see ``Run`` and ``maps.store``),
     so a tampered run is refused here, at start-up, with one line naming the file. A run without a
-    decoder gets no reconstruction errors (nothing is decoded)."""
+    decoder gets no reconstruction errors (nothing is decoded). The map's layers are read when
+    stored, else computed in a background thread (``state.layers.wait()``; ``wait_layers``: before
+    returning)."""
     from ..errors import InputError
     from ..maps.store import best_map
     from ..runfolder import Run
@@ -257,7 +262,9 @@ def load_state(rid: int, path, map_method: str | None = None) -> RunState:
         items=items,
     )
     state.view3d = maps3d
-    attach_layers(state)  # the map's layers (read, or computed once and stored), the latent index
+    attach_layers(
+        state, wait_layers
+    )  # the map's layers (read, or computed in the background), the latent index
     return state
 
 

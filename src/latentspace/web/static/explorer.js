@@ -196,6 +196,7 @@
       $("maps").setAttribute("data-ready", "1");
       stats();
     });
+    watchLayers();
     if (restored.sel >= 0 && restored.sel < S.runs[0].n) await select(restored.sel);
   }
 
@@ -226,7 +227,7 @@
           const j = +key.slice(7), d = await api("runs/" + run.id + "/latent/" + j);
           return { key: key, name: "z_" + j, kind: "number", values: floats(d.values), explain: "latent dimension " + j };
         }
-        const j = run.columns.findIndex((c) => c.key === key);
+        const j = run.columns.findIndex((c) => c && c.key === key);
         if (j < 0) return null;
         return Object.assign(C.decode(run.columns[j], await api("runs/" + run.id + "/columns/" + j), j), { rid: run.id });
       })();
@@ -252,8 +253,14 @@
       for (const c of cols) { const o = document.createElement("option"); o.value = c.key; o.textContent = c.name; o.title = c.explain || ""; og.appendChild(o); }
       sel.appendChild(og);
     }
-    const og = document.createElement("optgroup"); og.label = "Latent dimensions (most varied first)";
-    run.slider_dims.forEach((j) => { const o = document.createElement("option"); o.value = "latent:" + j; o.textContent = "z_" + j; og.appendChild(o); });
+    const named = dimensionNames(run), og = document.createElement("optgroup");
+    og.label = run.dimensions ? "Latent dimensions (by importance)" : "Latent dimensions (most varied first)";
+    run.slider_dims.forEach((j) => {
+      const o = document.createElement("option");
+      o.value = "latent:" + j; o.textContent = "z_" + j + (named[j] ? ": " + named[j].name : "");
+      if (named[j]) o.title = named[j].title;
+      og.appendChild(o);
+    });
     sel.appendChild(og);
     const none = document.createElement("option"); none.value = "none"; none.textContent = "none"; sel.appendChild(none);
     sel.value = seen.has("label") ? "label" : sel.options[0].value;
@@ -263,7 +270,8 @@
     const key = $("colorby").value, t0 = performance.now();
     S.colour = key;
     for (const run of S.runs) {
-      const col = key === "none" ? null : await column(run, key), m = S.maps[run.id];
+      const deep = view3d.on && view3d.deep[run.id] === S.maps[run.id] && layers3d.has(run, key);
+      const col = key === "none" ? null : deep ? await layers3d.column(run, key) : await column(run, key), m = S.maps[run.id];
       if (!col || (!col.codes && !col.values)) {
         m.setColors(new Uint8Array(run.n * 3).fill(120)); S.legends[run.id] = null; continue;
       }
@@ -288,6 +296,91 @@
       });
     }
   }
+
+  // --- the map's layers: computed in the background by the server; offered when ready ----------------
+  // /layers says "computing" until a run's layers (and its 3-D map's) are ready; the page asks again
+  // each second, then adds each new layer column to the colourings, the filters and the table
+  S.layerInfo = [];
+  const TRUST = "Can this map be trusted here?";
+  async function watchLayers() {
+    await Promise.all(S.runs.map(async (run) => {
+      for (let tries = 0; ; tries++) {
+        let L;
+        try { L = await api("runs/" + run.id + "/layers", undefined, null); } catch (e) { return; }
+        S.layerInfo[run.id] = L;
+        await addLayerColumns(run, L.columns || []);
+        layerStatus();
+        const busy = L.status === "computing" || (L.map3d && L.map3d.status === "computing");
+        if (!busy) break;
+        await new Promise((ok) => setTimeout(ok, tries < 10 ? 500 : 2000));
+      }
+      if (S.colour && S.colour.startsWith("layer:") && view3d.on) recolor();
+    }));
+  }
+  function layerStatus() {
+    const el = $("layerstatus"), L = S.layerInfo.filter(Boolean);
+    const busy = L.some((x) => x.status === "computing"), busy3 = L.some((x) => x.map3d && x.map3d.status === "computing");
+    const failed = L.filter((x) => x.status === "failed" || (x.map3d && x.map3d.status === "failed"));
+    el.textContent = busy ? "computing layers…" : busy3 ? "computing the 3-D map's layers…" : failed.length ? "layers failed" : "";
+    el.title = failed.length ? failed.map((x) => x.problem || x.map3d.problem).join("; ") : busy || busy3 ? "the map's trust layers (distortion, reconstruction error, decoder sensitivity) are being computed; they appear in the colour list when ready" : "";
+    el.hidden = !el.textContent;
+    const sel = $("colorby"), wait = sel.querySelector("option[value='wait:layers']");
+    if (busy && !wait) {
+      const o = document.createElement("option"); o.value = "wait:layers"; o.disabled = true; o.textContent = "computing layers…";
+      trustGroup().appendChild(o);
+    } else if (!busy && wait) wait.remove();
+    const g = trustGroup(false);
+    if (g && !g.children.length) g.remove();
+  }
+  function trustGroup(make) {
+    const sel = $("colorby");
+    let g = [...sel.querySelectorAll("optgroup")].find((o) => o.label === TRUST);
+    if (!g && make !== false) {
+      g = document.createElement("optgroup"); g.label = TRUST;
+      sel.insertBefore(g, [...sel.querySelectorAll("optgroup")].find((o) => o.label.startsWith("Latent")) || null);
+    }
+    return g;
+  }
+  async function addLayerColumns(run, descs) {
+    const n0 = S.runs[0].n, r = run.id;
+    for (const desc of descs) {
+      if (run.columns.some((c) => c && c.key === desc.key)) continue;
+      run.columns[desc.index] = desc;  // the server appends: the next number
+      if (r === 0 || run.n === n0) {
+        const slot = { key: r ? "r" + r + "/" + desc.key : desc.key, name: r ? run.name + ": " + desc.name : desc.name, search: desc.search, filter: desc.filter };
+        Object.assign(slot, await column(run, desc.key), { key: slot.key, name: slot.name });
+        S.table.push(slot);
+        if (slot.filter && slot.bins && S.filterPanel) S.filterPanel.add(slot);
+      }
+      const sel = $("colorby");
+      if (desc.colour && !sel.querySelector("option[value='" + desc.key + "']")) {
+        const o = document.createElement("option"); o.value = desc.key; o.textContent = desc.name; o.title = desc.explain || "";
+        (desc.group === "layer" ? trustGroup() : sel.querySelector("optgroup") || sel).appendChild(o);
+        if (S.pendingColour === desc.key) { S.pendingColour = null; sel.value = desc.key; await recolor(); }
+      }
+    }
+    if (descs.length && S.cf) S.filterPanel.update(S.cf, S.legends[0]);
+  }
+
+  // a layer's values on the 3-D map (the distortion differs from the 2-D map's), for the 3-D view
+  const layers3d = {
+    cache: [],
+    info(run, key) {
+      const L = S.layerInfo[run.id], m = L && L.map3d;
+      return m && m.status === "ready" ? m.layers.find((x) => x.key === key) || null : null;
+    },
+    has(run, key) { return key.startsWith("layer:") && !!run.map3d; },
+    async column(run, key) {
+      const x = this.info(run, key);
+      if (!x) return null;  // not computed yet: grey, said by the header's layer status
+      const c = this.cache[run.id] || (this.cache[run.id] = {});
+      if (!c[key]) {
+        const d = await api("runs/" + run.id + "/layers/" + x.name + "?dims=3");
+        c[key] = { key: key, name: x.title + " · 3-D map", kind: "number", values: floats(d.values), explain: x.explain };
+      }
+      return c[key];
+    },
+  };
 
   // --- filters, search, groups: one state byte per row -----------------------------------------------
   const filterHooks = {
@@ -496,19 +589,36 @@
     const rows = $("sliders").querySelector(".rows");
     rows.textContent = "";
     $("sliders").querySelector(".hint").textContent = run.has_decoder ? "" : "Moving a slider shows the real items nearest the slider point.";
+    const named = dimensionNames(run);
     for (const j of run.slider_dims) {
       const lab = document.createElement("label"), name = document.createElement("b"), inp = document.createElement("input"), val = document.createElement("span");
       name.textContent = "z_" + j;
+      lab.appendChild(name);
+      if (named[j]) {  // interpret.json's name for it; its full text (the tie and its strength) on hover
+        const t = document.createElement("em");
+        t.className = "dimname"; t.textContent = named[j].name;
+        lab.title = named[j].title;
+        lab.classList.toggle("inactive", named[j].inactive);
+        lab.appendChild(t);
+      }
       const span = 4 * run.std[j];
       inp.type = "range"; inp.min = run.mean[j] - span; inp.max = run.mean[j] + span; inp.step = span / 50; inp.value = z[j];
       inp.dataset.dim = j;
       val.textContent = (+z[j]).toFixed(2);
       inp.addEventListener("pointerdown", () => traversalPath(run, j));
       inp.addEventListener("input", () => { S.z[j] = +inp.value; val.textContent = (+inp.value).toFixed(2); liveDecode(run); });
-      lab.appendChild(name); lab.appendChild(inp); lab.appendChild(val);
+      lab.appendChild(inp); lab.appendChild(val);
       rows.appendChild(lab);
     }
     liveDecode(run);
+  }
+  // dimension j -> {name, title, inactive} from interpret.json (run.dimensions), when the run has one
+  function dimensionNames(run) {
+    const out = {};
+    (run.dimensions || []).forEach((d, k) => {
+      out[d.dim] = { name: d.name, title: (run.dimension_titles && run.dimension_titles[k]) || "z_" + d.dim + ": " + d.name, inactive: !!d.inactive };
+    });
+    return out;
   }
   async function liveDecode(run) {
     if (inflight) { pending = run; return; }
@@ -563,6 +673,10 @@
   function support(el, d) {
     el.classList.remove("off");
     if (!d) { el.textContent = ""; return; }
+    if (d.typical === null) {
+      el.textContent = "The nearest real item, #" + d.row + ", is " + short(d.distance) + " away (the typical neighbour distance is still being computed).";
+      return;
+    }
     const ratio = d.ratio === null ? "∞" : d.ratio.toFixed(1) + "×";
     el.textContent = (d.off_data ? "Off the data: " : "") + "the nearest real item, #" + d.row + ", is " + ratio +
       " the typical neighbour distance away" + (d.off_data ? " (over " + d.limit + "×): what is decoded here is extrapolated." : ".");
@@ -787,13 +901,19 @@
       else f.push([key, { r: [x.spec.lo, x.spec.hi] }]);
     }
     if (f.length) st.f = JSON.stringify(f);
-    S.maps.forEach((m, r) => { if (m.view && m.view.x0 !== undefined) st["v" + r] = U.view(m.view); });
+    S.runs.forEach((run) => {  // the 2-D window (v), the 3-D camera (k), which is shown (d)
+      const r = run.id, flat = view3d.flat[r] || S.maps[r], deep = view3d.deep[r];
+      if (flat && flat.view && flat.view.x0 !== undefined) st["v" + r] = U.view(flat.view);
+      if (deep && deep.cam) st["k" + r] = U.camera(deep.cam);
+    });
+    if (view3d.on) st.d = "3";
     U.write(st);
   }
   async function restoreUrl() {
     const h = U.read(), n = S.runs[0].n;
     const option = (v) => [...$("colorby").options].some((o) => o.value === v);
     if (h.c && option(h.c)) $("colorby").value = h.c;
+    else if (h.c && /^(layer:|error$)/.test(h.c)) S.pendingColour = h.c;  // offered once the layers are ready
     if (h.fp === "0") document.body.classList.add("nofilters");
     if (h.fp === "1") document.body.classList.remove("nofilters");
     if (h.f) {
@@ -826,6 +946,7 @@
     if (row(h.ia) !== null) { S.A = row(h.ia); $("ia").textContent = "#" + S.A; }
     if (row(h.ib) !== null) { S.B = row(h.ib); $("ib").textContent = "#" + S.B; }
     S.maps.forEach((m, r) => { const v = U.parseView(h["v" + r]); if (v && m.setView) m.setView(v); });
+    S.restore3d = h;  // the 3-D view and its cameras: view3d.init
     if (h.o === "1") showContours(true).catch((e) => status("contours: " + e.message));
     return { sel: h.sel !== undefined && /^\d+$/.test(h.sel) ? +h.sel : -1 };
   }
@@ -838,7 +959,7 @@
   // and which view to open (run.view: `explore RUN --map umap-3d`). Paths and points placed by 2-D map
   // positions stay on the 2-D view; a click on empty space in 3-D names no map position and does nothing.
   const view3d = {
-    on: false, flat: [], deep: [],
+    on: false, flat: [], deep: [], cams: [],
     async init() {
       const runs = S.runs.filter((r) => r.map3d);
       S.view3d = this;
@@ -847,8 +968,11 @@
       b.id = "view3d"; b.textContent = "3-D view";
       b.title = "the run's 3-D " + runs[0].map3d + " map: drag to orbit, shift- or right-drag to pan, wheel to zoom";
       $("reset").insertAdjacentElement("beforebegin", b);
-      b.addEventListener("click", () => this.show(!this.on).catch((e) => status("3-D view: " + e.message)));
-      if (S.runs.some((r) => r.view === "3d")) await this.show(true);
+      b.addEventListener("click", () => this.show(!this.on).then(saveUrl).catch((e) => status("3-D view: " + e.message)));
+      // a link says whether it was in 3-D (d=3) and each run's camera (k0, k1); else the server's view
+      const h = S.restore3d || {}, linked = Object.keys(h).length > 0;
+      runs.forEach((r) => { const cam = U.parseCamera(h["k" + r.id]); if (cam) this.cams[r.id] = cam; });
+      if (linked ? h.d === "3" : S.runs.some((r) => r.view === "3d")) await this.show(true);
     },
     script() {
       return this.loading || (this.loading = new Promise((ok, bad) => {
@@ -867,6 +991,7 @@
           const d = await api("runs/" + run.id + "/map3d");
           const v = new LatentScatter3D($("map" + run.id), { x: floats(d.x), y: floats(d.y), z: floats(d.z) });
           this.deep[run.id] = v;
+          if (this.cams[run.id]) v.setView(this.cams[run.id]);  // the camera of a link
           this.hide(v, true);
         }
         const from = S.maps[run.id], to = on ? this.deep[run.id] : this.flat[run.id];
@@ -882,6 +1007,7 @@
         this.caption(run, on);
       }
       this.on = on;
+      if (S.colour && layers3d.has(S.runs[0], S.colour)) await recolor();  // the layer of the map shown
       const b = $("view3d");
       b.textContent = on ? "2-D view" : "3-D view"; b.setAttribute("aria-pressed", on ? "true" : "false");
       $("maps").setAttribute("data-view", on ? "3d" : "2d");

@@ -21,13 +21,15 @@
   // --- filter cards -------------------------------------------------------------------------------
   // hooks: toggle(col, code, solo), range(col, lo, hi) (null: clear), clear(col)
   function FilterPanel(box, cols, hooks) {
-    this.box = box; this.cards = [];
+    this.box = box; this.cards = []; this.hooks = hooks;
     box.textContent = "";
-    for (const col of cols) {
-      const card = col.codes ? new ClassCard(col, hooks) : new RangeCard(col, hooks);
-      this.cards.push(card); box.appendChild(card.el);
-    }
+    for (const col of cols) this.add(col);
   }
+  // a card for one more column (the map's layers arrive once the server has computed them)
+  FilterPanel.prototype.add = function (col) {
+    const card = col.codes ? new ClassCard(col, this.hooks) : new RangeCard(col, this.hooks);
+    this.cards.push(card); this.box.appendChild(card.el);
+  };
   FilterPanel.prototype.update = function (cf, colouring) {
     for (const c of this.cards) c.update(cf, colouring);
   };

@@ -1,5 +1,5 @@
 /* latentspace URL state: what a view is (map window, colouring, filters, search, selection, lasso
- * groups, the open tab) kept in the address bar's fragment (#...; never sent to the server, and the
+ * groups, the open tab, the 3-D view and its camera) kept in the address bar's fragment (#...; never sent to the server, and the
  * launch token never goes there), so a view can be bookmarked and shared. Written with replaceState
  * (no history entry per pan). Lasso groups are packed: the sorted rows as gaps (row - previous - 1) in
  * LEB128 varints, raw-deflated, URL-safe base64 (the server's export reads the same form; a group of
@@ -111,8 +111,16 @@
     return a.length === 4 && a.every(Number.isFinite) && a[2] > a[0] && a[3] > a[1] ? { x0: a[0], y0: a[1], x1: a[2], y1: a[3] } : null;
   }
 
+  // a 3-D view's camera (scatter3d.js: yaw, pitch, distance, target) as "yaw,pitch,dist,tx,ty,tz"
+  const camera = (c) => [c.yaw, c.pitch, c.dist].concat(c.target).map(num).join(",");
+  function parseCamera(s) {
+    const a = (s || "").split(",").map(Number);
+    if (a.length !== 6 || !a.every(Number.isFinite) || !(a[2] > 0) || Math.abs(a[1]) > 1.6) return null;
+    return { yaw: a[0], pitch: a[1], dist: a[2], target: a.slice(3) };
+  }
+
   global.LatentUrl = {
     pack: pack, unpack: unpack, groupToUrl: groupToUrl, groupFromUrl: groupFromUrl, read: read, write: write,
-    view: view, parseView: parseView, MAX_INLINE: MAX_INLINE,
+    view: view, parseView: parseView, camera: camera, parseCamera: parseCamera, MAX_INLINE: MAX_INLINE,
   };
 })(typeof window !== "undefined" ? window : this);

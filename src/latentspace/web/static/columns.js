@@ -9,7 +9,13 @@
   "use strict";
   const BINS = 40;  // bars of a number column's histogram (plus one for missing values)
 
+  // base64 text, or bytes already (a notebook widget's buffer: an ArrayBuffer, a typed array or a
+  // DataView), copied to a buffer of their own so typed arrays of any width can view it
   function bytes(b64) {
+    if (typeof b64 !== "string") {
+      const v = ArrayBuffer.isView(b64) ? b64 : new Uint8Array(b64);
+      return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+    }
     if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
     const s = atob(b64), a = new Uint8Array(s.length);
     for (let i = 0; i < s.length; i++) a[i] = s.charCodeAt(i);

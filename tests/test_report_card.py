@@ -124,7 +124,10 @@ def test_grouped_keeps_parameters_apart_and_attaches_verdicts():
     assert dict(fams["smoothness"].parameters) == {"perturbation_scale": 0.05}
     page = card_html(CARD_PCA, "pca", said)
     row = re.search(r"<tr data-metric='linear_probe_latent'.*?</tr>", page).group(0)
-    assert "↑ higher" in row and "data-verdict='probe-worse'" in row and "0.89" in row
+    assert "↑ higher" in row and "the same on the raw data: 0.89" in row
+    # the verdict fills the row under the value it speaks about
+    said = re.search(r"</tr><tr class='verdictrow' data-metric='(\w+)'>.*?</tr>", page).group(0)
+    assert "linear_probe_latent" in said and "data-verdict='probe-worse'" in said and "(0.18)" in said
     assert "<tr data-metric='n'" not in page and "settings: n 10,000 · split test" in page
 
 

@@ -45,16 +45,21 @@ def card_html(card: dict | None, model_name: str = "", verdicts=()) -> str:
                 notes.append(f"<span class='built' title='{esc(why)}'>by construction</span>")
                 if why not in built:
                     built.append(why)
-            for v in fam.verdicts.get(key, []):
-                notes.append(
-                    f"<span class='v {esc(v.severity)}' data-verdict='{esc(v.id)}'>{esc(v.text)}</span>"
-                )
+            said = "".join(
+                f"<div class='v sev-{esc(v.severity)}' data-verdict='{esc(v.id)}'><b>{esc(v.severity)}</b>:"
+                f" {esc(v.text)}</div>"
+                for v in fam.verdicts.get(key, [])
+            )
             rows.append(
                 f"<tr data-metric='{esc(key)}' data-better='{r.better}'>"
                 f"<td>{esc(key)}<div class='meaning'>{esc(r.meaning)}</div></td>"
                 f"<td class='num'>{esc(shown)}</td><td class='dir'>{better}</td>"
                 f"<td class='notes'>{'<br>'.join(notes)}</td></tr>"
             )
+            if said:  # a verdict on this value: the whole width under it
+                rows.append(
+                    f"<tr class='verdictrow' data-metric='{esc(key)}'><td colspan='4'>{said}</td></tr>"
+                )
         params = [(k, v) for k, v, _ in refs.values()] + fam.parameters
         ptext = " · ".join(
             f"{esc(k)} {esc(fmt(v) if not isinstance(v, int) else f'{v:,}')}" for k, v in params
@@ -74,6 +79,27 @@ def card_html(card: dict | None, model_name: str = "", verdicts=()) -> str:
         else ""
     )
     return "<div class='cardgrid'>" + "".join(blocks) + "</div>" + tail
+
+
+def headline_html(card: dict | None, model_name: str = "") -> str:
+    """The first score of each measured family in one line at the top of the page (a run at a
+    glance; the card below has the rest)."""
+    from ..metrics.card import fmt, grouped
+
+    if not card:
+        return ""
+    chips = []
+    for fam in grouped(card, model_name):
+        first = next((s for s in fam.scores if isinstance(s[1], int | float)), None)
+        if first is None:
+            continue
+        key, value, r, why, _ = first
+        extra = " (by construction)" if why else ""
+        chips.append(
+            f"<a class='kpi' href='#card' title='{esc(fam.name)}: {esc(r.meaning)}{esc(extra)}'>"
+            f"<span>{esc(key)}</span> <b>{esc(fmt(value))}</b> <i>{r.arrow}</i></a>"
+        )
+    return f"<div class='kpis'>{''.join(chips)}</div>" if chips else ""
 
 
 def curve_series(history: list[dict]) -> dict[str, dict[str, tuple[list, list]]]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..progress import report
-from .cardview import card_html, curves_caption, curves_png
+from .cardview import card_html, curves_caption, curves_png, headline_html
 from .colors import label_colors, sprite, value_colors
 from .decoded import Items, interpolation, reconstructions, samples, skipped_section, why_not_decoded
 from .directions import traversal_section
@@ -84,7 +84,7 @@ def build_report(run, *, max_points: int = MAX_MAP_POINTS, seed: int = 0) -> str
         sections.append(skipped_section(skipped))
     report("report", 3, STEPS)
     sections.append(interpret_section(run, model, data, Z, items, interp, has_decoder))
-    sections.append(sensitivity_section(model, Z, items, interp, has_decoder))
+    sections.append(sensitivity_section(model, Z, items, interp, has_decoder, run.model_name))
     report("report", 4, STEPS)
     sections.append(neighbours_section(seen, Z, pool, data.y, rng))
     if seen.metadata_columns():
@@ -115,7 +115,8 @@ def build_report(run, *, max_points: int = MAX_MAP_POINTS, seed: int = 0) -> str
     )
     sections.append(config_section(run.config))
     report("report", 6, STEPS)
-    out = page(run, data, Z, sections, model=model)
+    lead = headline_html(run.read_json("metrics.json"), run.model_name)
+    out = page(run, data, Z, sections, model=model, lead=lead)
     report("report", STEPS, STEPS)
     return out
 

@@ -102,7 +102,7 @@ def interpret_section(run, model, data, Z, items, interp, has_decoder: bool) -> 
     )
 
 
-def sensitivity_section(model, Z, items, interp, has_decoder: bool) -> str:
+def sensitivity_section(model, Z, items, interp, has_decoder: bool, model_name: str = "") -> str:
     sens = None if interp is None else interp.doc.get("sensitivity")
     if interp is None or not has_decoder or sens is None or "skipped" in sens:
         why = (
@@ -152,11 +152,22 @@ def sensitivity_section(model, Z, items, interp, has_decoder: bool) -> str:
         top = sorted(by_label, key=lambda b: -b["median"])
         body += (
             "<p class='bylabel'>median sensitivity per label: "
-            + ", ".join(f"{esc(str(b['label']))} {b['median']:.3g}" for b in top[:12])
+            + ", ".join(f"{esc(str(b['label']))}: {b['median']:.3g}" for b in top[:12])
             + (" …" if len(top) > 12 else "")
             + "</p>"
         )
     ratio = sens["max"] / max(sens["min"], 1e-12)
+    if ratio < 1.01:  # no extremes to show: say why before the ties
+        from ..metrics.card import by_construction
+
+        why = by_construction(model_name, "lipschitz")
+        body = (
+            "<p class='built' id='sensitivity-flat'>Every item is equally sensitive"
+            f" (most / least {ratio:.4f})"
+            + (f", by construction: {esc(why)}" if why else "")
+            + "; the items below are ties, shown for the size of the move.</p>"
+            + body
+        )
     return figure(
         "Decoder sensitivity",
         f"How much the decoded output changes per unit of latent move (RMS over {sens['directions']}"

@@ -136,8 +136,9 @@ def config_section(config: dict) -> str:
     )
 
 
-def page(run, data, Z, sections: list[str], *, model=None) -> str:
-    """The whole page around ``sections``."""
+def page(run, data, Z, sections: list[str], *, model=None, lead: str = "") -> str:
+    """The whole page around ``sections``; ``lead``: HTML shown under the verdicts (the headline
+    numbers)."""
     static = resources.files("latentspace.web").joinpath("static")
     js = static.joinpath("scatter.js").read_text() + static.joinpath("report.js").read_text()
     if any("id='map3d'" in s for s in sections):  # the 3-D map's scripts, only where one is shown
@@ -157,6 +158,7 @@ def page(run, data, Z, sections: list[str], *, model=None) -> str:
         + (f"<nav class='toc'>{nav}</nav>" if nav else "")
         + (note_html(run, model) if model is not None else "")
         + verdicts_html(run)
+        + lead
         + "".join(sections)
         + f"<script>{js}</script>"
         "<script>if(!window.LatentScatter){var f=document.getElementById('mapfallback');"

@@ -44,7 +44,7 @@ STEP = 1e-2  # the sensitivity's step, in units of the latents' median spread pe
 OFF_DATA = 2.0  # a latent farther than this many typical neighbour distances from every real one
 _DECODE_BYTES = 32 << 20  # decoded floats held at once while measuring (per batch)
 _BLOCK_ROWS = 65_536  # rows per block of the neighbour-list comparison
-DISTORTION_SAMPLE = 5_000  # rows measured when a bounded distortion is sampled (see ``most``)
+DISTORTION_SAMPLE = 2_000  # rows measured when a bounded distortion is sampled (see ``most``)
 
 NAMES = ("distortion", "error", "sensitivity")
 # what the page says about each layer: a title, which end is good, and one line

@@ -268,6 +268,7 @@ def attach_layers(state, wait: bool = False) -> RunLayers:
 def _compute(state, m, want, have, is_stored, neighbours, reuse):
     """(the layers ``want`` of map ``m``: ``have`` and those computed now, the latent neighbours
     used, a note saying what was done). Stored with the map where it is stored."""
+    from ..errors import RunIntegrityError
     from ..maps import get_method
     from ..maps.layers import Layers, compute_layers
     from ..maps.store import load_layers, map_file, save_layers
@@ -309,7 +310,7 @@ def _compute(state, m, want, have, is_stored, neighbours, reuse):
         if keep.values and set(keep.values) != set(have.values if have is not None else ()):
             save_layers(run, m.method, m.dims, keep)
             note += f"; stored in {map_file(m.method, m.dims)}"
-    except OSError as exc:
+    except (OSError, RunIntegrityError) as exc:  # read-only, or changed by another process meanwhile
         note += f"; not stored: {exc}"
     return layers, neighbours, note
 

@@ -32,9 +32,20 @@ def run3d(tmp_path_factory, digits):
     return path, before
 
 
+def _layer_threads_done() -> None:
+    """Wait for the layers of every state loaded so far (a CLI start leaves its thread running):
+    two threads storing layers into one run at once would find it changed under them."""
+    import threading
+
+    for t in threading.enumerate():
+        if t.name == "latentspace-layers":
+            t.join(300)
+
+
 @pytest.fixture(scope="module")
 def state3d(run3d):
-    return load_state(0, run3d[0], "umap-3d")
+    _layer_threads_done()
+    return load_state(0, run3d[0], "umap-3d", wait_layers=True)
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +85,14 @@ def test_cli_explore_map_umap_3d_starts(run3d, monkeypatch):
     # a 3-D map the run does not hold: one line naming those it has, exit 2
     res = CliRunner().invoke(app, ["explore", str(path), "--map", "tsne-3d"])
     assert res.exit_code == 2 and "has no 3-D tsne map (it has: umap)" in res.output
+    _layer_threads_done()
 
 
 def test_default_view_offers_3d(run3d):
     from starlette.testclient import TestClient
 
-    s = load_state(0, run3d[0])
+    _layer_threads_done()
+    s = load_state(0, run3d[0], wait_layers=True)
     d = s.describe()
     assert (d["view"], d["map3d"]) == ("2d", "umap")
     client = TestClient(create_app([s], TOKEN), base_url="http://127.0.0.1:8765")
@@ -300,7 +313,8 @@ def test_3d_view_in_chromium(server, browser, state3d):
 
 
 def test_3d_switch_keeps_colours_and_selection(run3d, browser):
-    s = load_state(0, run3d[0])
+    _layer_threads_done()
+    s = load_state(0, run3d[0], wait_layers=True)
     with serving(create_app([s], TOKEN)) as url:
         log = PageLog(browser)
         pg = log.page
@@ -364,3 +378,110 @@ def test_report_shows_a_working_3d_map(run3d, browser, tmp_path):
     assert pg.get_attribute("#map3d", "data-selected") == str(d["rows"][i])
     log.shot("report-3d.png", pg.locator("#map-section"))
     assert log.errors == [] and log.external(out.as_uri()) == []  # the file itself, nothing else
+
+
+# --- the trust layers on the 3-D map ------------------------------------------------------------------
+def _knn(A: np.ndarray, k: int) -> np.ndarray:
+    """Each row's k nearest other rows, by a full float64 distance matrix and a stable sort."""
+    A = A.astype(np.float64)
+    D = ((A[:, None, :] - A[None, :, :]) ** 2).sum(2)
+    np.fill_diagonal(D, np.inf)
+    return np.argsort(D, axis=1, kind="stable")[:, :k]
+
+
+def test_3d_layers_are_computed_against_the_3d_map_and_stored(state3d, run3d):
+    from starlette.testclient import TestClient
+
+    from latentspace.maps.layers import K
+    from latentspace.maps.store import load_layers
+
+    s = state3d
+    info = s.layers.describe(s)
+    assert info["status"] == "ready" and info["map3d"]["status"] == "ready", info
+    run = Run(run3d[0])
+    Z, emb3 = run.latent_matrix(), load_map(run, "umap", 3).embedding
+    a, b = _knn(Z, K), _knn(emb3, K)
+    expect = np.array([len(set(x) & set(y)) / K for x, y in zip(a, b, strict=True)], np.float32)
+    stored = load_layers(run, "umap", 3)  # stored in map-umap-3d.parquet, as the 2-D maps' are
+    assert stored is not None and np.array_equal(stored.get("distortion"), expect)
+    assert np.array_equal(s.layers.layers3d.get("distortion"), expect)
+    flat = s.layers.layers.get("distortion")  # the 2-D PCA projection's: another map, other values
+    assert np.abs(flat - expect).mean() > 0.1 and expect.mean() > flat.mean()
+    for name in ("error", "sensitivity"):  # of the latents, not of a map: the same on both
+        assert np.array_equal(stored.get(name), s.layers.layers.get(name))
+    assert "nearest on the 3-D map" in info["map3d"]["layers"][0]["explain"]
+    c = TestClient(create_app([s], TOKEN), base_url="http://127.0.0.1:8765")
+    got = c.get("/api/runs/0/layers/distortion?dims=3", headers=H).json()
+    assert np.array_equal(np.frombuffer(base64.b64decode(got["values"]), np.float32), expect)
+    r = c.get("/api/runs/0/layers/distortion?dims=4", headers=H)
+    assert r.status_code == 422 and "dims must be 2 or 3" in r.json()["detail"]
+
+
+def test_3d_view_colours_by_the_3d_layer_and_the_url_keeps_view_and_camera(state3d, browser):
+    """Colouring the 3-D view by map distortion uses the 3-D map's values (viridis: green rises with
+    the value), with its colour bar and explanation; a reload of the URL reopens the 3-D view with
+    the camera it had."""
+    from scipy.stats import spearmanr
+
+    s = state3d
+    v3 = s.layers.layers3d.get("distortion")
+    with serving(create_app([s], TOKEN)) as url:
+        log = PageLog(browser)
+        pg = log.page
+        pg.goto(f"{url}/?token={TOKEN}")
+        pg.wait_for_selector("#maps[data-ready='1']", timeout=60000)
+        assert pg.evaluate("explorer.maps[0].constructor.name") == "LatentScatter3D"  # --map umap-3d
+        pg.wait_for_function("!!document.querySelector(\"#colorby option[value='layer:distortion']\")")
+        pg.select_option("#colorby", "layer:distortion")
+        pg.wait_for_function("explorer.legends[0] && explorer.legends[0].key === 'layer:distortion'")
+        rgb = np.array(pg.evaluate("Array.from(explorer.maps[0].colors)"), float).reshape(-1, 3)
+        lo, hi = pg.evaluate("[explorer.legends[0].scale.lo, explorer.legends[0].scale.hi]")
+        inside = (v3 > lo) & (v3 < hi)
+        assert spearmanr(v3[inside], rgb[inside, 1])[0] > 0.99  # the colour follows the 3-D values
+        assert len(np.unique(rgb[inside, 1])) > 3
+        bar = pg.text_content("#legend0")
+        assert "3-D map" in bar and "nearest on the 3-D map" in bar
+        # back to 2-D: the same colouring takes the 2-D map's values
+        pg.click("#view3d")
+        pg.wait_for_function("explorer.maps[0].constructor.name === 'LatentScatter'")
+        pg.wait_for_function("!explorer.legends[0].col.name.includes('3-D')")
+        flat = np.array(pg.evaluate("Array.from(explorer.maps[0].colors)"), float).reshape(-1, 3)
+        v2 = s.layers.layers.get("distortion")
+        lo2, hi2 = pg.evaluate("[explorer.legends[0].scale.lo, explorer.legends[0].scale.hi]")
+        ok = (v2 > lo2) & (v2 < hi2)
+        assert spearmanr(v2[ok], flat[ok, 1])[0] > 0.99
+        # 3-D again, turned and zoomed: the URL holds the view and the camera
+        pg.click("#view3d")
+        pg.wait_for_function("explorer.maps[0].constructor.name === 'LatentScatter3D'")
+        pg.evaluate(
+            "explorer.maps[0].orbit(0.9, -0.4); explorer.maps[0].cam.dist *= 0.7; explorer.maps[0].orbit(0, 0)"
+        )
+        cam = pg.evaluate("JSON.parse(JSON.stringify(explorer.maps[0].cam))")
+        pg.wait_for_function("location.hash.includes('d=3') && location.hash.includes('k0=')")
+        pg.wait_for_timeout(400)
+        link = pg.url
+        assert "token" not in link
+        pg.goto("about:blank")
+        pg.goto(link)
+        pg.wait_for_selector("#maps[data-ready='1']", timeout=60000)
+        assert pg.evaluate("explorer.maps[0].constructor.name") == "LatentScatter3D"
+        pg.wait_for_function("explorer.legends[0] && explorer.legends[0].col.name.includes('3-D')")
+        got = pg.evaluate("JSON.parse(JSON.stringify(explorer.maps[0].cam))")
+        for key in ("yaw", "pitch", "dist"):
+            assert got[key] == pytest.approx(cam[key], rel=1e-4, abs=1e-5)
+        assert got["target"] == pytest.approx(cam["target"], abs=1e-5)
+        assert pg.evaluate("document.querySelector('#colorby').value") == "layer:distortion"
+        log.shot("explorer-3d-distortion.png")
+        # a link that left the 3-D view opens in 2-D, with its 2-D window
+        pg.click("#view3d")
+        pg.wait_for_function(
+            "explorer.maps[0].constructor.name === 'LatentScatter' && !location.hash.includes('d=3')"
+        )
+        pg.wait_for_timeout(400)
+        flat_link = pg.url
+        pg.goto("about:blank")
+        pg.goto(flat_link)
+        pg.wait_for_selector("#maps[data-ready='1']", timeout=60000)
+        assert pg.evaluate("explorer.maps[0].constructor.name") == "LatentScatter"
+        assert log.errors == []
+        pg.close()

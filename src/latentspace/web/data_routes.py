@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from .columns import b64, export_csv
 from .requests import ExportBody, Invalid, parse, shown
@@ -22,13 +23,17 @@ def add_data_routes(api: FastAPI, states: list, state) -> None:
     async def runs():
         return {"runs": [s.describe() for s in states]}
 
+    # the map's body, made once per run and map: 1M points are 21 MB of base64 the page fetches at
+    # every load (and its first paint waits for it)
+    map_bodies: dict[int, tuple[object, object, bytes]] = {}
+
     @api.get("/api/runs/{rid}/map")
     async def map_data(rid: int):
         s = state(rid)
-        emb = s.lmap.embedding
-        label = np.unique(s.data.y, return_inverse=True)[1].astype(np.int32) if s.data.y is not None else None
-        arrays = {"x": emb[:, 0].astype(np.float32), "y": emb[:, 1].astype(np.float32), "error": s.error}
-        return {k: (None if v is None else b64(v)) for k, v in {**arrays, "label": label}.items()}
+        kept = map_bodies.get(rid)
+        if kept is None or kept[0] is not s.lmap or kept[1] is not s.error:  # (a new map, or errors set)
+            kept = map_bodies[rid] = (s.lmap, s.error, await run_in_threadpool(_map_body, s))
+        return Response(kept[2], media_type="application/json")
 
     @api.get("/api/runs/{rid}/latent/{dim}")
     async def latent_column(rid: int, dim: int):
@@ -108,6 +113,15 @@ def add_data_routes(api: FastAPI, states: list, state) -> None:
         if png is None:
             return {"values": s.items.values(i), "text": s.items.text(i)}
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _map_body(s) -> bytes:
+    """JSON of the map's x and y (float32), reconstruction error (float32 or null) and label codes
+    (int32 or null), each base64."""
+    emb = s.lmap.embedding
+    label = np.unique(s.data.y, return_inverse=True)[1].astype(np.int32) if s.data.y is not None else None
+    arrays = {"x": emb[:, 0].astype(np.float32), "y": emb[:, 1].astype(np.float32), "error": s.error}
+    return _json({k: (None if v is None else b64(v)) for k, v in {**arrays, "label": label}.items()})
 
 
 def _json(value) -> bytes:

@@ -163,3 +163,16 @@ def test_report_and_compare_pages_in_chromium(runs, browser):
     pg.wait_for_selector("h1")
     assert pg.inner_text("h1") == "digits-vae"
     assert log.errors == []
+
+
+def test_compare_links_reports_without_knowing_where_it_is_written(runs):
+    """The CLI passes compare_table's result alone: its header carries the runs, and the links
+    are then absolute file URIs of both reports."""
+    opened = [runs["pca"], runs["vae"]]
+    page = compare_html(*compare_table(opened, [r.read_json("metrics.json") for r in opened]), figures=False)
+    hrefs = re.findall(r"<a href='([^']+)'>", page)
+    assert hrefs == [(r.path / "report.html").resolve().as_uri() for r in opened]
+    assert "Figures side by side" not in page
+    # PCA's path ratio of 1 is by construction, never the best
+    row = re.search(r"<tr data-metric='path_ratio_median'>.*?</tr>", page).group(0)
+    assert "★" not in row and "by construction" in row

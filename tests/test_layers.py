@@ -340,3 +340,85 @@ def test_side_by_side_uses_one_method(runs, tmp_path, monkeypatch):
     assert "both runs show their PCA map: b has no t-SNE map" in " ".join(res.output.split())
     res = CliRunner().invoke(app, ["explore", str(a), str(b), "--map", "tsne"])
     assert res.exit_code == 2 and "b has no 2-D tsne map" in res.output and len(served) == 1
+
+
+# --- layers never block start-up: computed in the background, offered when ready ----------------------
+def test_missing_layers_are_computed_in_the_background_and_stored(runs, tmp_path, monkeypatch):
+    import threading
+
+    from starlette.testclient import TestClient
+
+    import latentspace.maps.layers as map_layers
+    from latentspace.web.app import create_app, load_state
+
+    shutil.copytree(runs / "w3", tmp_path / "w3")
+    save_map(Run(tmp_path / "w3"), load_map(Run(tmp_path / "w3"), "pca"))  # a stored map without layers
+    gate, real = threading.Event(), map_layers.compute_layers
+    monkeypatch.setattr(map_layers, "compute_layers", lambda *a, **kw: (gate.wait(60), real(*a, **kw))[1])
+    s = load_state(0, tmp_path / "w3")  # returns at once: the layers wait for the gate
+    c = TestClient(create_app([s], TOKEN), base_url="http://127.0.0.1:8765")
+    info = c.get("/api/runs/0/layers", headers=H).json()
+    assert info["status"] == "computing" and info["layers"] == [] and info["typical_distance"] is None
+    before = [col["key"] for col in c.get("/api/runs", headers=H).json()["runs"][0]["columns"]]
+    assert not {"error", "layer:distortion"} & set(before)
+    r = c.get("/api/runs/0/layers/distortion", headers=H)
+    assert r.status_code == 422 and "being computed" in r.json()["detail"]
+    r = c.post("/api/runs/0/decode", json={"z": s.Z[5].tolist(), "place": True}, headers=H).json()
+    assert r["data_distance"]["typical"] is None and r["data_distance"]["off_data"] is False
+    gate.set()
+    assert s.layers.wait(120)
+    info = c.get("/api/runs/0/layers", headers=H).json()
+    assert info["status"] == "ready" and [x["name"] for x in info["layers"]] == [
+        "distortion",
+        "error",
+        "sensitivity",
+    ]
+    after = [col["key"] for col in c.get("/api/runs", headers=H).json()["runs"][0]["columns"]]
+    assert after[: len(before)] == before  # appended: the numbers of the columns already listed hold
+    assert [x["index"] for x in info["columns"]] == [after.index(x["key"]) for x in info["columns"]]
+    stored = load_layers(Run(tmp_path / "w3"), "pca")  # stored atomically in the map file
+    assert stored is not None and np.array_equal(stored.get("distortion"), s.layers.layers.get("distortion"))
+    assert info["typical_distance"] == pytest.approx(stored.typical_distance)
+    assert any("stored in map-pca.parquet" in n for n in info["notes"])
+
+
+def test_a_large_run_without_a_graph_samples_the_distortion(runs, tmp_path, monkeypatch):
+    """Past FULL_MOST rows without a stored kNN graph, the distortion is exact on a seeded sample
+    (NaN elsewhere), with its mean and 95% interval, and no graph is built."""
+    import latentspace.maps.layers as map_layers
+    import latentspace.web.layers as web_layers
+    from latentspace.maps.layers import K, Layers, mean_interval
+    from latentspace.web.app import load_state
+
+    shutil.copytree(runs / "p5", tmp_path / "p5")
+    run = Run(tmp_path / "p5")
+    files = set(run.config["files"])
+    monkeypatch.setattr(web_layers, "FULL_MOST", 500)
+    monkeypatch.setattr(map_layers, "DISTORTION_SAMPLE", 300)
+    # the stored map's layers but its distortion: the distortion alone is measured, on a sample
+    s = load_state(0, tmp_path / "p5", wait_layers=True)
+    have = load_layers(run, "pca")
+    keep = Layers(
+        {k: v for k, v in have.values.items() if k != "distortion"},
+        {k: v for k, v in have.info.items() if k != "distortion"},
+        have.k,
+    )
+    monkeypatch.setattr(map_layers, "stored_graph", lambda *a, **kw: None)
+    layers, _, note = web_layers._compute(
+        s, s.lmap, {"distortion", "error", "sensitivity"}, keep, False, None, None
+    )
+    d = layers.get("distortion")
+    rows = np.flatnonzero(np.isfinite(d))
+    assert len(rows) == 300 and layers.info["distortion"]["sampled"] is True
+    Z, emb = run.latent_matrix(), s.lmap.embedding
+    a, b = _knn(Z, K)[rows], _knn(emb, K)[rows]
+    expect = np.array([len(set(x) & set(y)) / K for x, y in zip(a, b, strict=True)], np.float32)
+    assert np.array_equal(d[rows], expect)
+    entry = layers.describe()[0]
+    mean, lo, hi = mean_interval(expect)
+    assert entry["mean"] == pytest.approx(mean) and entry["interval"] == pytest.approx([lo, hi])
+    assert lo < mean < hi and "seeded sample of 300 of 1,797 points" in entry["explain"]
+    full = load_layers(run, "pca").get("distortion")  # the exact layer at every point
+    assert lo - 0.05 < full.mean() < hi + 0.05
+    assert layers.storable().values.keys() == {"error", "sensitivity"}  # a sample is not stored
+    assert set(Run(tmp_path / "p5").config["files"]) == files  # no graph built or stored

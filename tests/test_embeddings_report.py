@@ -102,6 +102,33 @@ def test_text_report_leaves_out_decoded_figures_and_shows_exact_neighbours(runs)
     assert not re.search(r"(?i)<(script|link|img|iframe)[^>]+(src|href)=['\"](?!data:)", page)
 
 
+def test_named_directions_without_a_decoder_say_why_there_is_no_traversal(runs, tmp_path):
+    """Before interpret.json exists the section says how to make it; after, it names the
+    directions (the digit word drives the latents) and says in one line why nothing is decoded."""
+    import shutil
+
+    from latentspace.interpret import interpret_run
+
+    page = (runs["root"] / "text" / "report.html").read_text()
+    assert "latentspace interpret RUN" in _section(page, "interpret")
+    assert "no interpret.json yet" in _section(page, "sensitivity")
+    shutil.copytree(runs["root"] / "text", tmp_path / "text")
+    run = Run(tmp_path / "text")
+    interp = interpret_run(run)
+    page = build_report(Run(tmp_path / "text"), max_points=200)
+    named = _section(page, "interpret")
+    assert "id='traversal-absent'>No decoded traversals: no decoder in this run (imported vectors)" in named
+    rows = re.findall(r"<tr data-direction='([^']+)'>", named)
+    assert rows[:3] == [d["id"] for d in interp.dims if not d["inactive"]][:3]
+    col = next(c for c in interp.doc["columns"] if c["name"] == "digit")
+    assert col["best_mi"] > 0.2  # a random direction would score near 0
+    assert f"<b>digit</b> ({col['source']}): {col['best']}, MI {col['best_mi']:.2f}" in named
+    assert "<th>effect</th>" not in named and "decoded output" not in named
+    assert "<img class='strip'" not in named
+    sens = _section(page, "sensitivity")
+    assert "id='sensitivity-absent'>Not shown: no decoder in this run (imported vectors)" in sens
+
+
 def test_metadata_summary_gives_the_numbers(runs):
     page = (runs["root"] / "text" / "report.html").read_text()
     meta = _section(page, "metadata")

@@ -55,13 +55,14 @@ def interpret_section(run, model, data, Z, items, interp, has_decoder: bool) -> 
     rows = []
     for d in shown:
         tie = _tie(d["associations"][0], names) if d["associations"] else "—"
-        effect = f"{d['effect']:.3g}" if "effect" in d else ""
-        strip = strip_html(model, data, items, d, base) if has_decoder else ""
+        decoded = ""
+        if has_decoder:  # the effect (RMS output change) and the traversal itself
+            effect = f"{d['effect']:.3g}" if "effect" in d else ""
+            decoded = f"<td class='num'>{esc(effect)}</td><td>{strip_html(model, data, items, d, base)}</td>"
         rows.append(
             f"<tr data-direction='{esc(d['id'])}'><td>{esc(d['id'])}</td>"
             f"<td class='dname'>{esc(d['name'])}</td>"
-            f"<td>{esc(tie)}</td><td class='num'>{esc(_importance(d, kind))}</td>"
-            f"<td class='num'>{esc(effect)}</td><td>{strip}</td></tr>"
+            f"<td>{esc(tie)}</td><td class='num'>{esc(_importance(d, kind))}</td>{decoded}</tr>"
         )
     inactive = [d["id"] for d in interp.dims if d["inactive"]]
     cols = "".join(
@@ -73,8 +74,9 @@ def interpret_section(run, model, data, Z, items, interp, has_decoder: bool) -> 
         f"<p class='summary'>{esc(doc['summary'])}</p>"
         + (f"<p>Each column's strongest direction:</p><ul class='cols'>{cols}</ul>" if cols else "")
         + "<div class='tablewrap'><table class='card named'><tr><th>direction</th><th>name</th>"
-        "<th>strongest tie</th><th>importance</th><th>effect</th>"
-        f"<th>{strip_head}</th></tr>"
+        "<th>strongest tie</th><th>importance</th>"
+        + (f"<th>effect</th><th>{strip_head}</th>" if has_decoder else "")
+        + "</tr>"
         + "".join(rows)
         + "</table></div>"
         + (
@@ -95,8 +97,8 @@ def interpret_section(run, model, data, Z, items, interp, has_decoder: bool) -> 
         "Every latent dimension (z_*) and the leading principal directions of the latents (pc_*) compared"
         " with each label, factor and metadata column: normalised mutual information (1: the direction"
         " determines the column) with the rank correlation ρ for numbers or the gap between class means"
-        " in standard deviations for categories; the strongest tie names the direction. Effect: RMS"
-        " change of the decoded output from −2σ to +2σ.",
+        " in standard deviations for categories; the strongest tie names the direction."
+        + (" Effect: RMS change of the decoded output from −2σ to +2σ." if has_decoder else ""),
         body,
         "interpret",
     )

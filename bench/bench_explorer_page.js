@@ -34,11 +34,12 @@
     requestAnimationFrame(tick);
     return true;
   };
-  // the first full draw after time t of the state bytes the explorer holds now: [its end, next frame]
+  // the first full draw after time t of the state bytes the explorer holds now: [its end, the next
+  // frame's start, its duration]
   window.__updated = (t) => {
     const want = window.explorer && window.explorer.stateBytes;
     const e = log.find((d) => d.kind === "full" && d.t0 >= t && d.state === want && d.next !== null);
-    return e ? [e.t1, e.next] : null;
+    return e ? [e.t1, e.next, e.t1 - e.t0] : null;
   };
   window.__renderer = () => {
     const gl = document.createElement("canvas").getContext("webgl");

@@ -185,17 +185,19 @@ def zoom(pg) -> None:
         pg.mouse.wheel(0, -60 if k < 12 else 60)
 
 
-def update(pg, act, wait: str) -> float:
-    """ms from the input that ``act(pg)`` sends to the frame after the map's redraw."""
+def update(pg, act, wait: str) -> tuple[float, float]:
+    """ms from the input that ``act(pg)`` sends to the frame after the map's redraw, and the ms of
+    that redraw."""
     t = pg.evaluate("performance.now()")
     act(pg)
     pg.wait_for_function(wait, timeout=120_000)
     pg.wait_for_function(f"__updated({t}) !== null", timeout=120_000)
     t_in = pg.evaluate(f"Math.min(...__inputs.filter((e) => e[1] >= {t}).map((e) => e[1]))")
-    return pg.evaluate(f"__updated({t})[1]") - t_in
+    end, draw = pg.evaluate(f"__updated({t})")[1:]
+    return end - t_in, draw
 
 
-def filters(pg, rounds: int) -> list[float]:
+def filters(pg, rounds: int) -> list[tuple[float, float]]:
     box = "#filtercols .card[data-key='label'] input[type=checkbox]"
     out = []
     for k in range(rounds):
@@ -205,7 +207,7 @@ def filters(pg, rounds: int) -> list[float]:
     return out
 
 
-def searches(pg) -> list[float]:
+def searches(pg) -> list[tuple[float, float]]:
     out = []
     for q in QUERIES:
         out.append(update(pg, lambda p, q=q: p.fill("#search", q), f"explorer.searched === {json.dumps(q)}"))
@@ -252,7 +254,7 @@ def main() -> int:
                 renderer = pg.evaluate("__renderer()")
                 pans = frames(pg, pan)
                 zooms = frames(pg, zoom)
-                filt = filters(pg, 6)
+                filt = filters(pg, 10)
                 srch = searches(pg)
                 b.close()
             atlas = atlas_paint(work, run, a.rounds) if a.atlas else None
@@ -263,7 +265,7 @@ def main() -> int:
     ok = (
         max(r["paint"] for r in paints) < TARGETS["first paint"]
         and max(pans["median"], zooms["median"]) < TARGETS["frame"]
-        and max(filt + srch[1:]) < TARGETS["update"]
+        and max(u[0] for u in filt + srch[1:]) < TARGETS["update"]
     )
     return 0 if ok else 1
 
@@ -286,16 +288,12 @@ def report(n, renderer, paints, pans, zooms, filt, srch, atlas) -> None:
         print(row(f"{name} frame, p95", f["p95"], TARGETS["frame"]))
         if f["settle"] is not None:
             print(row(f"{name}: the full frame once the gesture rests (draw)", f["settle"], None))
-    print(
-        row(f"filter update, median of {len(filt)} (max {max(filt):,.0f} ms)", med(filt), TARGETS["update"])
-    )
-    print(row("first search (fetches the text column)", srch[0], TARGETS["update"]))
-    later = srch[1:]
-    print(
-        row(
-            f"search update, median of {len(later)} (max {max(later):,.0f} ms)", med(later), TARGETS["update"]
-        )
-    )
+    up = TARGETS["update"]
+    for name, u in (("filter update", filt), ("search update", srch[1:])):
+        tot, draw = [x[0] for x in u], [x[1] for x in u]
+        print(row(f"{name}, median of {len(u)} (max {max(tot):,.0f} ms)", med(tot), up))
+        print(row(f"{name}: of which the map's redraw, median", med(draw), None))
+    print(row("first search (it fetches the free-text column)", srch[0][0], up))
     if atlas is not None:
         print(row("Embedding Atlas: first draw call of >= 10,000 points", atlas, TARGETS["first paint"]))
     paints = [{k: v for k, v in r.items() if k != "page"} for r in paints]

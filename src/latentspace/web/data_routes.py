@@ -4,11 +4,12 @@ export of lasso groups."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from fastapi import FastAPI, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from .columns import b64, export_csv
 from .requests import ExportBody, Invalid, parse, shown
@@ -23,17 +24,18 @@ def add_data_routes(api: FastAPI, states: list, state) -> None:
     async def runs():
         return {"runs": [s.describe() for s in states]}
 
-    # the map's body, made once per run and map: 1M points are 21 MB of base64 the page fetches at
-    # every load (and its first paint waits for it)
-    map_bodies: dict[int, tuple[object, object, bytes]] = {}
+    # the map's body: 1M points are 21 MB of base64 that every page load fetches and its first paint
+    # waits for; made once per run and map, from start-up on, in a thread of its own
+    pool = ThreadPoolExecutor(1, thread_name_prefix="map-body")
+    bodies = {s.rid: (s.lmap, s.error, pool.submit(_map_body, s)) for s in states}
 
     @api.get("/api/runs/{rid}/map")
     async def map_data(rid: int):
         s = state(rid)
-        kept = map_bodies.get(rid)
+        kept = bodies.get(rid)
         if kept is None or kept[0] is not s.lmap or kept[1] is not s.error:  # (a new map, or errors set)
-            kept = map_bodies[rid] = (s.lmap, s.error, await run_in_threadpool(_map_body, s))
-        return Response(kept[2], media_type="application/json")
+            kept = bodies[rid] = (s.lmap, s.error, pool.submit(_map_body, s))
+        return Response(await asyncio.wrap_future(kept[2]), media_type="application/json")
 
     @api.get("/api/runs/{rid}/latent/{dim}")
     async def latent_column(rid: int, dim: int):
@@ -65,9 +67,13 @@ def add_data_routes(api: FastAPI, states: list, state) -> None:
     async def column_values(rid: int, j: int):
         """Column ``j`` of ``columns`` in /api/runs: codes and names, numbers, or a text blob."""
         s = state(rid)
-        col, data = column(s, j)
+
+        def body():  # off the event loop: a free text of 1M rows is read, joined and encoded (~20 MB)
+            col, data = column(s, j)
+            return _json({"key": col.key, "n": s.n, **data.wire()})
+
         return Response(
-            _json({"key": col.key, "n": s.n, **data.wire()}),
+            await asyncio.wrap_future(pool.submit(body)),
             media_type="application/json",
             headers={"Cache-Control": "private, max-age=3600"},
         )

@@ -314,7 +314,8 @@
         let c = P[i];
         if (kind === 1) c = packRGB(((c & 255) * 29 >> 8) + 214, (((c >> 8) & 255) * 29 >> 8) + 214, (((c >> 16) & 255) * 29 >> 8) + 214);
         else if (kind === 2) c = f & IN_A ? cA : cB;
-        const cx = Math.floor(fx), cy = Math.floor(fy), o = cy * W + cx, two = kind === 2 && (f & IN_A) && (f & IN_B);
+        const cx = ((fx + R + 1) | 0) - R - 1, cy = ((fy + R + 1) | 0) - R - 1;  // floor (fx, fy > -R - 1)
+        const o = cy * W + cx, two = kind === 2 && (f & IN_A) && (f & IN_B);
         if (cx >= R && cx < W - R && cy >= R && cy < H - R && !two) { for (let j = 0; j < k; j++) img[o + off[j]] = c; continue; }
         for (let j = 0; j < k; j++) {  // near an edge, or in both groups (the right half in B's colour)
           const px = cx + S.dx[j], py = cy + S.dy[j];

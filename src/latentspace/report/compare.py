@@ -57,6 +57,11 @@ def _link(run, out: Path | None) -> str:
     return f"<a href='{esc(href)}'>{esc(run.name)}</a>"
 
 
+def _fmt(v) -> str:
+    """A card value for the page: counts with thousands separators, floats to 4 digits."""
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else fmt(v)
+
+
 def _table(header, body, best, runs) -> str:
     models = [getattr(r, "model_name", "") for r in runs]
     built = getattr(header, "by_construction", None) or {}
@@ -82,15 +87,15 @@ def _table(header, body, best, runs) -> str:
         for i, v in enumerate(row[2:]):
             if i in why_row:
                 cells.append(
-                    f"<td title='{esc(why_row[i])}' data-by-construction='1'>{esc(fmt(v))}"
+                    f"<td title='{esc(why_row[i])}' data-by-construction='1'>{esc(_fmt(v))}"
                     f" <span class='built'>by construction</span></td>"
                 )
             elif b == i:
-                cells.append(f"<td class='best'>{esc(fmt(v))} ★</td>")
+                cells.append(f"<td class='best'>{esc(_fmt(v))} ★</td>")
             elif isinstance(v, str) and v.startswith("n/a"):  # a score not defined here says why on hover
                 cells.append(f"<td title='{esc(v)}'>n/a</td>")
             else:
-                cells.append(f"<td>{esc(fmt(v))}</td>")
+                cells.append(f"<td>{esc(_fmt(v))}</td>")
         kind = "" if rd.role == "score" else " class='param'"
         arrow = {"↑": "↑ higher", "↓": "↓ lower"}.get(rd.arrow, "" if rd.role == "score" else rd.role)
         lines.append(

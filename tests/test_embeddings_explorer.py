@@ -87,7 +87,7 @@ def large(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_state(small):
-    return load_state(0, small["run"])
+    return load_state(0, small["run"], wait_layers=True)
 
 
 @pytest.fixture(scope="module")
@@ -376,7 +376,7 @@ def test_image_run_shows_its_images(browser, digit_images):
     from PIL import Image
     from starlette.testclient import TestClient
 
-    state = load_state(0, digit_images["run"])
+    state = load_state(0, digit_images["run"], wait_layers=True)
     c = TestClient(create_app([state], TOKEN), base_url="http://127.0.0.1:8765")
     info = c.get("/api/runs", headers=H).json()["runs"][0]
     assert (
@@ -465,7 +465,7 @@ def test_an_encoder_without_a_decoder(tmp_path, digits):
             dynamo=False,
         )
     import_model(digits, out=tmp_path / "enc", encoder=buf.getvalue())
-    state = load_state(0, tmp_path / "enc")
+    state = load_state(0, tmp_path / "enc", wait_layers=True)
     assert state.has_encoder and not state.has_decoder and state.error is None
     c = TestClient(create_app([state], TOKEN), base_url="http://127.0.0.1:8765")
     info = c.get("/api/runs", headers=H).json()["runs"][0]

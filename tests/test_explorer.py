@@ -30,7 +30,7 @@ def runs(tmp_path_factory, digits):
 
 @pytest.fixture(scope="module")
 def states(runs):
-    return [load_state(i, p) for i, p in enumerate(runs)]
+    return [load_state(i, p, wait_layers=True) for i, p in enumerate(runs)]
 
 
 @pytest.fixture(scope="module")

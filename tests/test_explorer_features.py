@@ -74,7 +74,7 @@ def served(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(web_columns, "MAX_DICT", 2000)
         mp.setattr(web_columns, "TEXT_LIMIT", 150_000)
-        state = load_state(0, out)
+        state = load_state(0, out, wait_layers=True)
         with serving(create_app([state], TOKEN)) as url:
             yield url, state
 
@@ -573,7 +573,7 @@ def decoding(tmp_path_factory, digits):
 
     out = tmp_path_factory.mktemp("features-pca") / "pca"
     fit(digits, "pca", latent_dim=6, out=out)
-    state = load_state(0, out)
+    state = load_state(0, out, wait_layers=True)
     with serving(create_app([state], TOKEN)) as url:
         yield url, state
 

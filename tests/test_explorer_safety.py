@@ -37,7 +37,7 @@ def runs(tmp_path_factory, digits):
 
 @pytest.fixture(scope="module")
 def states(runs):
-    return [load_state(0, runs / "ae")]
+    return [load_state(0, runs / "ae", wait_layers=True)]
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = ROOT / "test-artifacts"
 PAGE_JS = (Path(__file__).parent / "bench_explorer_page.js").read_text()
 TARGETS = {"first paint": 2000.0, "frame": 33.0, "update": 200.0}  # ms
 QUERIES = ["gamma item 12", "c7", "omega", "item 4242", "#123"]
@@ -175,6 +176,7 @@ def pan(pg) -> None:
     pg.mouse.move(x, y)
     pg.mouse.down()
     pg.mouse.move(x - 300, y - 260, steps=40)
+    pg.screenshot(path=ARTIFACTS / "explorer-page-1m-panning.png")  # the moved bitmap, mid-gesture
     pg.mouse.up()
 
 
@@ -252,6 +254,8 @@ def main() -> int:
                         r["page"].close()
                 pg = paints[-1]["page"]
                 renderer = pg.evaluate("__renderer()")
+                ARTIFACTS.mkdir(exist_ok=True)
+                pg.screenshot(path=ARTIFACTS / "explorer-page-1m.png")
                 pans = frames(pg, pan)
                 zooms = frames(pg, zoom)
                 filt = filters(pg, 10)
@@ -327,24 +331,24 @@ ATLAS_HOOK = """(() => {
 
 
 def atlas_paint(work: Path, run: Path, rounds: int) -> float | None:
-    """Embedding Atlas's first paint of the same points (its CLI serving a Parquet file of x, y,
-    label and text), median of ``rounds`` fresh pages; None when it drew no points in 5 minutes."""
-    import pyarrow as pa
+    """Embedding Atlas's first paint of the same points (its CLI serving a Parquet file of the map's
+    x and y, label and text), median of ``rounds`` fresh pages; None when it drew no points in 5
+    minutes."""
     import pyarrow.parquet as pq
 
     path = work / "atlas.parquet"
     if not path.exists():
-        emb = pq.read_table(next(run.glob("map-pca*.parquet"))).to_pandas()
+        emb = pq.read_table(next(run.glob("map-pca*.parquet")), columns=["row", "x", "y"]).sort_by("row")
         meta = pq.read_table(work / "vectors.parquet", columns=["label", "text"])
-        xy = emb.select_dtypes("number").to_numpy()[:, :2].astype(np.float32)
-        t = meta.append_column("x", pa.array(xy[:, 0])).append_column("y", pa.array(xy[:, 1]))
+        t = meta.append_column("x", emb["x"]).append_column("y", emb["y"])
         pq.write_table(t, work / "atlas.tmp.parquet")
         os.replace(work / "atlas.tmp.parquet", path)
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    cmd = [str(BIN / "embedding-atlas"), str(path), "--x", "x", "--y", "y", "--text", "text"]
+    # x and y given: nothing is embedded or projected (no model is loaded)
+    cmd = [str(BIN / "embedding-atlas"), str(path), "--x", "x", "--y", "y", "--disable-projection"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-auto-port"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import httpx

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from tests.conftest import ARTIFACTS
 
 JS = (Path(__file__).resolve().parent.parent / "src/latentspace/web/static/scatter.js").read_text()
 PAGE = f"<div id='a' style='width:400px;height:300px;position:relative'></div><div id='b' style='width:400px;height:300px;position:relative'></div><script>{JS}</script>"
@@ -49,6 +52,8 @@ def test_splat_draws_what_webgl_draws(page):
     r = page.evaluate(DRAW_BOTH)
     assert (r["a"]["mode"], r["b"]["mode"]) == ("webgl", "splat")
     gl, sp = (np.array(r[k]["px"], dtype=np.uint8).reshape(300, 400, 4) for k in "ab")
+    ARTIFACTS.mkdir(exist_ok=True)
+    Image.fromarray(np.concatenate([gl, sp], axis=1)[..., :3]).save(ARTIFACTS / "scatter-webgl-vs-splat.png")
     ink_gl, ink_sp = (p[..., :3].min(axis=-1) < 230 for p in (gl, sp))
     # the same pixels are inked (a disc's edge pixels may differ by sub-pixel rounding)
     agree = (ink_gl == ink_sp).mean()

@@ -44,7 +44,7 @@
     container.append(this.clip, this.overlay);
     this.overlay.style.cursor = "crosshair";
     this.overlay.setAttribute("data-role", "map-overlay");
-    this._bounds(); this._grid(); this._initGL(); this._events();
+    this._bounds(); this._initGL(); this._events();  // (the grid index: on the first pick)
     this.resize();
     if (global.ResizeObserver) new ResizeObserver(() => { if (this._sizeChanged()) this.resize(); }).observe(container);
   }
@@ -63,7 +63,8 @@
     this.view = Object.assign({}, this.data);
   };
 
-  // uniform grid over the data bounds: cell -> point ids (CSR), for hover and click
+  // uniform grid over the data bounds: cell -> point ids (CSR), for hover and click; built on the
+  // first pick, after the first paint (1M points: tens of ms)
   LatentScatter.prototype._grid = function () {
     const G = Math.max(8, Math.min(512, Math.round(Math.sqrt(this.n / 4))));
     const d = this.data, n = this.n, cell = new Int32Array(n), counts = new Int32Array(G * G + 1);
@@ -179,6 +180,7 @@
     const r = this.container.getBoundingClientRect(), dpr = global.devicePixelRatio || 1, v = this.view;
     const scale = this.w ? (v.x1 - v.x0) / this.w : 0;
     this.w = Math.max(1, r.width); this.h = Math.max(1, r.height); this.dpr = dpr;
+    this.gesture = false; clearTimeout(this._rest);  // (a resized canvas holds no picture to move)
     for (const c of [this.base, this.overlay]) { c.width = Math.round(this.w * dpr); c.height = Math.round(this.h * dpr); }
     if (this.moved && scale) {
       const cx = (v.x0 + v.x1) / 2, cy = (v.y0 + v.y1) / 2;
@@ -231,12 +233,11 @@
     }
     this.lastDrawMs = performance.now() - t0;
     if (this.frameKind === "full") { this.fullMs = this.lastDrawMs; this.shot = { view: Object.assign({}, this.view), w: this.w, h: this.h }; }
-    this.frames.push(this.lastDrawMs);
-    if (this.frames.length > 60) this.frames.shift();
+    if (this.frameKind === "full") { this.frames.push(this.lastDrawMs); if (this.frames.length > 60) this.frames.shift(); }
     this.drawOverlay();
     if (this.onView) this.onView(this.view);
   };
-  // the median of the last frames, in ms
+  // the median of the last full frames, in ms (a moved bitmap costs next to nothing here)
   LatentScatter.prototype.frameMs = function () {
     const f = this.frames.slice().sort((a, b) => a - b);
     return f.length ? f[f.length >> 1] : 0;
@@ -397,6 +398,7 @@
 
   // nearest shown point within `radius` screen pixels of (px, py), or -1
   LatentScatter.prototype.pick = function (px, py, radius) {
+    if (!this.cellIds) this._grid();
     radius = radius || 8;
     const d = this.data, G = this.G, q = this.toData(px, py), st = this.state;
     const r = this.toData(px + radius, py)[0] - q[0];

@@ -21,18 +21,23 @@ def say_verdicts(found) -> None:
 
 
 def _card_table(title: str, header: list[str], body: list[list], best: list | None = None) -> Table:
-    from ..metrics.card import fmt
+    from ..metrics.card import fmt, reading
 
+    # which way is better beside each name; a value a family gets by construction is marked, not starred
+    built = getattr(header, "by_construction", {})
     table = Table(title=title)
     for i, h in enumerate(header):
         table.add_column(h, justify="left" if i < 2 else "right")
     last = None
     for r, row in enumerate(body):
-        cells = [row[0] if row[0] != last else "", row[1]]
+        arrow = reading(row[1]).arrow
+        cells = [row[0] if row[0] != last else "", f"{row[1]} {arrow}".rstrip()]
         for i, v in enumerate(row[2:]):
             text = fmt(v)
             if best is not None and best[r] == i:
                 text = Text(f"{text} ★", style="bold green")
+            elif i in built.get(r, {}):
+                text = Text(f"{text} (by construction)", style="dim")
             cells.append(text)
         table.add_row(*cells)
         last = row[0]
@@ -105,6 +110,6 @@ def compare(
                 )
             cards.append(card)
         header, body, best = compare_table(opened, cards)
-        atomic_write(out, compare_html(header, body, best).encode(), replace=overwrite)
+        atomic_write(out, compare_html(header, body, best, runs=opened, out=out).encode(), replace=overwrite)
     console.print(_card_table("runs compared", header, body, best))
     say(("wrote", "green"), f" {out}")

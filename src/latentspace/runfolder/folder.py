@@ -30,7 +30,7 @@ import numpy as np
 
 from ..atomic import atomic_write, atomic_write_json, atomic_write_parquet, fsync_dir, sha256_file
 from ..errors import InputError, RunIntegrityError
-from . import checks
+from . import checks, tables
 from .checks import CONFIG, LATENTS, MODEL, one_line
 from .schema import parse_json, read_json_file, show
 
@@ -297,7 +297,7 @@ class Run:
         instead (k float32 per row: what Embedding Atlas, LanceDB or a Hugging Face dataset read).
         ``table.to_pandas()`` or ``polars.from_arrow(table)`` converts it in one call."""
         if vector:
-            return _with_vector(self.latents(), self.config["latent_dim"])
+            return tables.with_vector(self.latents(), self.config["latent_dim"])
         if self._latents is None:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -392,37 +392,7 @@ class Run:
         layers where stored (``distortion``, ``error``, ``sensitivity``: where to trust it), then the
         latents' ``split``, ``label``, ``factor_*`` and ``meta_*`` columns, one row per item in the
         order of :meth:`latents`. ``latentspace map RUN --method METHOD [--dims 3]`` makes one."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        name = f"map-{method}.parquet" if dims == 2 else f"map-{method}-{dims}d.parquet"
-        if name not in self.config["files"]:
-            stored = sorted(f[4:-8] for f in self.config["files"] if f.startswith("map-"))
-            raise InputError(
-                f"{self.name} has no {dims}-D {method} map (it has: {', '.join(stored) or 'none'});"
-                f" make one with `latentspace map {self.path} --method {method}"
-                + ("`" if dims == 2 else f" --dims {dims}`")
-            )
-        where = self.path / name
-        try:
-            table = pq.read_table(pa.BufferReader(self.read_file(name)))
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise RunIntegrityError(f"{where} is not a readable Parquet file: {one_line(exc)}") from None
-        axes = ["x", "y", "z"][:dims]
-        if table.num_rows != self.n_items or any(a not in table.column_names for a in axes):
-            raise RunIntegrityError(f"{where}: one row per item with columns {', '.join(axes)} expected")
-        floats = [c for c in table.column_names if pa.types.is_floating(table[c].type)]
-        keep = [c for c in floats if c not in axes]  # the per-point layers
-        for c in axes + keep:
-            if not pa.types.is_floating(table[c].type) or table[c].null_count:
-                raise RunIntegrityError(f"{where}: column {c} must hold floating-point numbers, no gaps")
-        latents = self.latents()
-        z = {f"z_{j}" for j in range(self.config["latent_dim"])}
-        out = pa.table({"row": latents["row"], **{c: table[c] for c in axes + keep}})
-        for c in latents.column_names:
-            if c != "row" and c not in z:
-                out = out.append_column(c, latents[c])
-        return out.replace_schema_metadata(None)
+        return tables.map_table(self, method, dims)
 
     def metrics(self):
         """The report card (metrics.json) in long form, one value a row, as a pyarrow table:
@@ -430,23 +400,7 @@ class Run:
         or a skipped family's reason under the name ``skipped``), ``direction`` ("higher" or
         "lower" is better; null for counts and settings) and ``params`` (the family's parameters,
         JSON). Lists of values (per-unit variances) are left out. Empty before ``evaluate``."""
-        import pyarrow as pa
-
-        from ..metrics.card import direction, rows
-
-        card = self.read_json("metrics.json") or {"results": {}}
-        cols: dict[str, list] = {k: [] for k in ("family", "name", "value", "text", "direction", "params")}
-        for family, key, value in rows(card):
-            number = isinstance(value, int | float)
-            sign = direction(key) if number else 0
-            cols["family"].append(family)
-            cols["name"].append(key)
-            cols["value"].append(float(value) if number else None)
-            cols["text"].append(None if number else str(value))
-            cols["direction"].append({1: "higher", -1: "lower"}.get(sign))
-            cols["params"].append(json.dumps(card["results"][family].get("params", {}), sort_keys=True))
-        types = [pa.string(), pa.string(), pa.float64(), pa.string(), pa.string(), pa.string()]
-        return pa.table({k: pa.array(v, t) for (k, v), t in zip(cols.items(), types, strict=True)})
+        return tables.metrics_table(self)
 
     def write_file(self, name: str, data: bytes) -> Path:
         """Add or replace a derived file (metrics.json, a map, the report) and record its checksum.
@@ -518,19 +472,6 @@ def _state_problem(exc: RuntimeError) -> str:
         (m.start(), form.format(*m.groups())) for rx, form in _TORCH_STATE_PROBLEMS if (m := rx.search(text))
     ]
     return min(found)[1] if found else one_line(exc)
-
-
-def _with_vector(table, k: int):
-    """``table`` with its ``z_0..z_{k-1}`` columns replaced by one fixed-size-list ``vector``
-    column (float32, k per row) where ``z_0`` was."""
-    import pyarrow as pa
-
-    names = [f"z_{j}" for j in range(k)]
-    Z = np.column_stack([table[c].to_numpy() for c in names]).astype(np.float32, copy=False)
-    vector = pa.FixedSizeListArray.from_arrays(pa.array(Z.reshape(-1)), k)
-    at = table.column_names.index(names[0])
-    rest = table.drop_columns(names)
-    return rest.add_column(at, "vector", vector)
 
 
 def open_run(path: str | Path) -> Run:

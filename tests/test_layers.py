@@ -422,3 +422,21 @@ def test_a_large_run_without_a_graph_samples_the_distortion(runs, tmp_path, monk
     assert lo - 0.05 < full.mean() < hi + 0.05
     assert layers.storable().values.keys() == {"error", "sensitivity"}  # a sample is not stored
     assert set(Run(tmp_path / "p5").config["files"]) == files  # no graph built or stored
+
+
+def test_the_sliders_place_builds_no_index_per_request(client, monkeypatch):
+    """The slider's {z, place: true} uses the latent index built at load: no index is built and no
+    exact search is run per request, and the position equals the weighted mean of the neighbours'."""
+    import latentspace.knn as knn
+    import latentspace.web.latent_index as li
+
+    s, c = client
+    built = []
+    monkeypatch.setattr(li.LatentIndex, "__init__", lambda self, Z: built.append(1))
+    monkeypatch.setattr(knn, "nearest", lambda *a, **kw: built.append("nearest"))
+    monkeypatch.setattr(knn.ExactIndex, "build", lambda *a, **kw: built.append("build"))
+    for i in (3, 50, 700):
+        r = c.post("/api/runs/0/decode", json={"z": s.Z[i].tolist(), "place": True}, headers=H).json()
+        assert r["data_distance"]["row"] == i and r["data_distance"]["distance"] == 0.0
+        assert np.allclose(r["position"], s.lmap.transform(s.Z[i : i + 1])[0], atol=1e-5)  # PCA: exact
+    assert built == []

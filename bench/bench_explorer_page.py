@@ -128,9 +128,11 @@ def serve(run: Path):
     return proc, url
 
 
-def first_paint(browser, url: str, n: int) -> dict:
+def first_paint(browser, url: str, n: int, scatter_js: str | None) -> dict:
     pg = browser.new_page(viewport={"width": 1400, "height": 900})
     pg.add_init_script(PAGE_JS)
+    if scatter_js is not None:  # another scatter.js in the page (an earlier version, to compare)
+        pg.route("**/static/scatter.js", lambda r: r.fulfill(body=scatter_js, content_type="text/javascript"))
     pg.goto(url)
     pg.wait_for_selector("#maps[data-ready='1']", timeout=300_000)
     out = pg.evaluate(
@@ -176,7 +178,8 @@ def pan(pg) -> None:
     pg.mouse.move(x, y)
     pg.mouse.down()
     pg.mouse.move(x - 300, y - 260, steps=40)
-    pg.screenshot(path=ARTIFACTS / "explorer-page-1m-panning.png")  # the moved bitmap, mid-gesture
+    if pg.evaluate("explorer.maps[0].frameKind") == "bitmap":  # the moved bitmap, mid-gesture
+        pg.screenshot(path=ARTIFACTS / "explorer-page-1m-panning.png")
     pg.mouse.up()
 
 
@@ -228,6 +231,7 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, help="make the run here once and reuse it")
     ap.add_argument("--rounds", type=int, default=3, help="first paints (a fresh page each)")
     ap.add_argument("--atlas", action="store_true", help="also the first paint of Embedding Atlas")
+    ap.add_argument("--scatter-js", type=Path, help="serve this scatter.js instead (e.g. an earlier one)")
     a = ap.parse_args()
     from importlib.metadata import version
 
@@ -248,14 +252,15 @@ def main() -> int:
                 print(f"chromium : {b.version}")
                 paints = []
                 for k in range(a.rounds):
-                    r = first_paint(b, url, a.n)
+                    r = first_paint(b, url, a.n, a.scatter_js and a.scatter_js.read_text())
                     paints.append(r)
                     if k < a.rounds - 1:
                         r["page"].close()
                 pg = paints[-1]["page"]
                 renderer = pg.evaluate("__renderer()")
                 ARTIFACTS.mkdir(exist_ok=True)
-                pg.screenshot(path=ARTIFACTS / "explorer-page-1m.png")
+                if a.scatter_js is None:
+                    pg.screenshot(path=ARTIFACTS / "explorer-page-1m.png")
                 pans = frames(pg, pan)
                 zooms = frames(pg, zoom)
                 filt = filters(pg, 10)

@@ -196,6 +196,7 @@
       $("maps").setAttribute("data-ready", "1");
       stats();
     });
+    setTimeout(loadTexts, 0);  // free texts in the background: the first search need not fetch them
     watchLayers();
     if (restored.sel >= 0 && restored.sel < S.runs[0].n) await select(restored.sel);
   }
@@ -438,16 +439,20 @@
   document.addEventListener("keydown", (e) => {
     if (e.key === "/" && document.activeElement.tagName !== "INPUT") { e.preventDefault(); $("search").focus(); }
   });
+  // free texts, fetched once: in the background after start-up, or by the first search
+  let textsLoaded = null;
+  function loadTexts() {
+    if (!textsLoaded) textsLoaded = Promise.all(S.table.filter((c) => c.lazy).map(async (slot) => {
+      const [run, key] = slot.lazy;
+      delete slot.lazy;
+      Object.assign(slot, await column(run, key), { key: slot.key, name: slot.name });
+    }));
+    return textsLoaded;
+  }
   async function runSearch() {
     const q = $("search").value;
     S.query = q;
-    if (q.trim()) {  // free texts, fetched once on the first search
-      for (const slot of S.table.filter((c) => c.lazy)) {
-        const [run, key] = slot.lazy;
-        delete slot.lazy;
-        Object.assign(slot, await column(run, key), { key: slot.key, name: slot.name });
-      }
-    }
+    if (q.trim()) await loadTexts();
     if (S.query !== q) return;
     const t0 = performance.now(), r = C.search(S.runs[0].n, S.table, q);
     for (const col of r.remote) {

@@ -148,3 +148,17 @@ def test_without_anywidget_the_extra_is_named(monkeypatch, digits_run):
     monkeypatch.delitem(sys.modules, "latentspace.notebook.widget", raising=False)
     with pytest.raises(MissingDependencyError, match=r"pip install 'latentspace\[notebook\]'"):
         ls.show(digits_run)
+
+
+def test_without_the_explorers_modules_the_extra_is_named(monkeypatch, digits_run):
+    """The map reuses the explorer's modules, which parse requests with pydantic."""
+    import latentspace.web
+
+    monkeypatch.setattr(ls, "web", latentspace.web)  # put back as it was, with sys.modules below
+    monkeypatch.setitem(sys.modules, "pydantic", None)
+    for name in [m for m in sys.modules if m.startswith("latentspace.web")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(
+        MissingDependencyError, match=r"^ls.show needs pydantic: pip install 'latentspace\[notebook\]'"
+    ):
+        ls.show(digits_run)

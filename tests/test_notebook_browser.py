@@ -200,6 +200,19 @@ def test_show_in_jupyterlab_paints_and_selects(lab, browser):
     assert selection(pg) == [LONE]
     pg.wait_for_selector(".ls-side .ls-item", timeout=60000)
 
+    # empty space between the clusters: no decoder, so the real items nearest it on the map
+    gap = (emb[:N_CLUSTER].mean(0) + emb[N_CLUSTER : 2 * N_CLUSTER].mean(0)) / 2
+    pg.mouse.click(*screen_of(pg, gap))
+    pg.wait_for_selector(".ls-side .ls-thumbs .ls-thumb", timeout=60000)
+    sent = pg.evaluate(
+        "(() => { const e = document.querySelector('.ls-map').lsScatter.extra[0]; return [e.x, e.y]; })()"
+    )
+    assert np.linalg.norm(np.asarray(sent) - gap) < 0.02 * np.ptp(emb[:, 0])  # where the click was
+    d = np.linalg.norm(emb.astype(np.float64) - np.asarray(sent), axis=1)
+    shown = [int(t[1:].split()[0]) for t in pg.locator(".ls-side .ls-thumb").all_inner_texts()]
+    assert shown == np.argsort(d, kind="stable")[: len(shown)].tolist() and len(shown) == 8
+    assert selection(pg) == [LONE]  # a click on empty space leaves the selection alone
+
     # lasso a box around cluster 1 in map units; the rows inside it, computed here from the map
     c1 = emb[N_CLUSTER : 2 * N_CLUSTER]
     lo, hi = c1.min(0), c1.max(0)

@@ -72,7 +72,8 @@ def show(
         raise InputError(f"height must be between 120 and 2000 pixels; got {height}")
     if isinstance(run, str | Path) or hasattr(run, "config"):
         extra = {"metadata": metadata, "model": model, "items": items, "data": data}
-        given = [k for k, v in extra.items() if v is not None] + (["label_col"] if label_col else [])
+        given = [k for k, v in extra.items() if v is not None]
+        given += [k for k, v in (("label_col", label_col), ("text_col", text_col)) if v is not None]
         if given:
             from ..errors import InputError
 

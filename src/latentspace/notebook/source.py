@@ -51,10 +51,8 @@ class MapSource:
     # --- building ----------------------------------------------------------------------------------
     @classmethod
     def from_run(cls, run, map_method: str | None = None) -> MapSource:
-        from ..web.state import load_state
-
         path = getattr(run, "path", run)
-        return cls(load_state(0, Path(path), map_method))
+        return cls(_load_state()(0, Path(path), map_method))
 
     @classmethod
     def from_arrays(
@@ -74,8 +72,8 @@ class MapSource:
         metadata, labels and items are read as an imported run's are), mapped, and loaded. A
         ``model`` with a decoder then decodes clicks on empty space."""
         from ..stages.imports import from_embeddings
-        from ..web.state import load_state
 
+        load_state = _load_state()
         tmp = tempfile.mkdtemp(prefix="latentspace-show-")
         try:
             run = from_embeddings(
@@ -255,6 +253,20 @@ class MapSource:
         if self.sample_shape is not None and int(np.prod(self.sample_shape)) == x.size:
             return {"png": 0}, [_png(x, self.sample_shape)]
         return {"values": np.round(x[:64].astype(np.float64), 5).tolist()}, []
+
+
+def _load_state():
+    """The explorer's ``load_state`` (its modules need pydantic, which the explorer's and the
+    notebook's extras bring)."""
+    try:
+        from ..web.state import load_state
+    except ImportError as exc:
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"ls.show needs {exc.name or 'a package'}: pip install 'latentspace[notebook]'"
+        ) from None
+    return load_state
 
 
 def _raw(b64: str | None) -> bytes | None:

@@ -224,9 +224,23 @@ def test_sampled_neighbourhood_scores_bracket_the_exact_ones():
             covered += lo <= exact[name] <= hi
     assert covered >= 10  # of 12 intervals at 95%
     assert neighbourhood_scores(X, Z, 10, sample=3000) == exact
+    # the estimate says so in one sentence, with each interval's half-width
+    half = (est["continuity_ci"][1] - est["continuity_ci"][0]) / 2
+    assert est["interval"].startswith("estimated from 500 of 3,000 rows")
+    assert f"continuity ±{half:.2g}" in est["interval"] and "interval" not in exact
     from latentspace.knn import exact_knn
 
     given = neighbourhood_scores(
         X, Z, 10, sample=500, seed=1, knn_X=exact_knn(X, 10)[0], knn_Z=exact_knn(Z, 10)[0]
     )
     assert given == neighbourhood_scores(X, Z, 10, sample=500, seed=1)
+
+
+def test_auto_sample_is_exact_where_cheap_and_sampled_where_costly():
+    from latentspace.metrics.neighbourhood import EXACT_WORK, SAMPLE_FROM, SAMPLE_ROWS, auto_sample
+
+    assert auto_sample(1797, 64 + 8) is None  # digits: exact
+    assert auto_sample(70_000, 784 + 16) == SAMPLE_ROWS  # MNIST: 3.9e12 multiply-adds, sampled
+    assert 70_000**2 * 800 > EXACT_WORK > 70_000**2 * 18  # ... while a 2-D map of its latents is exact
+    assert auto_sample(70_000) is None and auto_sample(SAMPLE_FROM) == SAMPLE_ROWS
+    assert auto_sample(SAMPLE_ROWS, 10**6) is None  # never "sample" every row

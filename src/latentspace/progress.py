@@ -3,17 +3,27 @@
 Library functions call :func:`report` with a task name and counts; nothing happens unless a caller
 installed a hook with :func:`progress_hook`. This keeps estimators free of UI code and of extra
 ``fit`` arguments (scikit-learn's ``Pipeline`` and ``clone`` stay happy).
+
+Where no one watches a terminal (a log file, CI), :class:`LineReporter` turns the same reports into
+plain lines: one when a task starts, one at least every ``interval`` seconds with the step and an
+estimated time left, and one when it ends. It formats; the caller decides where lines go.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 ProgressFn = Callable[[str, int, int, str], None]  # (task, done, total, info)
 
 _hook: ContextVar[ProgressFn | None] = ContextVar("latentspace_progress_hook", default=None)
+
+# The clock of LineReporter, looked up at every reading so that a test can drive it.
+clock: Callable[[], float] = time.monotonic
 
 
 @contextmanager
@@ -34,3 +44,110 @@ def report(task: str, done: int, total: int, info: str = "") -> None:
     fn = _hook.get()
     if fn is not None:
         fn(task, done, total, info)
+
+
+def duration(seconds: float) -> str:
+    """``75.2`` -> ``"1m15s"``; ``3723`` -> ``"1h02m"``; below a minute ``"42s"``."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+@dataclass
+class _Task:
+    start: float
+    done: int = 0
+    total: int = 0
+    info: str = ""
+    finished: bool = False
+
+
+class LineReporter:
+    """A progress hook that writes plain lines, for output that is not a terminal.
+
+    Each task gets a line when it starts and when it ends; in between, a line whenever ``interval``
+    seconds have passed since the last one, from a report or from :meth:`tick` (which a caller runs
+    on a timer, so a long step without reports still shows that work goes on). Progress lines give
+    the step, the share done, the time spent and an estimated time left (ETA: the time per unit so
+    far times the units left; it assumes a steady rate).
+
+    Parameters
+    ----------
+    write : called with each line (no line break).
+    interval : the longest silence, in seconds, while a task runs.
+    now : the clock, in seconds; default :data:`clock` of this module, read at every call.
+    """
+
+    def __init__(
+        self, write: Callable[[str], None], interval: float = 30.0, now: Callable[[], float] | None = None
+    ):
+        self.write = write
+        self.interval = float(interval)
+        self._now = now or (lambda: clock())
+        self._tasks: dict[str, _Task] = {}
+        self._current: str | None = None  # the task reported last
+        self._last_line = -float("inf")
+        self._lock = threading.Lock()
+
+    def __call__(self, task: str, done: int, total: int, info: str = "") -> None:
+        with self._lock:
+            t = self._now()
+            state = self._tasks.get(task)
+            if state is None or (state.finished and done < total):  # new, or the same task again
+                state = self._tasks[task] = _Task(start=t)
+                self._emit(t, f"{task}: started ({total:,} steps)" if total > 1 else f"{task}: started")
+            state.done, state.total, state.info = int(done), int(total), info
+            self._current = task
+            if done >= total > 0:
+                if not state.finished:
+                    state.finished = True
+                    extra = f"  {info}" if info else ""
+                    self._emit(t, f"{task}: done, {total:,} steps in {duration(t - state.start)}{extra}")
+            elif t - self._last_line >= self.interval:
+                self._emit(t, self._progress_line(task, state, t))
+
+    def tick(self) -> None:
+        """Write a progress line for the task reported last if nothing was written for ``interval``."""
+        with self._lock:
+            t = self._now()
+            state = self._tasks.get(self._current) if self._current else None
+            if state is not None and not state.finished and t - self._last_line >= self.interval:
+                self._emit(t, self._progress_line(self._current, state, t))
+
+    def _progress_line(self, task: str, s: _Task, t: float) -> str:
+        spent = t - s.start
+        line = f"{task}: step {s.done:,}/{s.total:,}"
+        if s.total > 0:
+            line += f" ({100.0 * s.done / s.total:.0f}%)"
+        line += f", {duration(spent)} spent"
+        if 0 < s.done < s.total:
+            line += f", ETA {duration(spent / s.done * (s.total - s.done))}"
+        else:
+            line += ", ETA unknown"
+        return line + (f"  {s.info}" if s.info else "")
+
+    def _emit(self, t: float, line: str) -> None:
+        self._last_line = t
+        self.write(line)
+
+
+@contextmanager
+def heartbeat(reporter: LineReporter, every: float = 1.0) -> Iterator[None]:
+    """Call ``reporter.tick()`` every ``every`` seconds of real time on a daemon thread while the
+    ``with`` block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            reporter.tick()
+
+    thread = threading.Thread(target=beat, name="latentspace-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from ..errors import InputError, LatentspaceError
-from ..progress import progress_hook
+from ..progress import LineReporter, heartbeat, progress_hook
 
 app = typer.Typer(
     name="latentspace",
@@ -68,9 +68,24 @@ def _root(
     )
 
 
+PROGRESS_INTERVAL = 30.0  # seconds: the longest silence of progress lines in a log
+
+
+def progress_lines() -> bool:
+    """Progress as plain lines (for a log) rather than bars: when stdout is not a terminal."""
+    return not console.is_terminal
+
+
 @contextmanager
-def stage() -> Iterator[None]:
-    """Turn expected errors into one red line and exit code 2; show progress bars meanwhile."""
+def _progress() -> Iterator[None]:
+    """Bars on a terminal; otherwise plain lines with the step and an ETA, at least every
+    PROGRESS_INTERVAL seconds, on stderr when it goes to a log too, else on stdout."""
+    if progress_lines():
+        out = err_console if not err_console.is_terminal else console
+        lines = LineReporter(lambda line: out.print(Text(line), soft_wrap=True), PROGRESS_INTERVAL)
+        with progress_hook(lines), heartbeat(lines):
+            yield
+        return
     progress = Progress(
         TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
@@ -87,8 +102,15 @@ def stage() -> Iterator[None]:
             tasks[task] = progress.add_task(task, total=total, info="")
         progress.update(tasks[task], completed=done, total=total, info=info)
 
+    with progress, progress_hook(hook):
+        yield
+
+
+@contextmanager
+def stage() -> Iterator[None]:
+    """Turn expected errors into one red line and exit code 2; show progress meanwhile."""
     try:
-        with progress, progress_hook(hook):
+        with _progress():
             yield
     except KeyboardInterrupt:
         say(

@@ -69,7 +69,7 @@ def _neighbourhood(c: Context) -> dict:
 
     graph = run_graph(c.run, c.k, Z=c.Z)  # the run's shared kNN graph of the latents
     given = graph.first(c.k)[0] if graph.exact else None  # an approximate graph is not reused
-    sample = auto_sample(len(c.Z))
+    sample = auto_sample(len(c.Z), c.data.d + c.Z.shape[1])  # sampled, with intervals, where exact is slow
     if c.client is None:
         return neighbourhood_scores(c.data.X, c.Z, c.k, knn_Z=given, sample=sample, seed=c.seed)
     from ..cluster import neighbourhood_partitions
@@ -218,7 +218,10 @@ def evaluate(
 
 
 def _evaluate_families(run, c: Context, names: list[str], card: dict, force: bool) -> None:
-    for name in names:
+    from ..progress import report
+
+    for i, name in enumerate(names):
+        report("evaluate", i, len(names), f"{name}")
         fn, settings = FAMILIES[name]
         params = settings(c)
         old = card["results"].get(name)
@@ -236,6 +239,7 @@ def _evaluate_families(run, c: Context, names: list[str], card: dict, force: boo
         card["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         run.write_file(METRICS_FILE, _dumps(card))  # keep each finished family
         log.info("%s done in %.1f s", name, entry["seconds"])
+    report("evaluate", len(names), len(names))
 
 
 def _dumps(card: dict) -> bytes:

@@ -317,6 +317,9 @@ class Trainer:
                 save_checkpoint(s.checkpoint_dir, self.module, opts, best_state, loop)
                 saved_at = time.monotonic()
             self._end_of_epoch(epoch + 1)
+        if self._is_main and 0 < loop["epoch"] < epochs:  # stopped early: the progress task ends here
+            done = per_epoch * epochs
+            report("training", done, done, f"stopped early after epoch {loop['epoch']}/{epochs}")
         if best_state is not None and n_val:
             self.module.load_state_dict(best_state)  # keep the weights of the best validation epoch
         first = loop.get("first_loss")
@@ -376,7 +379,10 @@ class Trainer:
                     running += value * len(batch)
             if self._is_main and ((step + 1) % every == 0 or step + 1 == steps):
                 mean = running / max(seen, 1)
-                report("training", step + 1, steps, f"epoch {epoch + 1}/{self.epochs}  loss {mean:.4g}")
+                # steps over the whole fit (not the epoch), so a log's ETA is the fit's
+                total = steps * self.epochs
+                info = f"epoch {epoch + 1}/{self.epochs}  loss {mean:.4g}"
+                report("training", min(epoch * steps + step + 1, total), total, info)
         totals, count = self._reduce({k: float(v) for k, v in sums.items()}, seen)
         return {k: v / count for k, v in totals.items()}
 

@@ -35,7 +35,7 @@ def test_lines_start_progress_with_eta_and_end():
     clock, lines = Clock(), []
     rep = LineReporter(lines.append, interval=30, now=clock)
     rep("training", 0, 100, "")
-    assert lines == ["training: started (100 steps)"]
+    assert lines == ["training: started (100 to do)"]
     clock.t += 10
     rep("training", 10, 100, "loss 3")  # 10 s after the start line: quiet
     assert len(lines) == 1
@@ -50,10 +50,22 @@ def test_lines_start_progress_with_eta_and_end():
     assert lines[-1] == "training: step 25/100 (25%), 1m00s spent, ETA 3m00s  loss 2"
     clock.t += 60
     rep("training", 100, 100, "loss 1")
-    assert lines[-1] == "training: done, 100 steps in 2m00s  loss 1"
+    assert lines[-1] == "training: done (100) in 2m00s  loss 1"
     clock.t += 100
     rep.tick()  # a finished task says nothing more
     assert len(lines) == 4
+
+
+def test_heartbeat_speaks_of_the_outer_task_while_an_inner_one_is_done():
+    clock, lines = Clock(), []
+    rep = LineReporter(lines.append, interval=30, now=clock)
+    rep("evaluate", 2, 4, "probes")
+    rep("continuity", 0, 10)
+    clock.t += 10
+    rep("continuity", 10, 10)
+    clock.t += 30
+    rep.tick()
+    assert lines[-1] == "evaluate: step 2/4 (50%), 40s spent, ETA 40s  probes"
 
 
 def test_a_task_run_again_starts_again():
@@ -62,7 +74,10 @@ def test_a_task_run_again_starts_again():
     for _ in range(2):
         rep("encoding", 0, 4)
         rep("encoding", 4, 4)
-    assert [line.split(",")[0] for line in lines] == ["encoding: started (4 steps)", "encoding: done"] * 2
+    assert [line.split(",")[0] for line in lines] == [
+        "encoding: started (4 to do)",
+        "encoding: done (4) in 0s",
+    ] * 2
 
 
 def test_hook_receives_library_reports():
@@ -70,8 +85,8 @@ def test_hook_receives_library_reports():
     with progress_hook(LineReporter(lines.append, now=clock)):
         for i in range(1, 4):
             report("map", i, 3)
-    assert lines[0] == "map: started (3 steps)"
-    assert lines[-1].startswith("map: done, 3 steps in ")
+    assert lines[0] == "map: started (3 to do)"
+    assert lines[-1].startswith("map: done (3) in ")
 
 
 def test_cli_with_piped_stdout_writes_steps_and_eta(tmp_path, monkeypatch):
@@ -106,5 +121,5 @@ def test_cli_with_piped_stdout_writes_steps_and_eta(tmp_path, monkeypatch):
     assert 0 < done < total
     # the ETA is the time per step so far times the steps left (7 s per clock reading, >= 1 a step)
     assert seconds(steps[-1].group(3)) >= total - done
-    assert any(re.match(r"training: done, [\d,]+ steps in ", line) for line in lines)
+    assert any(re.match(r"training: done \([\d,]+\) in ", line) for line in lines)
     assert "\x1b[" not in result.output  # plain text, no terminal control codes

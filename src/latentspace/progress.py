@@ -88,7 +88,6 @@ class LineReporter:
         self.interval = float(interval)
         self._now = now or (lambda: clock())
         self._tasks: dict[str, _Task] = {}
-        self._current: str | None = None  # the task reported last
         self._last_line = -float("inf")
         self._lock = threading.Lock()
 
@@ -98,24 +97,27 @@ class LineReporter:
             state = self._tasks.get(task)
             if state is None or (state.finished and done < total):  # new, or the same task again
                 state = self._tasks[task] = _Task(start=t)
-                self._emit(t, f"{task}: started ({total:,} steps)" if total > 1 else f"{task}: started")
+                self._emit(t, f"{task}: started ({total:,} to do)" if total > 1 else f"{task}: started")
             state.done, state.total, state.info = int(done), int(total), info
-            self._current = task
+            self._tasks[task] = self._tasks.pop(task)  # the dict's order: least recently reported first
             if done >= total > 0:
                 if not state.finished:
                     state.finished = True
                     extra = f"  {info}" if info else ""
-                    self._emit(t, f"{task}: done, {total:,} steps in {duration(t - state.start)}{extra}")
+                    self._emit(t, f"{task}: done ({total:,}) in {duration(t - state.start)}{extra}")
             elif t - self._last_line >= self.interval:
                 self._emit(t, self._progress_line(task, state, t))
 
     def tick(self) -> None:
-        """Write a progress line for the task reported last if nothing was written for ``interval``."""
+        """If nothing was written for ``interval``, write where the running task reported last
+        stands (an outer task such as ``evaluate`` while an inner one has finished)."""
         with self._lock:
             t = self._now()
-            state = self._tasks.get(self._current) if self._current else None
-            if state is not None and not state.finished and t - self._last_line >= self.interval:
-                self._emit(t, self._progress_line(self._current, state, t))
+            if t - self._last_line < self.interval:
+                return
+            running = [name for name, state in self._tasks.items() if not state.finished]
+            if running:
+                self._emit(t, self._progress_line(running[-1], self._tasks[running[-1]], t))
 
     def _progress_line(self, task: str, s: _Task, t: float) -> str:
         spent = t - s.start

@@ -63,12 +63,14 @@ class _Task:
     total: int = 0
     info: str = ""
     finished: bool = False
+    again: bool = False  # run before: its start is not announced, its end only if it took 1 s
 
 
 class LineReporter:
     """A progress hook that writes plain lines, for output that is not a terminal.
 
-    Each task gets a line when it starts and when it ends; in between, a line whenever ``interval``
+    Each task gets a line when it starts and when it ends (a task run again: when it ends, if that
+    took a second or more); in between, a line whenever ``interval``
     seconds have passed since the last one, from a report or from :meth:`tick` (which a caller runs
     on a timer, so a long step without reports still shows that work goes on). Progress lines give
     the step, the share done, the time spent and an estimated time left (ETA: the time per unit so
@@ -96,15 +98,20 @@ class LineReporter:
             t = self._now()
             state = self._tasks.get(task)
             if state is None or (state.finished and done < total):  # new, or the same task again
-                state = self._tasks[task] = _Task(start=t)
-                self._emit(t, f"{task}: started ({total:,} to do)" if total > 1 else f"{task}: started")
+                again = state is not None
+                state = self._tasks[task] = _Task(start=t, again=again)
+                if not again:  # a task run many times (decoding in batches) is announced once
+                    self._emit(t, f"{task}: started ({total:,} to do)" if total > 1 else f"{task}: started")
             state.done, state.total, state.info = int(done), int(total), info
             self._tasks[task] = self._tasks.pop(task)  # the dict's order: least recently reported first
             if done >= total > 0:
                 if not state.finished:
                     state.finished = True
+                    if state.again and t - state.start < 1.0:
+                        return
                     extra = f"  {info}" if info else ""
-                    self._emit(t, f"{task}: done ({total:,}) in {duration(t - state.start)}{extra}")
+                    count = f" ({total:,})" if total > 1 else ""
+                    self._emit(t, f"{task}: done{count} in {duration(t - state.start)}{extra}")
             elif t - self._last_line >= self.interval:
                 self._emit(t, self._progress_line(task, state, t))
 

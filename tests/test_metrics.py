@@ -244,3 +244,24 @@ def test_auto_sample_is_exact_where_cheap_and_sampled_where_costly():
     assert 70_000**2 * 800 > EXACT_WORK > 70_000**2 * 18  # ... while a 2-D map of its latents is exact
     assert auto_sample(70_000) is None and auto_sample(SAMPLE_FROM) == SAMPLE_ROWS
     assert auto_sample(SAMPLE_ROWS, 10**6) is None  # never "sample" every row
+
+
+def test_raw_probes_are_computed_once_per_data_and_split(tmp_path, digits, monkeypatch):
+    """Two runs on the same data and split share the raw-data probes through the cache; the card
+    equals what the probes give without a cache, and a damaged cache entry is recomputed."""
+    from latentspace.metrics.probes import probes
+    from latentspace.stages.evaluate import evaluate
+
+    monkeypatch.setenv("LATENTSPACE_CACHE", str(tmp_path / "cache"))
+    a = ls.fit(digits, "pca", latent_dim=2, out=tmp_path / "a")
+    b = ls.fit(digits, "pca", latent_dim=6, out=tmp_path / "b")
+    card_a = evaluate(a, ["probes"])["results"]["probes"]["values"]
+    (entry,) = (tmp_path / "cache" / "raw-probes").iterdir()
+    test = a.latents()["split"].to_numpy(zero_copy_only=False) == "test"
+    direct = probes(a.latent_matrix(), digits.X, digits.y, test)
+    assert card_a == direct
+    entry.write_text('{"linear_probe_raw": 7, "knn_raw": "x"}')
+    card_b = evaluate(b, ["probes"])["results"]["probes"]["values"]
+    assert card_b["linear_probe_raw"] == direct["linear_probe_raw"] and card_b["knn_raw"] == direct["knn_raw"]
+    assert card_b["linear_probe_latent"] > card_a["linear_probe_latent"]  # 6 components carry more
+    assert json.loads(entry.read_text())["knn_raw"] == direct["knn_raw"]

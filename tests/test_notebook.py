@@ -162,3 +162,12 @@ def test_without_the_explorers_modules_the_extra_is_named(monkeypatch, digits_ru
         MissingDependencyError, match=r"^ls.show needs pydantic: pip install 'latentspace\[notebook\]'"
     ):
         ls.show(digits_run)
+
+
+def test_a_failing_decoder_is_one_line(widget, monkeypatch):
+    def broken(Z):
+        raise RuntimeError("out of memory\nsecond line")
+
+    monkeypatch.setattr(widget.state.model, "decode", broken)
+    body, bufs = widget._source.answer({"type": "decode", "x": 0.0, "y": 0.0})
+    assert body == {"error": "decode failed: RuntimeError: out of memory"} and bufs == []

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,6 +34,7 @@ import numpy as np
 
 from ..errors import InputError
 
+log = logging.getLogger(__name__)
 NEIGHBOURS = 6  # nearest items listed beside a clicked one
 MAX_QUERY = 200  # characters of a search answered here
 
@@ -158,7 +160,10 @@ class MapSource:
         try:
             body, buffers = handler(msg)
         except (InputError, ValueError, KeyError, TypeError, IndexError) as exc:
-            return {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}, []
+            return {"error": _line(exc)}, []
+        except Exception as exc:  # noqa: BLE001 - the page gets one line; the traceback goes to the log
+            log.exception("ls.show: the %s request failed", kind)
+            return {"error": f"{kind} failed: {type(exc).__name__}: {_line(exc)}"}, []
         return body, buffers
 
     def _row(self, msg: dict, name: str = "row") -> int:
@@ -253,6 +258,11 @@ class MapSource:
         if self.sample_shape is not None and int(np.prod(self.sample_shape)) == x.size:
             return {"png": 0}, [_png(x, self.sample_shape)]
         return {"values": np.round(x[:64].astype(np.float64), 5).tolist()}, []
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _load_state():

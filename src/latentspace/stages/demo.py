@@ -72,6 +72,7 @@ def demo(
     seconds: dict[str, float] = {}
     t_start = time.perf_counter()
     ds = load(data)
+    seconds["load"] = time.perf_counter() - t_start
     runs: list[Run] = []
     for name, params in (("pca", {}), ("vae", {"arch": "mlp", "epochs": epochs})):
         t0 = time.perf_counter()
@@ -92,10 +93,14 @@ def demo(
     acc = f", kNN accuracy {q['knn_accuracy_map']:.3f}" if "knn_accuracy_map" in q else ""
     trust = q["trustworthiness"]
     say(f"UMAP map of {runs[1].name} in {seconds['map']:.1f} s: trustworthiness {trust:.3f}{acc}")
+    t0 = time.perf_counter()
     for run in runs:
         say(f"wrote {write_report(run)}")
     cards = [r.read_json("metrics.json") for r in runs]
     atomic_write(compare_path, compare_html(*compare_table(runs, cards)).encode(), replace=overwrite)
     say(f"wrote {compare_path}")
+    seconds["reports"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
+    stages = ", ".join(f"{name} {s:.0f} s" for name, s in seconds.items() if name != "total")
+    say(f"stage times: {stages}; total {seconds['total']:.0f} s")
     return DemoResult(data, runs, compare_path, seconds)

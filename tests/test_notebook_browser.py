@@ -154,7 +154,8 @@ def test_show_in_jupyterlab_paints_and_selects(lab, browser):
         "show.ipynb",
         [
             "import latentspace as ls\nw = ls.show('run')\nw",
-            "import itertools\n_k = globals().get('_k', 0) + 1\nprint('RUN', _k, 'SELECTION', w.selection)",
+            # numbered, so that each run's output is told from the last one's
+            "_k = globals().get('_k', 0) + 1\nprint('RUN', _k, 'SELECTION', w.selection)",
         ],
     )
     log = PageLog(browser)

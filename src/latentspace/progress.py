@@ -5,8 +5,8 @@ installed a hook with :func:`progress_hook`. This keeps estimators free of UI co
 ``fit`` arguments (scikit-learn's ``Pipeline`` and ``clone`` stay happy).
 
 Where no one watches a terminal (a log file, CI), :class:`LineReporter` turns the same reports into
-plain lines: one when a task starts, one at least every ``interval`` seconds with the step and an
-estimated time left, and one when it ends. It formats; the caller decides where lines go.
+plain lines: one at least every ``interval`` seconds with the step and an estimated time left, and
+one when such a task ends. It formats; the caller decides where lines go.
 """
 
 from __future__ import annotations
@@ -63,18 +63,19 @@ class _Task:
     total: int = 0
     info: str = ""
     finished: bool = False
-    again: bool = False  # run before: its start is not announced, its end only if it took 1 s
+    shown: bool = False  # a progress line of it was written: its end is written too
 
 
 class LineReporter:
     """A progress hook that writes plain lines, for output that is not a terminal.
 
-    Each task gets a line when it starts and when it ends (a task run again: when it ends, if that
-    took a second or more); in between, a line whenever ``interval``
-    seconds have passed since the last one, from a report or from :meth:`tick` (which a caller runs
-    on a timer, so a long step without reports still shows that work goes on). Progress lines give
-    the step, the share done, the time spent and an estimated time left (ETA: the time per unit so
-    far times the units left; it assumes a steady rate).
+    Nothing is written in the first ``interval`` seconds, so a quick command (or one that fails
+    early, with its one-line error) stays as short as on a terminal. After that, a line whenever
+    ``interval`` seconds have passed since the last one, from a report or from :meth:`tick` (which
+    a caller runs on a timer, so a long step without reports still shows that work goes on), and a
+    line when a task that was shown ends. Progress lines give the step, the share done, the time
+    spent and an estimated time left (ETA: the time per unit so far times the units left; it
+    assumes a steady rate). Stages themselves are announced by the caller (the CLI's result lines).
 
     Parameters
     ----------
@@ -90,30 +91,26 @@ class LineReporter:
         self.interval = float(interval)
         self._now = now or (lambda: clock())
         self._tasks: dict[str, _Task] = {}
-        self._last_line = -float("inf")
         self._lock = threading.Lock()
+        self._last_line = self._now()
 
     def __call__(self, task: str, done: int, total: int, info: str = "") -> None:
         with self._lock:
             t = self._now()
             state = self._tasks.get(task)
             if state is None or (state.finished and done < total):  # new, or the same task again
-                again = state is not None
-                state = self._tasks[task] = _Task(start=t, again=again)
-                if not again:  # a task run many times (decoding in batches) is announced once
-                    self._emit(t, f"{task}: started ({total:,} to do)" if total > 1 else f"{task}: started")
+                state = self._tasks[task] = _Task(start=t)
             state.done, state.total, state.info = int(done), int(total), info
             self._tasks[task] = self._tasks.pop(task)  # the dict's order: least recently reported first
             if done >= total > 0:
                 if not state.finished:
                     state.finished = True
-                    if state.again and t - state.start < 1.0:
-                        return
-                    extra = f"  {info}" if info else ""
-                    count = f" ({total:,})" if total > 1 else ""
-                    self._emit(t, f"{task}: done{count} in {duration(t - state.start)}{extra}")
+                    if state.shown:
+                        extra = f"  {info}" if info else ""
+                        count = f" ({total:,})" if total > 1 else ""
+                        self._emit(t, f"{task}: done{count} in {duration(t - state.start)}{extra}")
             elif t - self._last_line >= self.interval:
-                self._emit(t, self._progress_line(task, state, t))
+                self._progress_line(task, state, t)
 
     def tick(self) -> None:
         """If nothing was written for ``interval``, write where the running task reported last
@@ -124,9 +121,9 @@ class LineReporter:
                 return
             running = [name for name, state in self._tasks.items() if not state.finished]
             if running:
-                self._emit(t, self._progress_line(running[-1], self._tasks[running[-1]], t))
+                self._progress_line(running[-1], self._tasks[running[-1]], t)
 
-    def _progress_line(self, task: str, s: _Task, t: float) -> str:
+    def _progress_line(self, task: str, s: _Task, t: float) -> None:
         spent = t - s.start
         line = f"{task}: step {s.done:,}/{s.total:,}"
         if s.total > 0:
@@ -136,7 +133,8 @@ class LineReporter:
             line += f", ETA {duration(spent / s.done * (s.total - s.done))}"
         else:
             line += ", ETA unknown"
-        return line + (f"  {s.info}" if s.info else "")
+        s.shown = True
+        self._emit(t, line + (f"  {s.info}" if s.info else ""))
 
     def _emit(self, t: float, line: str) -> None:
         self._last_line = t

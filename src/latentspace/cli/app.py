@@ -79,7 +79,7 @@ def progress_lines() -> bool:
 @contextmanager
 def _progress() -> Iterator[None]:
     """Bars on a terminal; otherwise plain lines with the step and an ETA, at least every
-    PROGRESS_INTERVAL seconds, on stderr when it goes to a log too, else on stdout."""
+    PROGRESS_INTERVAL seconds: on stderr when that is not a terminal either (a log), else on stdout."""
     if progress_lines():
         out = err_console if not err_console.is_terminal else console
         lines = LineReporter(lambda line: out.print(Text(line), soft_wrap=True), PROGRESS_INTERVAL)

@@ -64,6 +64,13 @@ def test_state_is_binary_and_matches_the_run(widget, digits_run):
     y = digits_run.latents()["label"].to_numpy()
     assert [col["names"][c] for c in codes[:50]] == [str(v) for v in y[:50]]
     assert widget._run["n"] == n and widget._run["has_decoder"] is True
+    keys = [c["key"] for c in widget._run["columns"]]
+    assert {"error", "layer:distortion", "layer:sensitivity"} <= set(keys)  # the map's layers, waited for
+    err = widget._columns[keys.index("error")]["values"]
+    X = digits_run.load_dataset().X
+    model = digits_run.load_model()
+    want = ((model.decode(model.encode(X[:20])) - X[:20]) ** 2).mean(1)
+    np.testing.assert_allclose(np.frombuffer(err, np.float32)[:20], want, rtol=1e-3, atol=1e-6)
 
 
 def test_item_and_decode_answers_follow_the_model(widget):

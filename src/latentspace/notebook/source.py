@@ -54,7 +54,8 @@ class MapSource:
     @classmethod
     def from_run(cls, run, map_method: str | None = None) -> MapSource:
         path = getattr(run, "path", run)
-        return cls(_load_state()(0, Path(path), map_method))
+        # the map's layers (distortion, error, sensitivity) are columns the widget ships once: waited for
+        return cls(_load_state()(0, Path(path), map_method, wait_layers=True))
 
     @classmethod
     def from_arrays(
@@ -86,7 +87,7 @@ class MapSource:
                 from ..maps.store import map_run
 
                 map_run(run, map_method, seed=seed)
-            state = load_state(0, run.path, map_method)
+            state = load_state(0, run.path, map_method, wait_layers=True)
             shape = None
             if model is not None:
                 _check_model(model, state.latent_dim)

@@ -88,7 +88,7 @@
     " gl_Position = vec4((p.x - t.x) * t.z * 2.0 - 1.0, (p.y - t.y) * t.w * 2.0 - 1.0, 0.0, 1.0);" +
     " gl_PointSize = s; v = vec4(c, 0.85); w = c; both = 0.0; bool skip = hid > 0.5;" +
     " if (pass < 0.5) { skip = skip || a + b < 0.5; gl_PointSize = s + halo; v = vec4(a > 0.5 ? ga : gb, 1.0); w = gb; both = a * b; }" +
-    " else if (pass < 1.5) { skip = skip || dim < 0.5; v = vec4(mix(c, vec3(0.86), 0.75), 0.45); }" +
+    " else if (pass < 1.5) { skip = skip || dim < 0.5; v = vec4(c * 0.24 + 0.69, 1.0); }" +
     " else { skip = skip || dim > 0.5; }" +
     " if (skip) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; } }";
   const FS = "precision mediump float; varying vec4 v; varying vec3 w; varying float both;" +
@@ -303,7 +303,7 @@
     const ax = W / (v.x1 - v.x0), bx = -v.x0 * ax, ay = H / (v.y1 - v.y0), by = H + v.y0 * ay;
     const [ga, gb] = this.groupColors, cA = packRGB(ga[0], ga[1], ga[2]), cB = packRGB(gb[0], gb[1], gb[2]);
     // one layer: points whose byte has none of `skip` and (when `need`) some of `need`; kind 0 their
-    // colour, 1 dimmed (0.45 of the colour mixed 3:1 with grey 0.86, over white), 2 a group's halo
+    // colour, 1 dimmed (opaque 0.24 c + 0.69: the colour faded towards white, as in the GL pass), 2 a group's halo
     const layer = (size, skip, need, kind) => {
       const S = stamp(size), R = Math.ceil(size / 2), k = S.dx.length, off = new Int32Array(k);
       for (let j = 0; j < k; j++) off[j] = S.dy[j] * W + S.dx[j];
@@ -313,7 +313,7 @@
         const fx = X[i] * ax + bx, fy = by - Y[i] * ay;
         if (!(fx >= -R && fx < W + R && fy >= -R && fy < H + R)) continue;  // (NaN: not drawn)
         let c = P[i];
-        if (kind === 1) c = packRGB(((c & 255) * 29 >> 8) + 214, (((c >> 8) & 255) * 29 >> 8) + 214, (((c >> 16) & 255) * 29 >> 8) + 214);
+        if (kind === 1) c = packRGB(((c & 255) * 61 >> 8) + 175, (((c >> 8) & 255) * 61 >> 8) + 175, (((c >> 16) & 255) * 61 >> 8) + 175);
         else if (kind === 2) c = f & IN_A ? cA : cB;
         const cx = ((fx + R + 1) | 0) - R - 1, cy = ((fy + R + 1) | 0) - R - 1;  // floor (fx, fy > -R - 1)
         const o = cy * W + cx, two = kind === 2 && (f & IN_A) && (f & IN_B);

@@ -9,7 +9,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_python_tour_runs(tmp_path, monkeypatch):
     text = README.read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    tour = [b for b in blocks if b.startswith("import latentspace as ls")]
+    tour = [b for b in blocks if b.startswith("import latentspace as ls") and "ls.load_data(" in b]
     assert tour, "README has no Python tour"
     code = tour[0].replace("n=5000", "n=600").replace("epochs=10", "epochs=1")
     monkeypatch.chdir(tmp_path)

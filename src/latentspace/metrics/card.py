@@ -77,6 +77,8 @@ READINGS: dict[str, Reading] = {
     "sample_diversity": Reading(meaning="spread of samples against real data"),
     "samples": Reading(role=PARAMETER),
     "features": Reading(role=PARAMETER),
+    "description": Reading(role=PARAMETER, meaning="what the number can and cannot tell"),
+    "interval": Reading(role=PARAMETER, meaning="how the sampled estimate was made"),
     # settings shared by several families
     "n": Reading(role=PARAMETER),
     "k": Reading(role=PARAMETER),

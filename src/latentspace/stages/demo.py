@@ -1,7 +1,8 @@
 """The main job on built-in data, as one library call: what ``latentspace demo`` runs.
 
 Fit PCA and a VAE on MNIST (``digits`` when MNIST is not installed), evaluate both, map the VAE with
-UMAP, write both reports and a comparison page. Serving the explorer is left to the caller.
+UMAP, interpret both (named directions, sensitivity), write both reports and a comparison page.
+Serving the explorer is left to the caller.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def demo(
     from ..atomic import atomic_write
     from ..data import load
     from ..data.builtin import BUILTINS
+    from ..interpret.runs import interpret_run
     from ..maps.store import map_run
     from ..metrics.card import compare_table
     from ..report.compare import compare_html
@@ -94,10 +96,17 @@ def demo(
     trust = q["trustworthiness"]
     say(f"UMAP map of {runs[1].name} in {seconds['map']:.1f} s: trustworthiness {trust:.3f}{acc}")
     t0 = time.perf_counter()
+    for run in runs:  # named directions and sensitivity, for the reports and the explorer's sliders
+        meaning = interpret_run(run)
+        say(f"interpreted {run.name}: {meaning.summary}")
+    seconds["interpret"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     for run in runs:
         say(f"wrote {write_report(run)}")
     cards = [r.read_json("metrics.json") for r in runs]
-    atomic_write(compare_path, compare_html(*compare_table(runs, cards)).encode(), replace=overwrite)
+    header, body, best = compare_table(runs, cards)
+    page = compare_html(header, body, best, runs=runs, out=compare_path)
+    atomic_write(compare_path, page.encode(), replace=overwrite)
     say(f"wrote {compare_path}")
     seconds["reports"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start

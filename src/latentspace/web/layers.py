@@ -351,11 +351,16 @@ def publish(state, layers) -> None:
 def placed(state, z: np.ndarray) -> dict:
     """The slider's answer beside the decoded item: the latent's map ``position`` and its
     ``data_distance`` (see :meth:`RunLayers.support`). Called in a worker thread."""
-    pos, row, dist = state.layers.locate(np.asarray(z, np.float32)[None])
-    return {
-        "position": pos[0].astype(np.float64).tolist(),
-        "data_distance": state.layers.support(row[0], dist[0]),
-    }
+    return placed_many(state, np.asarray(z, np.float32)[None])[0]
+
+
+def placed_many(state, Z: np.ndarray) -> list[dict]:
+    """:func:`placed` of each row of ``Z`` (q, k), with one scan of the latents for all of them."""
+    pos, row, dist = state.layers.locate(np.asarray(Z, np.float32))
+    return [
+        {"position": p.astype(np.float64).tolist(), "data_distance": state.layers.support(r, d)}
+        for p, r, d in zip(pos, row, dist, strict=True)
+    ]
 
 
 def data_distance(state, z: np.ndarray) -> dict:

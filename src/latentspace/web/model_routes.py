@@ -8,6 +8,7 @@ import asyncio
 
 import numpy as np
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
 from .layers import data_distance, placed
 from .requests import (
@@ -61,15 +62,14 @@ def add_model_routes(api: FastAPI, state, batchers: list[DecodeBatcher]) -> None
         s = state(rid)
         b = await body(request, DecodeBody, s)
         s.need_decoder("decode a latent point")
-        loop = asyncio.get_running_loop()  # the slider's place: in a worker, beside the decode
-        where = loop.run_in_executor(None, placed, s, b.z) if b.place and not b.png else None
+        if b.place and not b.png:  # the slider's: placed with the batch it is decoded in
+            x, where = await batchers[s.rid].decode(b.z, place=True)
+            # plain JSON types already: a JSONResponse skips FastAPI's per-value encoder (the hot path)
+            return JSONResponse({"item": s.item_bytes(x[None])[0], **where})  # position, data_distance
         x = await batchers[s.rid].decode(b.z)
         if b.png and s.is_image:
             return Response(s.png(x), media_type="image/png")
-        out = {"item": s.item_bytes(x[None])[0]}
-        if where is not None:
-            out.update(await where)  # position, data_distance
-        return out
+        return {"item": s.item_bytes(x[None])[0]}
 
     @api.post("/api/runs/{rid}/nearest")
     async def nearest(rid: int, request: Request):

@@ -269,20 +269,23 @@ def load_state(rid: int, path, map_method: str | None = None, wait_layers: bool 
 
 
 class DecodeBatcher:
-    """Gathers concurrent decode requests of one model into one call (in a worker thread)."""
+    """Gathers concurrent decode requests of one model into one call (in a worker thread). A
+    request with ``place`` (the slider's) also gets its map position and distance from the data
+    (:func:`web.layers.placed_many`), found for the whole batch in one scan of the latents."""
 
     def __init__(self, state: RunState):
         self.state = state
         self.queue: asyncio.Queue | None = None
         self.loop = self.task = None
 
-    async def decode(self, z: np.ndarray) -> np.ndarray:
+    async def decode(self, z: np.ndarray, place: bool = False):
+        """The decoded item of ``z``; with ``place``, ``(item, {"position", "data_distance"})``."""
         loop = asyncio.get_running_loop()
         if self.queue is None or self.loop is not loop:  # one worker per event loop
             self.loop, self.queue = loop, asyncio.Queue()
             self.task = loop.create_task(self._worker())
         fut = asyncio.get_running_loop().create_future()
-        await self.queue.put((z, fut))
+        await self.queue.put((z, place, fut))
         return await fut
 
     async def _worker(self):
@@ -291,17 +294,21 @@ class DecodeBatcher:
             items = [await self.queue.get()]
             while not self.queue.empty() and len(items) < MAX_BATCH:
                 items.append(self.queue.get_nowait())
-            Z = np.stack([z for z, _ in items])
+            Z = np.stack([z for z, _, _ in items])
+            wants = [i for i, (_, place, _) in enumerate(items) if place]
             try:
-                X = await loop.run_in_executor(None, self._decode, Z)
-                for (_, fut), x in zip(items, X, strict=True):
+                X, where = await loop.run_in_executor(None, self._decode, Z, wants)
+                for i, ((_, place, fut), x) in enumerate(zip(items, X, strict=True)):
                     if not fut.done():
-                        fut.set_result(x)
+                        fut.set_result((x, where[i]) if place else x)
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
-                for _, fut in items:
+                for _, _, fut in items:
                     if not fut.done():
                         fut.set_exception(exc)
 
-    def _decode(self, Z):
+    def _decode(self, Z, wants):
+        from .layers import placed_many
+
         with self.state.lock:
-            return self.state.model.decode(Z)
+            X = self.state.model.decode(Z)
+        return X, dict(zip(wants, placed_many(self.state, Z[wants]), strict=True)) if wants else {}

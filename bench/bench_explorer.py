@@ -8,8 +8,9 @@ Usage: .venv/bin/python bench/bench_explorer.py [--clients 16] [--requests 200] 
     own process, warmed as ``latentspace explore`` warms it; the load generator (httpx, one
     keep-alive connection per client, in this process) makes each client move one slider at a
     time and POST the latent. Two kinds of request are measured, one after the other: what the
-    page's slider really sends, ``{z, place: true}`` (the decoded item as base64 PNG in JSON, the
-    point's place on the map and its distance from the data), and the lighter ``{z, png: true}``
+    page's slider really sends on an image run, ``{z, png: true, place: true}`` (the decoded PNG's
+    bytes, and the point's place on the map and its distance from the data as JSON in the
+    ``X-Place`` header), and the lighter ``{z, png: true}``
     (the PNG bytes alone), in alternating rounds. Latency is measured per request from send to
     the last byte. Target: p95 < 30 ms for the slider's request. Before the load, two prior draws
     (``sample``, 8 points placed on the UMAP map) are timed right after start-up: the first waits
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import socket
 import sys
 import tempfile
@@ -76,8 +78,9 @@ def _start(paths):
 
 
 async def _load(url, info, clients: int, requests: int, kind: str = "place"):
-    """``kind`` "place": the slider's request, ``{z, place: true}`` (JSON: item, position,
-    data_distance); "png": ``{z, png: true}`` (the PNG bytes)."""
+    """``kind`` "place": the slider's request on an image run, ``{z, png: true, place: true}``
+    (the PNG bytes, position and data_distance as JSON in the X-Place header); "png":
+    ``{z, png: true}`` (the PNG bytes alone)."""
     import httpx
     import numpy as np
 
@@ -93,14 +96,13 @@ async def _load(url, info, clients: int, requests: int, kind: str = "place"):
                 j = rng.integers(len(z))
                 z[j] = mean[j] + std[j] * rng.uniform(-3, 3)
                 t0 = time.perf_counter()
-                r = await http.post("/api/runs/0/decode", json={"z": z.tolist(), kind: True})
+                body = {"z": z.tolist(), "png": True, **({"place": True} if kind == "place" else {})}
+                r = await http.post("/api/runs/0/decode", json=body)
                 _ = r.content
+                place = json.loads(r.headers["X-Place"]) if kind == "place" else {}
                 lat.append(time.perf_counter() - t0)
-                if kind == "png":
-                    assert r.status_code == 200 and r.content[:4] == b"\x89PNG", r.text
-                else:
-                    got = r.json()
-                    assert r.status_code == 200 and {"item", "position", "data_distance"} <= set(got), r.text
+                assert r.status_code == 200 and r.content[:4] == b"\x89PNG", r.text
+                assert kind == "png" or {"position", "data_distance"} <= set(place), r.headers
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client(c) for c in range(clients)))
@@ -171,7 +173,7 @@ def main() -> int:
             lat, wall = asyncio.run(_load(url, info, a.clients, a.requests // 2, kind))
             results[kind] = (results[kind][0] + list(lat * 1e3), results[kind][1] + wall)
         proc.terminate()
-        for kind, what in (("place", "{z, place: true}, the slider's"), ("png", "{z, png: true}")):
+        for kind, what in (("place", "{z, png: true, place: true}, the slider's"), ("png", "{z, png: true}")):
             ms, wall = np.array(results[kind][0]), results[kind][1]
             p50, p95, p99 = np.percentile(ms, [50, 95, 99])
             print(

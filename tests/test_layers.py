@@ -235,6 +235,23 @@ def test_layers_are_served_as_columns(client):
     assert r.status_code == 422 and "not a layer of this run's map" in r.json()["detail"]
 
 
+def test_slider_answer_as_png_with_its_place_in_a_header(client):
+    """The page's slider on an image run asks {z, place, png}: the PNG's bytes (those of a plain png
+    request) with the same position and data distance as the JSON answer, in the X-Place header."""
+    import json
+
+    s, c = client
+    z = (s.Z[17] + 0.05).tolist()
+    r = c.post("/api/runs/0/decode", json={"z": z, "place": True, "png": True}, headers=H)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
+    plain = c.post("/api/runs/0/decode", json={"z": z, "png": True}, headers=H)
+    assert r.content == plain.content
+    placed = json.loads(r.headers["X-Place"])
+    answer = c.post("/api/runs/0/decode", json={"z": z, "place": True}, headers=H).json()
+    assert placed["position"] == answer["position"] and placed["data_distance"] == answer["data_distance"]
+    assert placed["data_distance"]["row"] == 17
+
+
 def test_off_data_warning(client):
     s, c = client
     Z = s.Z.astype(np.float64)

@@ -300,7 +300,7 @@ def test_missing_files_and_bad_parameters(ae, digits, tmp_path):
 
 def test_onnxruntime_missing_is_named(ae, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
-    with pytest.raises(MissingDependencyError, match=r"pip install 'latentspace\[onnx\]'$"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'latentspace\[onnx\]'"):
         OnnxModel.from_files(ae.folder / "enc.onnx")
 
 

@@ -5,6 +5,7 @@ Where a run has no decoder, each answers with the nearest real items (see :mod:`
 from __future__ import annotations
 
 import asyncio
+import json
 
 import numpy as np
 from fastapi import FastAPI, Request, Response
@@ -26,6 +27,8 @@ from .requests import (
     shown,
 )
 from .state import MAP_NEAREST, DecodeBatcher, RunState
+
+PLACE_HEADER = "X-Place"  # {z, place, png}: the point's position and data_distance, JSON
 
 
 def add_model_routes(api: FastAPI, state, batchers: list[DecodeBatcher]) -> None:
@@ -62,8 +65,10 @@ def add_model_routes(api: FastAPI, state, batchers: list[DecodeBatcher]) -> None
         s = state(rid)
         b = await body(request, DecodeBody, s)
         s.need_decoder("decode a latent point")
-        if b.place and not b.png:  # the slider's: placed with the batch it is decoded in
+        if b.place:  # the slider's: placed with the batch it is decoded in
             x, where = await batchers[s.rid].decode(b.z, place=True)
+            if b.png and s.is_image:  # PNG bytes, the place as JSON in a header: no base64, no JSON body
+                return Response(s.png(x), media_type="image/png", headers={PLACE_HEADER: json.dumps(where)})
             # plain JSON types already: a JSONResponse skips FastAPI's per-value encoder (the hot path)
             return JSONResponse({"item": s.item_bytes(x[None])[0], **where})  # position, data_distance
         x = await batchers[s.rid].decode(b.z)

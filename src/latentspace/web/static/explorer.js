@@ -630,7 +630,16 @@
     inflight = true;
     try {
       let r;
-      if (run.has_decoder) {
+      if (run.has_decoder && run.image) {  // the PNG as bytes, its place in a header
+        const body = JSON.stringify({ z: S.z, place: true, png: true });
+        const resp = await call("runs/" + run.id + "/decode", { method: "POST", body, headers: { "Content-Type": "application/json" } }, $("sliders"));
+        r = JSON.parse(resp.headers.get("X-Place"));
+        const url = URL.createObjectURL(await resp.blob()), f = figure(run, "", "decoded");
+        f.querySelector("img").src = url;
+        fill($("sliders").querySelector(".decoded"), [f]);
+        if (S.sliderUrl) URL.revokeObjectURL(S.sliderUrl);
+        S.sliderUrl = url;
+      } else if (run.has_decoder) {
         r = await api("runs/" + run.id + "/decode", { z: S.z, place: true }, $("sliders"));
         fill($("sliders").querySelector(".decoded"), [figure(run, r.item, "decoded")]);
       } else {

@@ -81,15 +81,36 @@ class PageLog:
         (locator or self.page).screenshot(path=str(ARTIFACTS / name))
 
 
+# every optional package (the extras of pyproject.toml) and the frame libraries the core must not
+# import: the no-extras tests block them, the clean-venv test checks none is installed
+OPTIONAL = (
+    "fastapi",
+    "uvicorn",
+    "dask",
+    "distributed",
+    "onnxruntime",
+    "anywidget",
+    "anndata",
+    "pandas",
+    "polars",
+)
+
+
+def free_port() -> int:
+    """A loopback port free at the time of asking."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 @contextmanager
 def serving(app):
     """``app`` served by uvicorn on a free loopback port in a thread; yields its base URL."""
     import uvicorn
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()

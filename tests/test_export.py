@@ -10,7 +10,6 @@ import datetime
 import io
 import json
 import math
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from latentspace.cli import app
 from latentspace.errors import InputError
 from latentspace.runfolder.items import RunItems
 
-from .conftest import PageLog
+from .conftest import PageLog, free_port
 
 runner = CliRunner()
 N_META = 300
@@ -125,14 +124,6 @@ def test_atlas_parquet_holds_the_run(digits_run, atlas_file):
     for i in (0, 5, n - 1):
         px = np.asarray(Image.open(io.BytesIO(t["image"][i].as_py())))
         np.testing.assert_array_equal(px, items.pixels([i])[0][:, :, 0])
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,7 @@ import pytest
 from latentspace import extras
 from latentspace.errors import MissingDependencyError
 
-OPTIONAL = (
-    "fastapi",
-    "uvicorn",
-    "dask",
-    "distributed",
-    "onnxruntime",
-    "anywidget",
-    "anndata",
-    "pandas",
-    "polars",
-)
+from .conftest import OPTIONAL
 
 
 def blocker(names=OPTIONAL) -> str:

@@ -15,18 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import OPTIONAL
+
 ROOT = Path(__file__).resolve().parent.parent
-OPTIONAL = (
-    "fastapi",
-    "uvicorn",
-    "dask",
-    "distributed",
-    "onnxruntime",
-    "anywidget",
-    "anndata",
-    "pandas",
-    "polars",
-)
 SKIP = shutil.ignore_patterns(
     ".git",
     ".venv",

@@ -8,7 +8,6 @@ run's own map. Screenshots: test-artifacts/notebook-widget-*.png."""
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import ARTIFACTS, PageLog
+from .conftest import ARTIFACTS, PageLog, free_port
 
 pytest.importorskip("anywidget")
 pytest.importorskip("jupyterlab")
@@ -40,14 +39,6 @@ def build_run(out):
         "score": rng.normal(size=LONE + 1),
     }
     return ls.from_embeddings(Z, meta, out=out, label_col="cluster")
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture(scope="module")

@@ -289,6 +289,29 @@ def test_the_latent_index_matches_exact_search(client):
     assert np.array_equal(idx, ref_i) and np.allclose(dist, ref_d, rtol=1e-6)
 
 
+
+@pytest.mark.parametrize("rows, gemm_rows", [(1 << 15, 1024), (300, 70)])
+def test_the_latent_index_passes_and_ties(monkeypatch, rows, gemm_rows):
+    """Rows offered in several passes and products (a tail block shorter than 64), exact
+    duplicates (equal distances rank by row), data far from the origin and k past the number of
+    blocks: the same rows and distances as a float64 brute force."""
+    import latentspace.web.latent_index as li
+
+    monkeypatch.setattr(li, "_ROWS", rows)
+    monkeypatch.setattr(li, "_GEMM_ROWS", gemm_rows)
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(1_001, 12)).astype(np.float32) + 500  # far from the origin
+    Z[700:760] = Z[5]  # 61 copies of one row
+    index = li.LatentIndex(Z)
+    Q = np.concatenate([Z[[5, 0, 999]], Z[:13] + rng.normal(size=(13, 12)).astype(np.float32) * 0.3])
+    for k in (1, 8, 70):
+        idx, dist = index.query(Q, k)
+        exact = ((Z[None].astype(np.float64) - Q[:, None].astype(np.float64)) ** 2).sum(2)
+        ref = np.lexsort((np.broadcast_to(np.arange(len(Z)), exact.shape), exact), axis=1)[:, :k]
+        assert np.array_equal(idx, ref), k
+        assert np.allclose(dist, np.sqrt(np.take_along_axis(exact, ref, 1)), rtol=1e-6)
+    assert list(index.query(Z[5], 61)[0][0]) == [5, *range(700, 760)]  # a tie of 61, by row
+
 # --- density contours and captions -----------------------------------------------------------------
 def test_contours_and_captions_of_three_blobs():
     rng = np.random.default_rng(0)

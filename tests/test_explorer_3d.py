@@ -410,6 +410,11 @@ def test_3d_layers_are_computed_against_the_3d_map_and_stored(state3d, run3d):
     for name in ("error", "sensitivity"):  # of the latents, not of a map: the same on both
         assert np.array_equal(stored.get(name), s.layers.layers.get(name))
     assert "nearest on the 3-D map" in info["map3d"]["layers"][0]["explain"]
+    # the 3-D distortion is also a filter of its own (it differs from the 2-D map's); it does not
+    # colour: the 3-D view's distortion colouring already takes the 3-D values
+    (col,) = [c for c in info["columns"] if c["key"] == "layer3d:distortion"]
+    assert col["filter"] and not col["colour"] and col["name"].startswith("3-D map distortion")
+    assert np.array_equal(s.column_data(col["index"]).values, expect)
     c = TestClient(create_app([s], TOKEN), base_url="http://127.0.0.1:8765")
     got = c.get("/api/runs/0/layers/distortion?dims=3", headers=H).json()
     assert np.array_equal(np.frombuffer(base64.b64decode(got["values"]), np.float32), expect)
@@ -441,6 +446,16 @@ def test_3d_view_colours_by_the_3d_layer_and_the_url_keeps_view_and_camera(state
         assert len(np.unique(rgb[inside, 1])) > 3
         bar = pg.text_content("#legend0")
         assert "3-D map" in bar and "nearest on the 3-D map" in bar
+        # its filter card filters by the 3-D values, the 2-D card by the 2-D ones
+        pg.wait_for_selector(".card[data-key='layer3d:distortion']")
+        for key, v in (("layer3d:distortion", v3), ("layer:distortion", s.layers.layers.get("distortion"))):
+            shown = pg.evaluate(
+                f"(() => {{ const c = explorer.table.find((c) => c.key === '{key}');"
+                " explorer.cf.set(c, {lo: 0.5, hi: 1}); const n = explorer.cf.shown;"
+                " explorer.cf.set(c, null); return n; })()"
+            )
+            assert shown == int(((v >= 0.5) & (v <= 1)).sum())
+        assert int(((v3 >= 0.5) & (v3 <= 1)).sum()) != int(((v >= 0.5) & (v <= 1)).sum())
         # back to 2-D: the same colouring takes the 2-D map's values
         pg.click("#view3d")
         pg.wait_for_function("explorer.maps[0].constructor.name === 'LatentScatter'")

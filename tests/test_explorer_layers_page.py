@@ -2,8 +2,10 @@
 "computing layers…", and offers each layer (colouring, filter card, colour bar) once the server has
 it; a link coloured by a layer takes that colouring when the layer arrives."""
 
+import json
 import threading
 import warnings
+from urllib.parse import quote
 
 import pytest
 
@@ -37,7 +39,9 @@ def test_the_page_says_computing_and_offers_the_layers_when_ready(gated, browser
     url, state, gate = gated
     log = PageLog(browser)
     pg = log.page
-    pg.goto(f"{url}/?token={TOKEN}#c=layer%3Adistortion")
+    # a link with the distortion colouring and a filter on it, opened before the layer exists
+    link = "#c=layer%3Adistortion&f=" + quote(json.dumps([["layer:distortion", {"r": [0.25, 1]}]]))
+    pg.goto(f"{url}/?token={TOKEN}{link}")
     pg.wait_for_selector("#maps[data-ready='1']", timeout=60000)
     assert pg.text_content("#layerstatus") == "computing layers…" and pg.is_visible("#layerstatus")
     assert pg.evaluate("document.querySelector(\"#colorby option[value='wait:layers']\").disabled")
@@ -55,15 +59,13 @@ def test_the_page_says_computing_and_offers_the_layers_when_ready(gated, browser
     assert pg.input_value("#colorby") == "layer:distortion"
     bar = pg.text_content("#legend0")
     assert "map distortion" in bar and "10 nearest latent neighbours" in bar
-    # a filter on the new column hides exactly the rows outside its range
+    # ... and its filter, set once the column arrived: it hides exactly the rows outside the range
     import numpy as np
 
     v = state.layers.layers.get("distortion")
-    pg.evaluate(
-        "(() => { const c = explorer.table.find((c) => c.key === 'layer:distortion');"
-        " explorer.cf.set(c, {lo: 0.25, hi: 1}); })()"
-    )
+    pg.wait_for_function("explorer.cf.get('layer:distortion') !== null")
     assert pg.evaluate("explorer.cf.shown") == int(((v >= 0.25) & (v <= 1)).sum())
+    assert "layer%3Adistortion" in pg.url.split("f=")[1]  # still in the link
     assert 0 < int(np.sum(v >= 0.25)) < len(v)
     log.shot("explorer-layers-ready.png")
     assert log.errors == []

@@ -52,6 +52,7 @@ ABOUT = {
     "distortion": {
         "title": "map distortion (neighbours kept)",
         "good": "high",
+        "per_map": True,  # differs between maps of the same latents (the others do not)
         "explain": "Share of the point's {k} nearest latent neighbours that are also among its {k}"
         " nearest on the {map}: 1 = its neighbourhood is drawn faithfully, low = the map tears it apart.",
     },
@@ -114,6 +115,7 @@ class Layers:
                 "kind": "numeric",
                 "range": [lo, hi],
                 "good": about["good"],
+                "per_map": about.get("per_map", False),
                 "explain": explain,
                 "measured": int(len(finite)),
                 "n": int(len(v)),

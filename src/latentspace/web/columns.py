@@ -137,7 +137,8 @@ class Column:
     """A per-row column of a run: ``key`` (stable, used in URLs: ``label``, ``error``,
     ``meta:<name>``, ``layer:<name>``), ``name`` as shown, ``kind`` (``category``, ``number`` or
     ``text``), ``load`` (returns :class:`ColumnData`), a one-line ``explain``, the ``group`` the
-    colour-by list shows it in, and whether it may filter (``filter``) and is searched (``search``)."""
+    colour-by list shows it in, and whether it may colour the map (``colour``), filter (``filter``)
+    and is searched (``search``)."""
 
     key: str
     name: str
@@ -145,6 +146,7 @@ class Column:
     load: Callable[[], ColumnData]
     explain: str | None = None
     group: str = "data"
+    colour: bool = True
     filter: bool = True
     search: bool = True
 
@@ -166,7 +168,7 @@ class Column:
             "explain": self.explain,
             "group": self.group,
             "classes": k,
-            "colour": data.kind == "number" or (k is not None and k <= MAX_COLOUR_CLASSES),
+            "colour": self.colour and (data.kind == "number" or (k is not None and k <= MAX_COLOUR_CLASSES)),
             "filter": self.filter and (data.kind == "number" or (k is not None and k <= most)),
             "search": self.search,
             "match": {"category": "exact", "number": "equal"}.get(data.kind, "substring"),

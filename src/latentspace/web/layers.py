@@ -15,13 +15,15 @@ file; a sampled distortion is kept in memory only, see ``maps.layers``); those o
 launch stay in memory. Past ``FULL_MOST`` rows without a stored kNN graph, the distortion is measured
 on a seeded sample (seconds, where building a graph of a million latents takes minutes). Each layer
 becomes a numeric column of the page (``layer:<name>``; the reconstruction error is ``error``),
-appended to the run's columns when ready, so the numbers of the columns already listed stay valid.
+appended to the run's columns when ready, so the numbers of the columns already listed stay valid;
+a 3-D map's distortion (the one layer that differs between maps) adds a filter-only column
+``layer3d:distortion``.
 
 Routes:
 
 ``GET /api/runs/{rid}/layers``
     ``{"status": "ready" | "computing" | "failed", "problem", "layers": [{"name", "key", "title",
-    "kind": "numeric", "range": [lo, hi], "good": "high" | "low", "explain", "measured", "n", "info"
+    "kind": "numeric", "range": [lo, hi], "good": "high" | "low", "per_map", "explain", "measured", "n", "info"
     (, "mean", "interval": a sample's mean and 95% interval)}], "columns": [the page's description of
     each layer column, with its "index" in ``/api/runs`` ``columns``], "typical_distance" (null until
     known), "k", "off_data_ratio", "stored", "notes", "map3d": null | {"method", "status", "problem",
@@ -141,6 +143,7 @@ class RunLayers:
         if state is not None:
             cols = state.columns
             keys = {x["key"] for x in out["layers"]}
+            keys |= {f"layer3d:{x['name']}" for x in _listed(self.layers3d) if x["per_map"]}
             out["columns"] = [
                 {**c.describe(state.column_data(j)), "index": j} for j, c in enumerate(cols) if c.key in keys
             ]
@@ -204,9 +207,9 @@ class RunLayers:
         try:
             if self.status3d is not None:
                 m3 = state.view3d.load(state.run)
-                self.layers3d, _, note = _compute(state, m3, want, None, True, neighbours, self.layers)
+                layers3d, _, note = _compute(state, m3, want, None, True, neighbours, self.layers)
                 self.notes.append(note)
-                self.status3d = "ready"
+                publish3d(state, layers3d)
         except Exception as exc:  # noqa: BLE001
             log.exception("3-D map layers of %s", state.run.name)
             self.status3d, self.problem3d = "failed", f"the 3-D map's layers could not be computed: {exc}"
@@ -346,6 +349,32 @@ def publish(state, layers) -> None:
         state.error = layers.get("error")
     state.layers.layers = layers
     state.layers.status = "ready"
+
+
+def publish3d(state, layers) -> None:
+    """Make the 3-D map's ``layers`` the state's; those that differ between maps (distortion) also
+    become columns ``layer3d:<name>`` that filter but do not colour (choosing ``layer:<name>`` in the
+    3-D view already colours by the 3-D map's values), so a filter says which map it measures."""
+    from ..maps.layers import ABOUT
+
+    have = {c.key for c in state.columns}
+    for entry in layers.describe():
+        name, key = entry["name"], f"layer3d:{entry['name']}"
+        if not entry["per_map"] or key in have:
+            continue
+        col = Column(
+            key,
+            f"3-D {ABOUT[name]['title']}",  # the card's title is cut: the map first
+            "number",
+            lambda v=layers.get(name): ColumnData.numbers(v),
+            entry["explain"],
+            group="layer",
+            colour=False,
+            search=False,
+        )
+        state.extra_columns.append(col)
+    state.layers.layers3d = layers
+    state.layers.status3d = "ready"
 
 
 def placed(state, z: np.ndarray) -> dict:

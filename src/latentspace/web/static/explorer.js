@@ -12,7 +12,7 @@
   const S = {
     runs: [], maps: [], data: [], active: 0, selected: -1, A: null, B: null, groupA: [], groupB: [],
     z: null, mode: "pan", tab: "item", table: [], colour: null, legends: [], query: "", match: null,
-    matchCount: 0, packed: { A: "", B: "" }, decodes: 0, alphaFrames: 0, busyShown: 0,
+    matchCount: 0, packed: { A: "", B: "" }, decodes: 0, alphaFrames: 0, busyShown: 0, pendingFilters: new Map(),
     timings: { firstPaint: null, filter: null, search: null, call: null },
   };
   window.explorer = S;
@@ -352,6 +352,8 @@
         Object.assign(slot, await column(run, desc.key), { key: slot.key, name: slot.name });
         S.table.push(slot);
         if (slot.filter && slot.bins && S.filterPanel) S.filterPanel.add(slot);
+        const spec = S.pendingFilters.get(slot.key);
+        if (spec && S.cf) { S.pendingFilters.delete(slot.key); linkFilter(slot, spec); refresh(); stats(); saveUrl(); }
       }
       const sel = $("colorby");
       if (desc.colour && !sel.querySelector("option[value='" + desc.key + "']")) {
@@ -375,6 +377,8 @@
       const x = this.info(run, key);
       if (!x) return null;  // not computed yet: grey, said by the header's layer status
       const c = this.cache[run.id] || (this.cache[run.id] = {});
+      const own = tableColumn((run.id ? "r" + run.id + "/" : "") + "layer3d:" + x.name);  // the 3-D filter's column
+      if (own) return own;
       if (!c[key]) {
         const d = await api("runs/" + run.id + "/layers/" + x.name + "?dims=3");
         c[key] = { key: key, name: x.title + " · 3-D map", kind: "number", values: floats(d.values), explain: x.explain };
@@ -914,6 +918,7 @@
       if (x.spec.keep) { const h = []; x.spec.keep.forEach((v, k) => { if (!v) h.push(k); }); f.push([key, { h: h }]); }
       else f.push([key, { r: [x.spec.lo, x.spec.hi] }]);
     }
+    for (const [key, spec] of S.pendingFilters) f.push([key, spec]);  // a link's, its layer not ready yet
     if (f.length) st.f = JSON.stringify(f);
     S.runs.forEach((run) => {  // the 2-D window (v), the 3-D camera (k), which is shown (d)
       const r = run.id, flat = view3d.flat[r] || S.maps[r], deep = view3d.deep[r];
@@ -922,6 +927,17 @@
     });
     if (view3d.on) st.d = "3";
     U.write(st);
+  }
+  // a filter as a link writes it (see saveUrl): {h: hidden class codes} or {r: [lo, hi]}
+  function linkFilter(col, spec) {
+    if (!col.bins) return;
+    if (spec.h && col.codes) {
+      const keep = new Uint8Array(col.names.length).fill(1);
+      for (const k of spec.h) if (k >= 0 && k < keep.length) keep[k] = 0;
+      S.cf.set(col, { keep: keep });
+    } else if (spec.r && col.values) {
+      S.cf.set(col, { lo: +spec.r[0], hi: +spec.r[1] });
+    }
   }
   async function restoreUrl() {
     const h = U.read(), n = S.runs[0].n;
@@ -934,14 +950,8 @@
       try {
         for (const [key, spec] of JSON.parse(h.f)) {
           const col = tableColumn(key);
-          if (!col || !col.bins) continue;
-          if (spec.h && col.codes) {
-            const keep = new Uint8Array(col.names.length).fill(1);
-            for (const k of spec.h) if (k >= 0 && k < keep.length) keep[k] = 0;
-            S.cf.set(col, { keep: keep });
-          } else if (spec.r && col.values) {
-            S.cf.set(col, { lo: +spec.r[0], hi: +spec.r[1] });
-          }
+          if (col) linkFilter(col, spec);
+          else if (/^(layer3?d?:|error$)/.test(key)) S.pendingFilters.set(key, spec);  // set once the layers are ready
         }
       } catch (e) { status("this link's filters could not be read"); }
     }

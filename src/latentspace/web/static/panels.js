@@ -38,7 +38,7 @@
     const el0 = el("div", "card"), head = el("div", "cardhead"), name = el("span", "cardname", col.name);
     const info = el("span", "cardinfo"), clear = el("button", "cardclear", "×");
     el0.dataset.key = col.key;
-    name.title = col.explain || col.name;
+    name.title = col.explain ? col.name + ": " + col.explain : col.name;
     clear.title = "clear this filter"; clear.hidden = true;
     clear.addEventListener("click", () => hooks.clear(col));
     head.append(name, info, clear); el0.appendChild(head);

@@ -7,11 +7,11 @@ Usage: .venv/bin/python bench/bench_explorer.py [--clients 16] [--requests 200] 
     (50 epochs; ``--run`` serves a copy of an existing run instead) is served by uvicorn in its
     own process, warmed as ``latentspace explore`` warms it; the load generator (one keep-alive
     HTTP/1.1 connection per client on raw asyncio streams, in this process, as lean as wrk;
-    ``--httpx`` uses httpx, whose ~1.5 ms of CPU per request competes with the server) makes each client move one slider at a
-    time and POST the latent. Two kinds of request are measured, one after the other: what the
-    page's slider really sends on an image run, ``{z, png: true, place: true}`` (the decoded PNG's
-    bytes, and the point's place on the map and its distance from the data as JSON in the
-    ``X-Place`` header), and the lighter ``{z, png: true}``
+    ``--httpx`` uses httpx, whose ~1.5 ms of CPU per request competes with the server) makes each
+    client move one slider at a time and POST the latent. Two kinds of request are measured, one
+    after the other: what the page's slider really sends on an image run, ``{z, png: true, place:
+    true}`` (the decoded PNG's bytes, and the point's place on the map and its distance from the
+    data as JSON in the ``X-Place`` header), and the lighter ``{z, png: true}``
     (the PNG bytes alone), in alternating rounds. Latency is measured per request from send to
     the last byte. Target: p95 < 30 ms for the slider's request. Before the load, two prior draws
     (``sample``, 8 points placed on the UMAP map) are timed right after start-up: the first waits
@@ -120,7 +120,9 @@ async def _load(url, info, clients: int, requests: int, kind: str = "place", lea
         rng = np.random.default_rng(c)
         z = mean + std * rng.normal(size=len(mean))
         # a long timeout: the first requests may wait while the map's transform compiles (warm-up)
-        http = _Conn(url) if lean else httpx.AsyncClient(base_url=url, headers={"X-Token": TOKEN}, timeout=120)
+        http = (
+            _Conn(url) if lean else httpx.AsyncClient(base_url=url, headers={"X-Token": TOKEN}, timeout=120)
+        )
         try:
             for _ in range(requests):
                 j = rng.integers(len(z))
@@ -128,7 +130,9 @@ async def _load(url, info, clients: int, requests: int, kind: str = "place", lea
                 t0 = time.perf_counter()
                 body = {"z": z.tolist(), "png": True, **({"place": True} if kind == "place" else {})}
                 if lean:
-                    status, headers, content = await http.post("/api/runs/0/decode", json.dumps(body).encode())
+                    status, headers, content = await http.post(
+                        "/api/runs/0/decode", json.dumps(body).encode()
+                    )
                 else:
                     r = await http.post("/api/runs/0/decode", json=body)
                     status, headers, content = r.status_code, r.headers, r.content

@@ -289,7 +289,6 @@ def test_the_latent_index_matches_exact_search(client):
     assert np.array_equal(idx, ref_i) and np.allclose(dist, ref_d, rtol=1e-6)
 
 
-
 @pytest.mark.parametrize("rows, gemm_rows", [(1 << 15, 1024), (300, 70)])
 def test_the_latent_index_passes_and_ties(monkeypatch, rows, gemm_rows):
     """Rows offered in several passes and products (a tail block shorter than 64), exact
@@ -311,6 +310,7 @@ def test_the_latent_index_passes_and_ties(monkeypatch, rows, gemm_rows):
         assert np.array_equal(idx, ref), k
         assert np.allclose(dist, np.sqrt(np.take_along_axis(exact, ref, 1)), rtol=1e-6)
     assert list(index.query(Z[5], 61)[0][0]) == [5, *range(700, 760)]  # a tie of 61, by row
+
 
 # --- density contours and captions -----------------------------------------------------------------
 def test_contours_and_captions_of_three_blobs():

@@ -23,11 +23,11 @@ Routes:
 
 ``GET /api/runs/{rid}/layers``
     ``{"status": "ready" | "computing" | "failed", "problem", "layers": [{"name", "key", "title",
-    "kind": "numeric", "range": [lo, hi], "good": "high" | "low", "per_map", "explain", "measured", "n", "info"
-    (, "mean", "interval": a sample's mean and 95% interval)}], "columns": [the page's description of
-    each layer column, with its "index" in ``/api/runs`` ``columns``], "typical_distance" (null until
-    known), "k", "off_data_ratio", "stored", "notes", "map3d": null | {"method", "status", "problem",
-    "layers": [... against the 3-D map]}}``.
+    "kind": "numeric", "range": [lo, hi], "good": "high" | "low", "per_map", "explain", "measured",
+    "n", "info" (, "mean", "interval": a sample's mean and 95% interval)}], "columns": [the page's
+    description of each layer column, with its "index" in ``/api/runs`` ``columns``],
+    "typical_distance" (null until known), "k", "off_data_ratio", "stored", "notes", "map3d": null |
+    {"method", "status", "problem", "layers": [... against the 3-D map]}}``.
 ``GET /api/runs/{rid}/layers/{name}?dims=2|3``
     ``{"name", "dims", "values"}``: base64 float32, one per row, NaN where not measured.
 ``GET /api/runs/{rid}/overlay``
@@ -362,11 +362,12 @@ def publish3d(state, layers) -> None:
         name, key = entry["name"], f"layer3d:{entry['name']}"
         if not entry["per_map"] or key in have:
             continue
+        values = layers.get(name)
         col = Column(
             key,
             f"3-D {ABOUT[name]['title']}",  # the card's title is cut: the map first
             "number",
-            lambda v=layers.get(name): ColumnData.numbers(v),
+            lambda v=values: ColumnData.numbers(v),
             entry["explain"],
             group="layer",
             colour=False,

@@ -196,7 +196,7 @@ def main() -> int:
             time.sleep(0.5)
         print(
             f"layers {lay['status']} {time.perf_counter() - t0:.1f} s after launch: "
-            + "; ".join(lay["notes"])
+            + ("; ".join(lay["notes"]) or "(stored with the map)")
         )
         info = httpx.get(url + "/api/runs", headers={"X-Token": TOKEN}).json()["runs"][0]
         print(f"run: {info['name']}, {info['n']:,} points, {info['map']['method']} map")

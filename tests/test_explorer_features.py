@@ -171,6 +171,27 @@ def test_search_counts_and_highlights_exactly_the_matching_rows(served, log, q):
 
 
 # --- filters and the legend -------------------------------------------------------------------------------
+def test_a_search_before_the_texts_arrive_asks_the_server(served, log):
+    """The caption texts travel to the page after the first paint; a search typed while they are
+    on their way gets that column's matches from the server at once, the same rows as later."""
+    url, state = served
+    pg, held = log.page, []
+    j = next(j for j, c in enumerate(state.columns) if c.key == "meta:caption")
+    pg.route(f"**/api/runs/0/columns/{j}", lambda route: held.append(route))  # held: never answered yet
+    open_page(log, url)
+    pg.wait_for_timeout(300)
+    assert len(held) == 1 and pg.evaluate("explorer.table.find((c) => c.key === 'meta:caption').lazy !== undefined")
+    q = "t77-"  # in the captions alone
+    got = search(pg, q)
+    expect = expected_search(state, q)
+    assert expect.sum() > 0 and got["rows"] == np.flatnonzero(expect).tolist()
+    held[0].continue_()
+    pg.wait_for_function("explorer.table.find((c) => c.key === 'meta:caption').lazy === undefined")
+    pg.fill("#search", "")
+    assert search(pg, q)["rows"] == np.flatnonzero(expect).tolist()  # now from the page's own texts
+    assert log.errors == []
+
+
 def test_filters_hide_exactly_the_filtered_rows_and_cross_filter(served, log):
     url, state = served
     pg = open_page(log, url)

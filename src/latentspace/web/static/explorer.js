@@ -443,23 +443,34 @@
   document.addEventListener("keydown", (e) => {
     if (e.key === "/" && document.activeElement.tagName !== "INPUT") { e.preventDefault(); $("search").focus(); }
   });
-  // free texts, fetched once: in the background after start-up, or by the first search
+  // free texts, fetched once: in the background after start-up (a slot keeps `lazy` until its
+  // texts are here); a search typed before then asks the server for those columns (one bit a row:
+  // 125 kB at 1M rows, where the texts can be tens of MB)
   let textsLoaded = null;
   function loadTexts() {
     if (!textsLoaded) textsLoaded = Promise.all(S.table.filter((c) => c.lazy).map(async (slot) => {
       const [run, key] = slot.lazy;
-      delete slot.lazy;
       Object.assign(slot, await column(run, key), { key: slot.key, name: slot.name });
+      delete slot.lazy;
     }));
     return textsLoaded;
   }
+  const MAX_QUERY = 200;  // characters the server searches (data_routes.MAX_QUERY)
   async function runSearch() {
     const q = $("search").value;
     S.query = q;
-    if (q.trim()) await loadTexts();
+    let waiting = [];
+    if (q.trim()) {
+      loadTexts();
+      if (q.trim().length > MAX_QUERY) await loadTexts();
+      waiting = S.table.filter((c) => c.lazy && c.search).map((c) => {
+        const [run, key] = c.lazy;
+        return { rid: run.id, index: run.columns.findIndex((d) => d && d.key === key) };
+      });
+    }
     if (S.query !== q) return;
     const t0 = performance.now(), r = C.search(S.runs[0].n, S.table, q);
-    for (const col of r.remote) {
+    for (const col of r.remote.concat(waiting)) {
       const a = await api("runs/" + col.rid + "/columns/" + col.index + "/search?q=" + encodeURIComponent(q.trim()));
       if (S.query !== q) return;
       r.count += C.orBits(r.match, a.bits);

@@ -149,10 +149,20 @@ def test_path_traversal_gets_404(client, path):
 
 
 def test_packaged_files_are_served(client):
-    for name in ("scatter.js", "explorer.js", "explorer.css"):
+    scripts = (
+        "scatter.js",
+        "scatter_splat.js",
+        "explorer_model.js",
+        "explorer_map.js",
+        "explorer_url.js",
+        "explorer.js",
+    )
+    for name in (*scripts, "explorer.css"):
         assert client.get(f"/static/{name}").status_code == 200
     page = client.get("/").text
-    assert '<script src="/static/explorer.js">' in page
+    # the parts before the core, which sets them up; the splat after the scatter it extends
+    at = [page.index(f'<script src="/static/{name}">') for name in scripts]
+    assert at == sorted(at)
 
 
 def test_big_bodies_get_413(client):

@@ -38,7 +38,7 @@ def test_front_end_is_the_explorers_code_not_a_copy(widget):
     from importlib import resources
 
     static = resources.files("latentspace.web").joinpath("static")
-    for name in ("scatter.js", "columns.js", "panels.js"):
+    for name in ("scatter.js", "scatter_splat.js", "columns.js", "panels.js"):
         assert static.joinpath(name).read_text() in widget._esm, name
     own = resources.files("latentspace.notebook").joinpath("static", "widget.js").read_text()
     for defined in ("function LatentScatter", "function CrossFilter", "function FilterPanel", "prototype."):

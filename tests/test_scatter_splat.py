@@ -1,5 +1,5 @@
-"""scatter.js's CPU splat (software WebGL at scale) against its WebGL path, and the moved bitmap shown
-during a pan or zoom when full frames are dear."""
+"""The scatter's CPU splat (scatter_splat.js: software WebGL at scale) against its WebGL path
+(scatter.js), and the moved bitmap shown during a pan or zoom when full frames are dear."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from PIL import Image
 
 from tests.conftest import ARTIFACTS
 
-JS = (Path(__file__).resolve().parent.parent / "src/latentspace/web/static/scatter.js").read_text()
+STATIC = Path(__file__).resolve().parent.parent / "src/latentspace/web/static"
+JS = (STATIC / "scatter.js").read_text() + (STATIC / "scatter_splat.js").read_text()
 PAGE = f"<div id='a' style='width:400px;height:300px;position:relative'></div><div id='b' style='width:400px;height:300px;position:relative'></div><script>{JS}</script>"
 
 # the same 3,000 points drawn both ways: 3 colours, a third dimmed, some hidden, groups A, B and both

@@ -1,10 +1,10 @@
 """The map as a notebook widget (anywidget: Jupyter, JupyterLab, VS Code, Colab).
 
 The front end is the explorer's own code, not a copy: the widget's ES module is assembled here, once,
-from the package's ``web/static/scatter.js`` (the map), ``columns.js`` (colours, cross-filter,
-search) and ``panels.js`` (filter cards, legend, colour bar), each evaluated inside a scope of its
-own (they export onto ``window``; here onto that scope, so the page's ``window`` keeps nothing of
-them), followed by ``notebook/static/widget.js``, which lays them out and talks to Python.
+from the package's ``web/static/scatter.js`` and ``scatter_splat.js`` (the map), ``columns.js``
+(colours, cross-filter, search) and ``panels.js`` (filter cards, legend, colour bar), each evaluated
+inside a scope of its own (they export onto ``window``; here onto that scope, so the page's ``window``
+keeps nothing of them), followed by ``notebook/static/widget.js``, which lays them out and talks to Python.
 
 Data travel as binary buffers: the map's x and y as float32 bytes traits, category codes and numbers
 as bytes inside ``_columns`` (ipywidgets sends every ``bytes`` of a synced value as a buffer), so a
@@ -26,7 +26,8 @@ try:
 except ImportError:  # pragma: no cover - the notebook extra is missing
     raise MissingDependencyError(f"ls.show needs anywidget: {INSTALL}") from None
 
-SHARED = ("scatter.js", "columns.js", "panels.js")  # the explorer's scripts the widget runs
+# the explorer's scripts the widget runs
+SHARED = ("scatter.js", "scatter_splat.js", "columns.js", "panels.js")
 
 
 def _text(package: str, name: str) -> str:

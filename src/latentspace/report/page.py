@@ -140,7 +140,8 @@ def page(run, data, Z, sections: list[str], *, model=None, lead: str = "") -> st
     """The whole page around ``sections``; ``lead``: HTML shown under the verdicts (the headline
     numbers)."""
     static = resources.files("latentspace.web").joinpath("static")
-    js = static.joinpath("scatter.js").read_text() + static.joinpath("report.js").read_text()
+    scripts = ("scatter.js", "scatter_splat.js", "report.js")
+    js = "".join(static.joinpath(name).read_text() for name in scripts)
     if any("id='map3d'" in s for s in sections):  # the 3-D map's scripts, only where one is shown
         js += static.joinpath("scatter3d.js").read_text() + static.joinpath("report3d.js").read_text()
     css = static.joinpath("report.css").read_text()

@@ -180,7 +180,9 @@ def test_a_search_before_the_texts_arrive_asks_the_server(served, log):
     pg.route(f"**/api/runs/0/columns/{j}", lambda route: held.append(route))  # held: never answered yet
     open_page(log, url)
     pg.wait_for_timeout(300)
-    assert len(held) == 1 and pg.evaluate("explorer.table.find((c) => c.key === 'meta:caption').lazy !== undefined")
+    assert len(held) == 1 and pg.evaluate(
+        "explorer.table.find((c) => c.key === 'meta:caption').lazy !== undefined"
+    )
     q = "t77-"  # in the captions alone
     got = search(pg, q)
     expect = expected_search(state, q)

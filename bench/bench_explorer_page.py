@@ -22,7 +22,9 @@ Usage: .venv/bin/python bench/bench_explorer_page.py [--n 1000000] [--workdir DI
     draw time is also reported apart.
 (4) Updates, from the input event's time stamp to the start of the frame after the map's full
     redraw with the new state: a filter (a class's checkbox in the label card, off then on again)
-    and a search (typed into the search box; the first one fetches the free-text column).
+    and a search (typed into the search box). Also a search typed the moment the first page is
+    ready: the free-text column (24 MB of base64 at 1M rows) is then usually still on its way, and
+    the page asks the server for that column's matches instead.
 Targets (issue 25): first paint < 2 s, a pan/zoom frame < 33 ms at the median, a filter or search
 update < 200 ms. Each figure is printed with the target and the ratio measured / target.
 """
@@ -128,7 +130,7 @@ def serve(run: Path):
     return proc, url
 
 
-def first_paint(browser, url: str, n: int, scatter_js: str | None) -> dict:
+def first_paint(browser, url: str, n: int, scatter_js: str | None, early: bool = False) -> dict:
     pg = browser.new_page(viewport={"width": 1400, "height": 900})
     pg.add_init_script(PAGE_JS)
     if scatter_js is not None:  # another scatter.js in the page (an earlier version, to compare)
@@ -141,6 +143,12 @@ def first_paint(browser, url: str, n: int, scatter_js: str | None) -> dict:
                 ready: explorer.timings.ready, drawMs: d.t1 - d.t0, mode: explorer.maps[0].mode}; }""",
         n,
     )
+    if early:  # a search typed the moment the page is ready: the free texts may still be on their way
+        waiting = pg.evaluate("explorer.table.some((c) => c.lazy)")
+        q = QUERIES[0]
+        ms, draw = update(pg, lambda p: p.fill("#search", q), f"explorer.searched === {json.dumps(q)}")
+        out["early"] = {"ms": ms, "draw": draw, "texts_waiting": waiting}
+        pg.fill("#search", "")
     return {**out, "page": pg}
 
 
@@ -252,7 +260,7 @@ def main() -> int:
                 print(f"chromium : {b.version}")
                 paints = []
                 for k in range(a.rounds):
-                    r = first_paint(b, url, a.n, a.scatter_js and a.scatter_js.read_text())
+                    r = first_paint(b, url, a.n, a.scatter_js and a.scatter_js.read_text(), early=k == 0)
                     paints.append(r)
                     if k < a.rounds - 1:
                         r["page"].close()
@@ -274,7 +282,8 @@ def main() -> int:
     ok = (
         max(r["paint"] for r in paints) < TARGETS["first paint"]
         and max(pans["median"], zooms["median"]) < TARGETS["frame"]
-        and max(u[0] for u in filt + srch[1:]) < TARGETS["update"]
+        and max(u[0] for u in filt + srch) < TARGETS["update"]
+        and paints[0]["early"]["ms"] < TARGETS["update"]
     )
     return 0 if ok else 1
 
@@ -302,7 +311,10 @@ def report(n, renderer, paints, pans, zooms, filt, srch, atlas) -> None:
         tot, draw = [x[0] for x in u], [x[1] for x in u]
         print(row(f"{name}, median of {len(u)} (max {max(tot):,.0f} ms)", med(tot), up))
         print(row(f"{name}: of which the map's redraw, median", med(draw), None))
-    print(row("first search (it fetches the free-text column)", srch[0][0], up))
+    e = paints[0]["early"]
+    waiting = "still on their way" if e["texts_waiting"] else "already here"
+    print(row(f"a search typed the moment the page is ready (the free texts {waiting})", e["ms"], up))
+    print(row("first search after the gestures and filters", srch[0][0], up))
     if atlas is not None:
         print(row("Embedding Atlas: first draw call of >= 10,000 points", atlas, TARGETS["first paint"]))
     paints = [{k: v for k, v in r.items() if k != "page"} for r in paints]

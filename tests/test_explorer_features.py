@@ -171,6 +171,19 @@ def test_search_counts_and_highlights_exactly_the_matching_rows(served, log, q):
 
 
 # --- filters and the legend -------------------------------------------------------------------------------
+def test_the_servers_text_search_ignores_case_as_the_page_does():
+    """The server's search of free texts (lower-cased once, or Arrow's ignore_case past
+    LOWER_BYTES) finds what JavaScript's toLowerCase + indexOf finds, accents and all."""
+    texts = ["Straße 12", "STRASSE", "Ärger im ÖL", "ΣΟΦΙΑ σοφία", "mixed Case", "", "ǅ digraph"]
+    data = web_columns.ColumnData.free_texts(pa.array(texts * 20_000))
+    assert data.lower is not None
+    plain = web_columns.ColumnData("text", texts=data.texts)  # without the lower-cased copy
+    for q in ["straße", "STRA", "öl", "σοφ", "CASE", "ǆ", "e 1"]:
+        expect = np.array([q.lower() in t.lower() for t in texts] * 20_000)
+        assert np.array_equal(data.search(q), expect), q
+        assert np.array_equal(plain.search(q), expect), q
+
+
 def test_a_search_before_the_texts_arrive_asks_the_server(served, log):
     """The caption texts travel to the page after the first paint; a search typed while they are
     on their way gets that column's matches from the server at once, the same rows as later."""

@@ -38,6 +38,7 @@ MAX_COLOUR_CLASSES = 100  # classes a category may have to colour the map (the l
 MAX_FILTER_CLASSES = 1000  # classes a category may have to be a filter (a checkbox list; a text: 100)
 MAX_DICT = 65535  # distinct texts shipped as a dictionary (codes + names) rather than a blob
 DICT_BYTES = 8 << 20  # ... whose names take at most this many UTF-8 bytes
+LOWER_BYTES = 512 << 20  # free texts up to this size also kept lower-cased for the server's search
 TEXT_LIMIT = 32 << 20  # UTF-8 bytes of a text column shipped to the page; larger ones are searched here
 KINDS = ("category", "number", "text")
 
@@ -52,6 +53,7 @@ class ColumnData:
     names: list[str] | None = None
     values: np.ndarray | None = None
     texts: object = None  # a pyarrow string array (no nulls): texts too varied for a dictionary
+    lower: object = None  # the texts lower-cased, kept up to LOWER_BYTES: a search then costs half
     _wire: dict | None = field(default=None, repr=False)
 
     @classmethod
@@ -72,16 +74,23 @@ class ColumnData:
         values = pa.chunked_array([values]) if isinstance(values, pa.Array) else values
         values = values.cast(pa.string()).fill_null("–" if kind == "category" else "").combine_chunks()
         if kind == "text" and pc.count_distinct(values).as_py() > MAX_DICT:
-            return cls("text", texts=values)
+            return cls.free_texts(values)
         enc = pc.dictionary_encode(values)
         if kind == "text" and pc.sum(pc.binary_length(enc.dictionary)).as_py() > DICT_BYTES:
-            return cls("text", texts=values)
+            return cls.free_texts(values)
         names = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=str)
         order = np.argsort(names, kind="stable")  # the order np.unique gives (and RunItems' legend)
         rank = np.empty(len(order), np.int64)
         rank[order] = np.arange(len(order))
         codes = rank[np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int64)]
         return cls(kind, codes=codes, names=names[order].tolist())
+
+    @classmethod
+    def free_texts(cls, values) -> ColumnData:
+        import pyarrow.compute as pc
+
+        small = values.nbytes <= LOWER_BYTES
+        return cls("text", texts=values, lower=pc.utf8_lower(values) if small else None)
 
     def __len__(self) -> int:
         if self.codes is not None:
@@ -121,10 +130,14 @@ class ColumnData:
 
     def search(self, q: str) -> np.ndarray:
         """Rows whose text contains ``q``, ignoring case (a bool array)."""
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         if self.texts is not None:
-            hit = pc.match_substring(self.texts, q, ignore_case=True)
+            if self.lower is None:
+                hit = pc.match_substring(self.texts, q, ignore_case=True)
+            else:  # the same rows: both sides lower-cased, as the page searches
+                hit = pc.match_substring(self.lower, pc.utf8_lower(pa.scalar(q, pa.string())).as_py())
             return np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False), bool)
         if self.names is not None:
             ok = np.array([q.lower() in s.lower() for s in self.names] + [False], bool)

@@ -88,7 +88,8 @@ def add_data_routes(api: FastAPI, states: list, state) -> None:
             raise Invalid(f"q must be 1 to {MAX_QUERY} characters; got {len(q)}")
         if data.kind != "text":
             raise Invalid(f"column {shown(col.name)} is not a text column; the page searches it itself")
-        hit = data.search(q)
+        # off the event loop (Arrow's kernels let go of the GIL): 30-50 ms at 1M rows
+        hit = await asyncio.get_running_loop().run_in_executor(None, data.search, q)
         return {"count": int(hit.sum()), "bits": b64(np.packbits(hit, bitorder="little"))}
 
     @api.post("/api/runs/{rid}/export")

@@ -184,6 +184,25 @@ def test_the_servers_text_search_ignores_case_as_the_page_does():
         assert np.array_equal(plain.search(q), expect), q
 
 
+def test_texts_indexed_in_slices_equal_the_whole(served, log):
+    """The page indexes a large free text in slices cut at row ends (giving the page back between
+    them): the lower-cased string and the row starts equal those of the whole at once."""
+    url, _ = served
+    pg = open_page(log, url)
+    same = pg.evaluate(
+        """async () => {
+        const rows = [];
+        for (let i = 0; i < 5000; i++) rows.push(["Straße " + i, "İSTANBUL", "", "ΣΟΦΙΑ ✓ " + i, "x"][i % 5]);
+        const u8 = new TextEncoder().encode(rows.join("\0")), C = LatentColumns;
+        const a = C.textIndex(u8), b = await C.textIndexSliced(u8, 1000);
+        return [a.s === b.s, a.starts.length === b.starts.length && a.starts.every((v, k) => v === b.starts[k]),
+                a.starts.length, b.s.length > 0];
+    }"""
+    )
+    assert same == [True, True, 5001, True]
+    assert log.errors == []
+
+
 def test_a_search_before_the_texts_arrive_asks_the_server(served, log):
     """The caption texts travel to the page after the first paint; a search typed while they are
     on their way gets that column's matches from the server at once, the same rows as later."""

@@ -165,7 +165,7 @@
         }
         const j = run.columns.findIndex((c) => c && c.key === key);
         if (j < 0) return null;
-        return Object.assign(C.decode(run.columns[j], await api("runs/" + run.id + "/columns/" + j), j), { rid: run.id });
+        return Object.assign(await C.decodeSliced(run.columns[j], await api("runs/" + run.id + "/columns/" + j), j), { rid: run.id });
       })();
     }
     return have[key];

@@ -184,6 +184,28 @@ def test_the_servers_text_search_ignores_case_as_the_page_does():
         assert np.array_equal(plain.search(q), expect), q
 
 
+def test_a_free_text_travels_as_raw_utf8_or_is_searched_on_the_server(served):
+    """/columns/{j}/text: the caption texts as UTF-8 joined by NUL (what the page indexes); the note
+    column (over TEXT_LIMIT) and a category are refused in one line, and say which route serves them."""
+    from starlette.testclient import TestClient
+
+    url, state = served
+    c = TestClient(create_app([state], TOKEN), base_url="http://127.0.0.1:8765")
+    keys = [col.key for col in state.columns]
+    cols = c.get("/api/runs", headers={"X-Token": TOKEN}).json()["runs"][0]["columns"]
+    r = c.get(f"/api/runs/0/columns/{keys.index('meta:caption')}/text", headers={"X-Token": TOKEN})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    expect = strings(meta_table(state)["caption"], "")
+    assert r.content.decode().split("\0") == expect.tolist()
+    assert (
+        not cols[keys.index("meta:caption")]["server_search"]
+        and cols[keys.index("meta:note")]["server_search"]
+    )
+    for key, words in (("meta:note", "search it with /search"), ("meta:shape", "not a free text")):
+        r = c.get(f"/api/runs/0/columns/{keys.index(key)}/text", headers={"X-Token": TOKEN})
+        assert r.status_code == 422 and words in r.json()["detail"], r.text
+
+
 def test_texts_indexed_in_slices_equal_the_whole(served, log):
     """The page indexes a large free text in slices cut at row ends (giving the page back between
     them): the lower-cased string and the row starts equal those of the whole at once."""
@@ -209,7 +231,7 @@ def test_a_search_before_the_texts_arrive_asks_the_server(served, log):
     url, state = served
     pg, held = log.page, []
     j = next(j for j, c in enumerate(state.columns) if c.key == "meta:caption")
-    pg.route(f"**/api/runs/0/columns/{j}", lambda route: held.append(route))  # held: never answered yet
+    pg.route(f"**/api/runs/0/columns/{j}/text", lambda route: held.append(route))  # held: not answered yet
     open_page(log, url)
     pg.wait_for_timeout(300)
     assert len(held) == 1 and pg.evaluate(

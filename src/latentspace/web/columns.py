@@ -15,8 +15,9 @@ The page lists every column in ``/api/runs`` (``columns``: key, name, kind, one-
 whether it colours, filters, is searched, and how) and fetches one column's values by its place in that
 list: ``/api/runs/{rid}/columns/{j}``. On the wire a category is codes (one, two or four bytes a row,
 base64) and its names; a number is float32 (NaN where missing); a free text is one UTF-8 blob of the
-row texts joined by NUL, or, over ``TEXT_LIMIT`` bytes, searched here
-(``/api/runs/{rid}/columns/{j}/search?q=``, an answer of one bit per row).
+row texts joined by NUL (base64 in that JSON, raw bytes from ``/columns/{j}/text``, which the
+explorer's page fetches), or, over ``TEXT_LIMIT`` bytes (``server_search`` in its description),
+searched here (``/api/runs/{rid}/columns/{j}/search?q=``, an answer of one bit per row).
 
 Searching is exact for categories (case aside), a substring for texts (case aside), equality for
 numbers. Lasso groups travel packed (:func:`unpack_rows`): the sorted rows as gaps (row - previous - 1)
@@ -55,6 +56,7 @@ class ColumnData:
     texts: object = None  # a pyarrow string array (no nulls): texts too varied for a dictionary
     lower: object = None  # the texts lower-cased, kept up to LOWER_BYTES: a search then costs half
     _wire: dict | None = field(default=None, repr=False)
+    _blob: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def classes(cls, codes, names, kind: str = "category") -> ColumnData:
@@ -101,6 +103,17 @@ class ColumnData:
     def n_classes(self) -> int | None:
         return None if self.names is None else len(self.names)
 
+    def text_blob(self) -> bytes:
+        """A free text's rows as UTF-8, joined by NUL (see :func:`joined`; made once)."""
+        if self._blob is None:
+            self._blob = joined(self.texts)
+        return self._blob
+
+    @property
+    def server_search(self) -> bool:
+        """Whether a free text is too large to send to the page (it is searched on the server)."""
+        return self.texts is not None and len(self.text_blob()) > TEXT_LIMIT
+
     def wire(self) -> dict:
         """The column as the page receives it (computed once)."""
         if self._wire is None:
@@ -120,7 +133,7 @@ class ColumnData:
             elif self.values is not None:
                 out["values"] = b64(self.values.astype(np.float32))
             else:
-                blob = joined(self.texts)
+                blob = self.text_blob()
                 if len(blob) <= TEXT_LIMIT:
                     out["text"] = base64.b64encode(blob).decode()
                 else:
@@ -183,6 +196,7 @@ class Column:
             "classes": k,
             "colour": self.colour and (data.kind == "number" or (k is not None and k <= MAX_COLOUR_CLASSES)),
             "filter": self.filter and (data.kind == "number" or (k is not None and k <= most)),
+            "server_search": data.server_search,  # a free text over TEXT_LIMIT: never sent to the page
             "search": self.search,
             "match": {"category": "exact", "number": "equal"}.get(data.kind, "substring"),
         }

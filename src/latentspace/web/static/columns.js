@@ -79,13 +79,6 @@
     starts.push(off + 1);
     return { s: parts.join(""), starts: Uint32Array.from(starts) };
   }
-  // decode(), with a free text indexed in slices (see textIndexSliced)
-  async function decodeSliced(desc, wire, index) {
-    if (!wire.text) return decode(desc, wire, index);
-    const col = decode(desc, Object.assign({}, wire, { text: null }), index);
-    col.text = await textIndexSliced(bytes(wire.text));
-    return col;
-  }
 
   // --- colours ------------------------------------------------------------------------------------
   const TAB10 = [[31,119,180],[255,127,14],[44,160,44],[214,39,40],[148,103,189],[140,86,75],[227,119,194],[127,127,127],[188,189,34],[23,190,207]];
@@ -247,8 +240,7 @@
   function count(a) { let k = 0; for (let i = 0; i < a.length; i++) k += a[i]; return k; }
 
   global.LatentColumns = {
-    BINS: BINS, bytes: bytes, decode: decode, decodeSliced: decodeSliced, textIndex: textIndex,
-    textIndexSliced: textIndexSliced, palette: palette, colours: colours, RAMPS: RAMPS,
+    BINS: BINS, bytes: bytes, decode: decode, textIndex: textIndex, textIndexSliced: textIndexSliced, palette: palette, colours: colours, RAMPS: RAMPS,
     rampColour: rampColour, CrossFilter: CrossFilter, search: search, orBits: orBits, count: count,
   };
 })(typeof window !== "undefined" ? window : this);

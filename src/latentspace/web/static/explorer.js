@@ -163,9 +163,17 @@
           const j = +key.slice(7), d = await api("runs/" + run.id + "/latent/" + j);
           return { key: key, name: "z_" + j, kind: "number", values: floats(d.values), explain: "latent dimension " + j };
         }
-        const j = run.columns.findIndex((c) => c && c.key === key);
+        const j = run.columns.findIndex((c) => c && c.key === key), desc = run.columns[j];
         if (j < 0) return null;
-        return Object.assign(await C.decodeSliced(run.columns[j], await api("runs/" + run.id + "/columns/" + j), j), { rid: run.id });
+        if (desc.kind === "text" && desc.classes === null) {  // a free text: raw UTF-8, indexed in slices
+          const col = Object.assign({ index: j, rid: run.id }, desc, { serverSearch: !!desc.server_search });
+          if (!col.serverSearch) {  // (else too large to send: searched on the server)
+            const r = await call("runs/" + run.id + "/columns/" + j + "/text", {}, null);
+            col.text = await C.textIndexSliced(new Uint8Array(await r.arrayBuffer()));
+          }
+          return col;
+        }
+        return Object.assign(C.decode(desc, await api("runs/" + run.id + "/columns/" + j), j), { rid: run.id });
       })();
     }
     return have[key];

@@ -111,8 +111,14 @@ class ColumnData:
 
     @property
     def server_search(self) -> bool:
-        """Whether a free text is too large to send to the page (it is searched on the server)."""
-        return self.texts is not None and len(self.text_blob()) > TEXT_LIMIT
+        """Whether a free text is too large to send to the page (it is searched on the server):
+        its joined size (texts and a NUL between each two), without joining them."""
+        import pyarrow.compute as pc
+
+        if self.texts is None:
+            return False
+        size = (pc.sum(pc.binary_length(self.texts)).as_py() or 0) + max(len(self.texts) - 1, 0)
+        return size > TEXT_LIMIT
 
     def wire(self) -> dict:
         """The column as the page receives it (computed once)."""

@@ -98,7 +98,8 @@ def test_default_view_offers_3d(run3d):
     client = TestClient(create_app([s], TOKEN), base_url="http://127.0.0.1:8765")
     assert client.get("/api/runs/0/map3d", headers=H).status_code == 200
     assert client.get("/api/runs/1/map3d", headers=H).status_code == 404
-    assert client.get("/static/scatter3d.js").status_code == 200
+    for name in ("scatter3d.js", "scatter3d_screen.js"):
+        assert client.get(f"/static/{name}").status_code == 200
 
 
 # --- in Chromium -------------------------------------------------------------------------------------

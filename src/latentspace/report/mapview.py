@@ -118,7 +118,7 @@ def map_section(
     return figure("Map of the latent space", caption, body, "map-section")
 
 
-# --- the 3-D map (web/static/scatter3d.js and report3d.js, inlined) --------------------------------
+# --- the 3-D map (web/static/scatter3d.js, scatter3d_screen.js and report3d.js, inlined) -----------
 def stored_map3d(run):
     """The run's stored 3-D map (`latentspace map RUN --dims 3`; the preferred method), or None."""
     from ..maps.registry import preferred

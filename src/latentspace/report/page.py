@@ -141,9 +141,9 @@ def page(run, data, Z, sections: list[str], *, model=None, lead: str = "") -> st
     numbers)."""
     static = resources.files("latentspace.web").joinpath("static")
     scripts = ("scatter.js", "scatter_splat.js", "report.js")
-    js = "".join(static.joinpath(name).read_text() for name in scripts)
     if any("id='map3d'" in s for s in sections):  # the 3-D map's scripts, only where one is shown
-        js += static.joinpath("scatter3d.js").read_text() + static.joinpath("report3d.js").read_text()
+        scripts += ("scatter3d.js", "scatter3d_screen.js", "report3d.js")
+    js = "".join(static.joinpath(name).read_text() for name in scripts)
     css = static.joinpath("report.css").read_text()
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = (

@@ -55,6 +55,7 @@ STATIC_FILES = (
     "scatter.js",
     "scatter_splat.js",
     "scatter3d.js",
+    "scatter3d_screen.js",
     "columns.js",
     "panels.js",
     "urlstate.js",

@@ -250,11 +250,12 @@ window.LatentExplorerParts.map = function (ctx) {
 
   // --- 3-D view ------------------------------------------------------------------------------------
   // A run with a stored 3-D map (`latentspace map RUN --dims 3`) can be seen in 3-D: a header button
-  // swaps each such run's LatentScatter for a LatentScatter3D (scatter3d.js, loaded on first use) in
-  // the same box, with the same colours, selection, highlights, lasso mode and handlers (wire), so
-  // S.maps[run.id] is always the view on screen. The server says which maps exist (run.maps, run.map3d)
-  // and which view to open (run.view: `explore RUN --map umap-3d`). Paths and points placed by 2-D map
-  // positions stay on the 2-D view; a click on empty space in 3-D names no map position and does nothing.
+  // swaps each such run's LatentScatter for a LatentScatter3D (scatter3d.js and scatter3d_screen.js,
+  // loaded on first use) in the same box, with the same colours, selection, highlights, lasso mode
+  // and handlers (wire), so S.maps[run.id] is always the view on screen. The server says which maps
+  // exist (run.maps, run.map3d) and which view to open (run.view: `explore RUN --map umap-3d`). Paths
+  // and points placed by 2-D map positions stay on the 2-D view; a click on empty space in 3-D names
+  // no map position and does nothing.
   const view3d = {
     on: false, flat: [], deep: [], cams: [],
     async init() {
@@ -274,10 +275,16 @@ window.LatentExplorerParts.map = function (ctx) {
     script() {
       return this.loading || (this.loading = new Promise((ok, bad) => {
         if (window.LatentScatter3D) { ok(); return; }
-        const s = document.createElement("script");
-        s.src = "/static/scatter3d.js"; s.onload = ok;
-        s.onerror = () => bad(new Error("scatter3d.js did not load"));
-        document.head.appendChild(s);
+        // one after the other: scatter3d_screen.js adds to the prototype scatter3d.js defines
+        const files = ["scatter3d.js", "scatter3d_screen.js"];
+        const next = (k) => {
+          if (k === files.length) { ok(); return; }
+          const s = document.createElement("script");
+          s.src = "/static/" + files[k]; s.onload = () => next(k + 1);
+          s.onerror = () => bad(new Error(files[k] + " did not load"));
+          document.head.appendChild(s);
+        };
+        next(0);
       }));
     },
     async show(on) {

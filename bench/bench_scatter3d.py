@@ -52,7 +52,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     header("scatter3d: paint, orbit and picking in headless Chromium", {"playwright": version("playwright")})
-    js = (ROOT / "src/latentspace/web/static/scatter3d.js").read_text()
+    static = ROOT / "src/latentspace/web/static"
+    js = "".join((static / f).read_text() for f in ("scatter3d.js", "scatter3d_screen.js"))  # in this order
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         pg = b.new_page(viewport={"width": 1100, "height": 900})

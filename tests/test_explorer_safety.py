@@ -428,3 +428,18 @@ def test_the_token_leaves_the_address_bar_and_no_referer_carries_it(server, brow
     with_token = [r for r in seen if TOKEN in r[1]]
     assert with_token == [("/", f"token={TOKEN}", None)], with_token
     assert seen[n_first][:2] == ("/", "")  # the reload asked for the bare page
+    # a link to the view (no token) opens in another tab of this browser; in another browser the
+    # page says how to open it
+    link = pg.evaluate("location.href")
+    ctx = browser.new_context()
+    first, tab = ctx.new_page(), ctx.new_page()
+    first.goto(f"{url}/?token={TOKEN}")
+    first.wait_for_selector("#maps[data-ready='1']", timeout=30000)
+    tab.goto(link)
+    tab.wait_for_selector("#maps[data-ready='1']", timeout=30000)
+    ctx.close()
+    other = PageLog(browser)
+    other.page.goto(link)
+    other.page.wait_for_selector(".notoken", timeout=30000)
+    assert "the address `latentspace explore` printed" in other.page.inner_text(".notoken")
+    other.page.close()

@@ -362,21 +362,32 @@
     parts[name](ctx);
   }
 
-  start().catch((e) => status("could not load: " + e.message +
-    (token ? "" : " (no token: open the address `latentspace explore` printed)")));
+  start().catch((e) => {
+    status("could not load: " + e.message);
+    if (!/^403/.test(e.message)) return;
+    // a link opened where this launch's token is not known (another browser, an old launch)
+    const box = $("maps"), note = document.createElement("div");
+    note.className = "notoken";
+    note.textContent = "This explorer needs the address `latentspace explore` printed (it holds a one-time token; links to " +
+      "a view do not). Open that address once in this browser, then this link again" +
+      (location.hash ? ": the view it holds is kept." : ".");
+    box.appendChild(note);
+  });
 
   /* The launch token arrives once, in the URL that `latentspace explore` prints. It is kept in this
-   * tab's sessionStorage (scoped to this origin, port included; never sent by the browser on its own,
-   * so the API stays header-only and cannot be driven by another page) and removed from the address
-   * bar at once, so it is in no screenshot, shared link or history entry; the server's
-   * Referrer-Policy: no-referrer keeps it out of Referer headers. A reload reads it back. The view
-   * (urlstate.js) lives in the fragment, which is kept. */
+   * tab's sessionStorage and in localStorage (both scoped to this origin, port included; never sent
+   * by the browser on its own, so the API stays header-only and cannot be driven by another page)
+   * and removed from the address bar at once, so it is in no screenshot, shared link or history
+   * entry; the server's Referrer-Policy: no-referrer keeps it out of Referer headers. A reload reads
+   * it back, and a link to a view (the "link" button: no token) opened in another tab of the same
+   * browser finds it in localStorage; elsewhere the page says how to open it. The view (urlstate.js)
+   * lives in the fragment, which is kept. */
   function launchToken() {
     const KEY = "latentspace-token", params = new URLSearchParams(location.search), given = params.get("token");
     let kept = null;
     try {
-      if (given) sessionStorage.setItem(KEY, given);
-      kept = sessionStorage.getItem(KEY);
+      if (given) { sessionStorage.setItem(KEY, given); localStorage.setItem(KEY, given); }
+      kept = sessionStorage.getItem(KEY) || localStorage.getItem(KEY);
     } catch (e) { /* storage disabled: the token lives in this page only */ }
     if (given !== null) {
       params.delete("token");

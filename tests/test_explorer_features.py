@@ -322,6 +322,18 @@ def test_legend_click_hides_a_class_and_double_click_shows_only_it(served, log):
     pg.locator("#legend0 .legendrow", has_text="c5").dblclick()
     pg.wait_for_function("explorer.cf.filters.size === 1")
     assert np.array_equal(shown_rows(pg), cluster == "c5")
+    # a second double-click on the class shown alone shows every class again
+    pg.locator("#legend0 .legendrow", has_text="c5").dblclick()
+    pg.wait_for_function("explorer.cf.filters.size === 0")
+    assert shown_rows(pg).all()
+    # the same on the filter card, whose rows stay put while the header's count changes
+    card = pg.locator(".card[data-key='label']")
+    y0 = card.bounding_box()["y"]
+    card.locator(".classrow", has_text="c3").dblclick()
+    pg.wait_for_function("explorer.cf.filters.size === 1")
+    assert np.array_equal(shown_rows(pg), cluster == "c3") and card.bounding_box()["y"] == y0
+    card.locator(".classrow", has_text="c3").dblclick()
+    pg.wait_for_function("explorer.cf.filters.size === 0")
     # a number colouring has a colour bar with its range, and an explanation where the column has one
     pg.select_option("#colorby", "meta:score")
     pg.wait_for_selector("#legend0.colourbar canvas")

@@ -196,10 +196,18 @@
     range: (col, lo, hi) => setFilter(col, lo === null ? null : { lo: lo, hi: hi }),
     clear: (col) => setFilter(col, null),
   };
+  // a double-click arrives after the clicks it is made of, and each click has toggled the class:
+  // "show only it" (or, when it was already alone, "show all") is judged on the classes as they were
+  // before the first of those clicks
+  let toggled = null;  // {key, code, keep (before), t}
   function toggleClass(col, code, solo) {
     const cur = S.cf.get(col.key), keep = cur ? Uint8Array.from(cur.keep) : new Uint8Array(col.names.length).fill(1);
+    const now = performance.now(), recent = toggled && toggled.key === col.key && toggled.code === code && now - toggled.t < 700;
+    if (!solo && !recent) toggled = { key: col.key, code: code, keep: Uint8Array.from(keep), t: now };
     if (solo) {
-      const only = keep.every((v, k) => !!v === (k === code));
+      const before = recent ? toggled.keep : keep;
+      toggled = null;
+      const only = before.every((v, k) => !!v === (k === code));
       keep.fill(only ? 1 : 0); keep[code] = 1;
     } else {
       keep[code] = keep[code] ? 0 : 1;

@@ -609,11 +609,22 @@ def test_contours_captions_and_the_off_data_warning(served, log):
     z = np.asarray(pg.evaluate("explorer.z0"), np.float64)
     dist = np.linalg.norm(state.Z.astype(np.float64) - z, axis=1)
     assert d["row"] == int(np.argmin(dist)) and d["distance"] == pytest.approx(dist.min(), rel=1e-4)
-    text = pg.inner_text("#space .support")
-    assert f"#{d['row']}" in text and f"{d['ratio']:.1f}×" in text
     assert d["off_data"] == (d["ratio"] > d["limit"])
-    if d["off_data"]:
-        assert text.startswith("Off the data") and "off" in pg.get_attribute("#space .support", "class")
+    # ... and how far the click lies from every item on the map: there the inverse only blends the
+    # latents of the nearest items, which the page says rather than a distance that looks safe
+    m = pg.evaluate("explorer.spaceMapDistance")
+    q = np.asarray(pg.evaluate("explorer.spaceAt"), np.float64)  # the map position the click asked for
+    emb = state.lmap.embedding.astype(np.float64)
+    on_map = np.linalg.norm(emb - q, axis=1)
+    assert m["row"] == int(np.argmin(on_map)) and m["distance"] == pytest.approx(on_map.min(), rel=1e-3)
+    from latentspace.knn import nearest
+
+    _, kth = nearest(state.lmap.embedding, state.lmap.embedding, 11)
+    assert m["typical"] == pytest.approx(float(np.median(kth[:, -1])), rel=0.25)  # (a sample's median)
+    assert m["off_map"] == (m["ratio"] > m["limit"]) and m["off_map"]  # the farthest spot on the map
+    text = pg.inner_text("#space .support")
+    assert text.startswith("Off the map's data") and f"#{m['row']}" in text and f"{m['ratio']:.1f}×" in text
+    assert "off" in pg.get_attribute("#space .support", "class")
     pg.click("#contours")
     pg.wait_for_function("explorer.maps[0].contours.length === 0")
     assert log.errors == []

@@ -36,7 +36,9 @@ Routes:
 
 The decode answer with ``place: true``, the nearest answer with ``place: true`` and the inverse
 answer carry ``data_distance``: ``{"row", "distance", "typical", "ratio", "off_data", "limit",
-"k"}`` (see :meth:`RunLayers.support`).
+"k"}`` (see :meth:`RunLayers.support`); the inverse answer also carries ``map_distance``: how far
+the click lies from every item on the map (``RunState.map_support``), where a click far from them
+gets a warning of its own (a map's inverse blends the nearest items' latents there).
 """
 
 from __future__ import annotations

@@ -236,8 +236,15 @@ window.LatentExplorerParts.model = function (ctx) {
 
   // how far a decoded point lies from the data (the server's data_distance), said under it; a warning
   // when it is off the data (the decoder extrapolates there)
-  function support(el, d) {
+  function support(el, d, onMap) {
     el.classList.remove("off");
+    if (onMap && onMap.off_map) {  // a click far from every item: the inverse blends the nearest ones
+      el.textContent = "Off the map's data: the nearest item on the map, #" + onMap.row + ", is " +
+        (onMap.ratio === null ? "∞" : onMap.ratio.toFixed(1) + "×") + " the typical spacing between neighbours there away (over " +
+        onMap.limit + "×). The map has no items here to go back to: what is decoded blends the latents of the nearest items, it does not show what lies here.";
+      el.classList.add("off");
+      return;
+    }
     if (!d) { el.textContent = ""; return; }
     if (d.typical === null) {
       el.textContent = "The nearest real item, #" + d.row + ", is " + short(d.distance) + " away (the typical neighbour distance is still being computed).";
@@ -257,8 +264,8 @@ window.LatentExplorerParts.model = function (ctx) {
     const r = await api("runs/" + run.id + "/inverse", { point: [x, y] }, $("space"));
     const at = "(" + x.toFixed(2) + ", " + y.toFixed(2) + ")";
     const m = S.maps[run.id];
-    S.spaceDistance = r.data_distance || null;
-    support($("space").querySelector(".support"), r.data_distance);
+    S.spaceDistance = r.data_distance || null; S.spaceMapDistance = r.map_distance || null; S.spaceAt = [x, y];
+    support($("space").querySelector(".support"), r.data_distance, r.map_distance);
     if (run.has_decoder) {
       fill($("space").querySelector(".decoded"), [figure(run, r.item, "at " + at)]);
       $("space").querySelector(".hint").textContent = "";

@@ -196,7 +196,7 @@ class RunState:
         latents of the nearest items, so a click far from them decodes something near them, not
         what lies there: the page says so."""
         from ..knn import nearest as knn
-        from ..maps.layers import K, OFF_DATA
+        from ..maps.layers import OFF_DATA, K
 
         emb = self.lmap.embedding
         kept = self._map_spacing

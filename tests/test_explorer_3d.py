@@ -29,6 +29,7 @@ def run3d(tmp_path_factory, digits):
     fit(digits, "pca", latent_dim=6, out=path)
     before = view3d.prepare(Run(path), None)[1].describe()
     map_run(Run(path), "umap", 3, n_epochs=100)
+    fit(digits, "pca", latent_dim=4, out=path.parent / "flat")  # a run with no 3-D map, to set beside it
     return path, before
 
 
@@ -335,9 +336,23 @@ def test_3d_switch_keeps_colours_and_selection(run3d, browser):
         )
         pg.evaluate(FRAME)
         assert pg.evaluate(PIXELS)["ink"] > 0
+        # contours are drawn on the 2-D view; a click on empty space in 3-D says where it works
+        assert pg.is_disabled("#contours") and "2-D view" in pg.get_attribute("#contours", "title")
+        pg.mouse.click(box["x"] + 3, box["y"] + 3)
+        pg.wait_for_function("document.getElementById('message').textContent.includes('switch to the 2-D view')")
         pg.click("#view3d")
         pg.wait_for_function("explorer.maps[0].constructor.name === 'LatentScatter'")
+        assert not pg.is_disabled("#contours") and "density contours" in pg.get_attribute("#contours", "title")
         assert log.errors == []
+    # side by side with a run without a 3-D map: no 3-D view of one beside the other's 2-D map
+    other = load_state(1, run3d[0].parent / "flat", wait_layers=True)
+    with serving(create_app([s, other], TOKEN)) as url:
+        pg = PageLog(browser).page
+        pg.goto(f"{url}/?token={TOKEN}")
+        pg.wait_for_selector("#maps[data-ready='1']", timeout=30000)
+        assert pg.is_disabled("#view3d")
+        assert "flat has none" in pg.get_attribute("#view3d", "title")
+        pg.close()
 
 
 def test_report_shows_a_working_3d_map(run3d, browser, tmp_path):

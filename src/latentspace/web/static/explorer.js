@@ -324,7 +324,12 @@
   // a map's handlers (the 3-D view's map gets the same when it is swapped in)
   function wire(run, sc) {
     sc.onHover = (i, e) => ctx.hover(run, i, e);
-    sc.onClick = (i, x, y) => { ctx.hideTip(); S.active = run.id; adapt(); i >= 0 ? select(i) : ctx.decodeAt(run, x, y); };
+    sc.onClick = (i, x, y) => {
+      ctx.hideTip(); S.active = run.id; adapt();
+      if (i >= 0) select(i);
+      else if (x === null) status("a click on empty space decodes a position of the 2-D map: switch to the 2-D view for it");
+      else ctx.decodeAt(run, x, y);
+    };
     sc.onLasso = (ids, add) => { S.active = run.id; setGroup(S.mode === "B" ? "B" : "A", ids, add); };
     sc.onView = () => { saveUrl(); statsSoon(); };
     sc.lassoMode = S.mode !== "pan";

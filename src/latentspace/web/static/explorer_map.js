@@ -254,8 +254,9 @@ window.LatentExplorerParts.map = function (ctx) {
   // loaded on first use) in the same box, with the same colours, selection, highlights, lasso mode
   // and handlers (wire), so S.maps[run.id] is always the view on screen. The server says which maps
   // exist (run.maps, run.map3d) and which view to open (run.view: `explore RUN --map umap-3d`). Paths
-  // and points placed by 2-D map positions stay on the 2-D view; a click on empty space in 3-D names
-  // no map position and does nothing.
+  // and points placed by 2-D map positions (and the contours) stay on the 2-D view; a click on
+  // empty space in 3-D names no map position and says so. Side by side, the 3-D view is offered only
+  // when every run has a 3-D map of one method (else the button says what is missing).
   const view3d = {
     on: false, flat: [], deep: [], cams: [],
     async init() {
@@ -266,6 +267,14 @@ window.LatentExplorerParts.map = function (ctx) {
       b.id = "view3d"; b.textContent = "3-D view";
       b.title = "the run's 3-D " + runs[0].map3d + " map: drag to orbit, shift- or right-drag to pan, wheel to zoom";
       $("reset").insertAdjacentElement("beforebegin", b);
+      const methods = new Set(S.runs.map((r) => r.map3d || null));
+      if (methods.size > 1 || methods.has(null)) {  // side by side, the runs' 3-D maps do not match
+        const m = runs[0].map3d, miss = S.runs.filter((r) => r.map3d !== m).map((r) => r.name);
+        b.disabled = true;
+        b.title = "3-D view: side by side needs a 3-D " + m + " map of every run; " + miss.join(", ") +
+          " has none (make one with `latentspace map RUN --method " + m + " --dims 3`)";
+        return;
+      }
       b.addEventListener("click", () => this.show(!this.on).then(saveUrl).catch((e) => status("3-D view: " + e.message)));
       // a link says whether it was in 3-D (d=3) and each run's camera (k0, k1); else the server's view
       const h = S.restore3d || {}, linked = Object.keys(h).length > 0;
@@ -315,6 +324,9 @@ window.LatentExplorerParts.map = function (ctx) {
       const b = $("view3d");
       b.textContent = on ? "2-D view" : "3-D view"; b.setAttribute("aria-pressed", on ? "true" : "false");
       $("maps").setAttribute("data-view", on ? "3d" : "2d");
+      const c = $("contours");  // drawn on the 2-D map only
+      if (c.dataset.title === undefined) c.dataset.title = c.title;
+      c.disabled = on; c.title = on ? "contours and captions are drawn on the 2-D view" : c.dataset.title;
     },
     hide(v, hidden) { for (const c of [v.base, v.overlay]) c.style.display = hidden ? "none" : ""; },
     // which map is shown, and how to move it, in the 3-D view's lower right corner

@@ -150,6 +150,7 @@
       if (!d.moved && e.button === 0 && this.onClick) {
         const p = local(e), i = this.pick(p[0], p[1]);
         if (i >= 0) this.onClick(i, this.x[i], this.y[i], this.z[i]);
+        else this.onClick(-1, null, null, null);  // empty space: no map position to go back to
       }
     });
     on(el, "wheel", (e) => {

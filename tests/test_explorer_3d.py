@@ -472,6 +472,12 @@ def test_3d_view_colours_by_the_3d_layer_and_the_url_keeps_view_and_camera(state
             )
             assert shown == int(((v >= 0.5) & (v <= 1)).sum())
         assert int(((v3 >= 0.5) & (v3 <= 1)).sum()) != int(((v >= 0.5) & (v <= 1)).sum())
+        # the decoder's sensitivity is the same on both maps: no "3-D" copy of it
+        pg.select_option("#colorby", "layer:sensitivity")
+        pg.wait_for_function("explorer.legends[0] && explorer.legends[0].key === 'layer:sensitivity'")
+        assert "3-D" not in pg.evaluate("explorer.legends[0].col.name")
+        pg.select_option("#colorby", "layer:distortion")
+        pg.wait_for_function("explorer.legends[0].key === 'layer:distortion'")
         # back to 2-D: the same colouring takes the 2-D map's values
         pg.click("#view3d")
         pg.wait_for_function("explorer.maps[0].constructor.name === 'LatentScatter'")

@@ -72,7 +72,7 @@
     if (!S.runs.length || !S.maps[0]) return;
     const m = S.maps[0], t = S.timings, ms = (x) => x.toFixed(1) + " ms", parts = [S.runs[0].n.toLocaleString() + " items"];
     if (S.cf && S.cf.filters.size) parts.push(S.cf.shown.toLocaleString() + " shown");
-    if (S.match) parts.push(S.matchCount.toLocaleString() + " matches");
+    if (S.match) parts.push(S.matchCount.toLocaleString() + (S.matchCount === 1 ? " match" : " matches"));
     if (S.groupA.length || S.groupB.length) parts.push("A " + S.groupA.length.toLocaleString() + ", B " + S.groupB.length.toLocaleString());
     parts.push("frame " + ms(m.frameMs ? m.frameMs() : m.lastDrawMs || 0) + " (" + m.mode + ")");
     if (t.filter !== null) parts.push("filter " + ms(t.filter));

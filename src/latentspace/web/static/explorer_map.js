@@ -145,7 +145,10 @@ window.LatentExplorerParts.map = function (ctx) {
       const L = S.layerInfo[run.id], m = L && L.map3d;
       return m && m.status === "ready" ? m.layers.find((x) => x.key === key) || null : null;
     },
-    has(run, key) { return key.startsWith("layer:") && !!run.map3d; },
+    has(run, key) {  // a layer that differs between maps (distortion; not the decoder's sensitivity)
+      const L = S.layerInfo[run.id], x = L && (L.layers || []).find((e) => e.key === key);
+      return key.startsWith("layer:") && !!run.map3d && !!x && !!x.per_map;
+    },
     async column(run, key) {
       const x = this.info(run, key);
       if (!x) return null;  // not computed yet: grey, said by the header's layer status

@@ -10,7 +10,7 @@
   function axisFormat(lo, hi) {
     const span = Math.abs(hi - lo), big = Math.max(Math.abs(lo), Math.abs(hi));
     if (!(span > 0) || big >= 1e5 || big < 1e-3) return fmt;
-    const whole = Number.isInteger(lo) && Number.isInteger(hi) && span >= 1;
+    const whole = Number.isInteger(lo) && Number.isInteger(hi) && span >= 20;  // (0 to 1 needs decimals)
     const digits = whole ? 0 : Math.max(0, Math.min(8, Math.floor(-Math.log10(span)) + 3));
     return (x) => (x === null || x !== x ? "–" : x.toFixed(digits));
   }

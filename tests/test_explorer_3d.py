@@ -60,6 +60,11 @@ def test_split_map_name():
     assert view3d.split_map_name("tsne-2d") == ("tsne", 2)
     assert view3d.split_map_name("pca") == ("pca", 2)
     assert view3d.split_map_name(None) == (None, 2)
+    assert view3d.split_map_name("UMAP-3D") == ("umap", 3)
+    from latentspace.errors import InputError
+
+    with pytest.raises(InputError, match=r"--map must be a map method \(pca, tsne, umap\).*got 'bogus'"):
+        view3d.split_map_name("bogus")
 
 
 def test_cli_explore_map_umap_3d_starts(run3d, monkeypatch):
@@ -339,10 +344,14 @@ def test_3d_switch_keeps_colours_and_selection(run3d, browser):
         # contours are drawn on the 2-D view; a click on empty space in 3-D says where it works
         assert pg.is_disabled("#contours") and "2-D view" in pg.get_attribute("#contours", "title")
         pg.mouse.click(box["x"] + 3, box["y"] + 3)
-        pg.wait_for_function("document.getElementById('message').textContent.includes('switch to the 2-D view')")
+        pg.wait_for_function(
+            "document.getElementById('message').textContent.includes('switch to the 2-D view')"
+        )
         pg.click("#view3d")
         pg.wait_for_function("explorer.maps[0].constructor.name === 'LatentScatter'")
-        assert not pg.is_disabled("#contours") and "density contours" in pg.get_attribute("#contours", "title")
+        assert not pg.is_disabled("#contours") and "density contours" in pg.get_attribute(
+            "#contours", "title"
+        )
         assert log.errors == []
     # side by side with a run without a 3-D map: no 3-D view of one beside the other's 2-D map
     other = load_state(1, run3d[0].parent / "flat", wait_layers=True)

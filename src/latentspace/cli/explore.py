@@ -98,8 +98,9 @@ def explore(
         str | None,
         typer.Option(
             "--map",
-            help="Which stored map to show (default: umap, tsne, pca); METHOD-3d (umap-3d) opens the"
-            " run's 3-D map, written by `latentspace map RUN --dims 3`.",
+            help="Which stored map to show (default: umap, tsne, pca; pca is fitted at launch when"
+            " not stored); METHOD-3d (umap-3d) opens the run's 3-D map, written by `latentspace map"
+            " RUN --dims 3`.",
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Compare runs of different data anyway.")] = False,

@@ -23,13 +23,23 @@ from .requests import Invalid
 
 
 def split_map_name(name: str | None) -> tuple[str | None, int]:
-    """``--map`` as (method, dims): ``umap`` is the 2-D UMAP map, ``umap-3d`` the 3-D one."""
+    """``--map`` as (method, dims): ``umap`` is the 2-D UMAP map, ``umap-3d`` the 3-D one (case
+    aside); a method that does not exist is refused in one line naming those that do."""
+    from ..errors import InputError
+    from ..maps.registry import available_methods
+
     if name is None:
         return None, 2
-    for dims in (2, 3):
-        if name.lower().endswith(f"-{dims}d"):
-            return name[:-3], dims
-    return name, 2
+    method, dims = name.strip().lower(), 2
+    for d in (2, 3):
+        if method.endswith(f"-{d}d"):
+            method, dims = method[:-3], d
+    if method not in available_methods():
+        known = ", ".join(sorted(available_methods()))
+        raise InputError(
+            f"--map must be a map method ({known}), with -3d for a 3-D map (umap-3d); got {name!r}"
+        )
+    return method, dims
 
 
 @dataclass

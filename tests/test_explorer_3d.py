@@ -361,6 +361,13 @@ def test_3d_switch_keeps_colours_and_selection(run3d, browser):
         pg.wait_for_selector("#maps[data-ready='1']", timeout=30000)
         assert pg.is_disabled("#view3d")
         assert "flat has none" in pg.get_attribute("#view3d", "title")
+        # a number colours both maps on one scale: the wider of the two runs' ranges
+        pg.select_option("#colorby", "error")  # (6 and 4 components: other errors)
+        pg.wait_for_function("explorer.legends[1] && explorer.legends[1].key === 'error'")
+        scales = pg.evaluate("explorer.legends.map((l) => [l.scale.lo, l.scale.hi])")
+        own = pg.evaluate("explorer.legends.map((l) => l.col.range)")
+        assert scales[0] == scales[1] == [min(r[0] for r in own), max(r[1] for r in own)]
+        assert own[0] != own[1]
         pg.close()
 
 

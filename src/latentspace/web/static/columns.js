@@ -114,7 +114,7 @@
     return hi > lo ? [lo, hi] : [lo - 0.5, hi + 0.5];
   }
   // per-row RGB of a colouring: {codes, names} or {values}; returns {rgb, legend | scale}
-  function colours(col, ramp) {
+  function colours(col, ramp, range) {  // range: [lo, hi] shared with another map (else the column's own)
     if (col.codes) {
       const pal = palette(col.names.length), rgb = new Uint8Array(col.codes.length * 3), c = col.codes;
       const flat = new Uint8Array(pal.length * 3);
@@ -122,7 +122,7 @@
       for (let i = 0; i < c.length; i++) { const k = 3 * c[i], o = 3 * i; rgb[o] = flat[k]; rgb[o + 1] = flat[k + 1]; rgb[o + 2] = flat[k + 2]; }
       return { rgb: rgb, legend: pal };
     }
-    const v = col.values, stops = RAMPS[ramp || "viridis"], [lo, hi] = col.range || (col.range = robustRange(v));
+    const v = col.values, stops = RAMPS[ramp || "viridis"], [lo, hi] = range || col.range || (col.range = robustRange(v));
     const lut = new Uint8Array(256 * 3);
     for (let k = 0; k < 256; k++) lut.set(rampColour(stops, k / 255), 3 * k);
     const rgb = new Uint8Array(v.length * 3), scale = 255 / (hi - lo);
@@ -240,7 +240,7 @@
   function count(a) { let k = 0; for (let i = 0; i < a.length; i++) k += a[i]; return k; }
 
   global.LatentColumns = {
-    BINS: BINS, bytes: bytes, decode: decode, textIndex: textIndex, textIndexSliced: textIndexSliced, palette: palette, colours: colours, RAMPS: RAMPS,
+    BINS: BINS, bytes: bytes, decode: decode, robustRange: robustRange, textIndex: textIndex, textIndexSliced: textIndexSliced, palette: palette, colours: colours, RAMPS: RAMPS,
     rampColour: rampColour, CrossFilter: CrossFilter, search: search, orBits: orBits, count: count,
   };
 })(typeof window !== "undefined" ? window : this);

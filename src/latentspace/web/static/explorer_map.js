@@ -43,13 +43,20 @@ window.LatentExplorerParts.map = function (ctx) {
   async function recolor() {
     const key = $("colorby").value, t0 = performance.now();
     S.colour = key;
+    const cols = [];
     for (const run of S.runs) {
       const deep = view3d.on && view3d.deep[run.id] === S.maps[run.id] && layers3d.has(run, key);
-      const col = key === "none" ? null : deep ? await layers3d.column(run, key) : await column(run, key), m = S.maps[run.id];
+      cols[run.id] = key === "none" ? null : deep ? await layers3d.column(run, key) : await column(run, key);
+    }
+    // side by side, a number has one scale on both maps: the same colour is the same value
+    const ranges = cols.filter((c) => c && c.values).map((c) => c.range || (c.range = C.robustRange(c.values)));
+    const shared = ranges.length > 1 ? [Math.min(...ranges.map((r) => r[0])), Math.max(...ranges.map((r) => r[1]))] : null;
+    for (const run of S.runs) {
+      const col = cols[run.id], m = S.maps[run.id];
       if (!col || (!col.codes && !col.values)) {
         m.setColors(new Uint8Array(run.n * 3).fill(120)); S.legends[run.id] = null; continue;
       }
-      const c = C.colours(col, key.startsWith("latent:") ? "coolwarm" : "viridis");
+      const c = C.colours(col, key.startsWith("latent:") ? "coolwarm" : "viridis", shared);
       m.setColors(c.rgb);
       S.legends[run.id] = { key: key, col: col, legend: c.legend, scale: c.scale };
     }

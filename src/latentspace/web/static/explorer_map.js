@@ -243,7 +243,8 @@ window.LatentExplorerParts.map = function (ctx) {
     if (!L) return;
     g.save(); g.scale(k, k); right /= k;
     g.font = "12px system-ui, sans-serif"; g.textBaseline = "middle";
-    const rows = L.scale ? 2 : Math.min(L.col.names.length, 24), w = 170, h = 22 + rows * 16;
+    const rows = L.scale ? 2 : Math.min(L.col.names.length, 24), h = 22 + rows * 16;
+    const w = Math.max(170, Math.ceil(g.measureText(L.col.name).width) + 16);  // the whole title
     g.fillStyle = "rgba(255,255,255,0.92)"; g.fillRect(right - w - 8, 8, w, h);
     g.fillStyle = "#1d2330"; g.fillText(L.col.name, right - w, 20);
     if (L.scale) {

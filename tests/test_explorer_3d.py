@@ -341,6 +341,22 @@ def test_3d_switch_keeps_colours_and_selection(run3d, browser):
         )
         pg.evaluate(FRAME)
         assert pg.evaluate(PIXELS)["ink"] > 0
+        # a group keeps its colouring: its halos go under every disc, so inside a dense group the
+        # points' own colours show and the group's colour rings its outline (as in 2-D)
+        shares = pg.evaluate(
+            """async () => { const m = explorer.maps[0], n = m.n;
+            m.setColors(new Uint8Array(n * 3).fill(0).map((_, k) => (k % 3 === 2 ? 255 : 0)));
+            m.setState(new Uint8Array(n).fill(4)); m.draw();
+            await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+            const src = m.snapshot(), g = src.getContext('2d'), d = g.getImageData(0, 0, src.width, src.height).data;
+            let blue = 0, ring = 0;
+            for (let i = 0; i < d.length; i += 4) {
+              if (d[i] < 90 && d[i + 1] < 90 && d[i + 2] > 150) blue++;
+              else if (d[i] > 150 && d[i + 1] < 90 && d[i + 2] > 60 && d[i + 2] < 200) ring++;
+            }
+            m.setState(new Uint8Array(n)); return [blue, ring]; }"""
+        )
+        assert shares[1] > 0 and shares[0] > shares[1], shares  # (one pass of rings: 0.23 as much blue)
         # contours are drawn on the 2-D view; a click on empty space in 3-D says where it works
         assert pg.is_disabled("#contours") and "2-D view" in pg.get_attribute("#contours", "title")
         pg.mouse.click(box["x"] + 3, box["y"] + 3)

@@ -131,10 +131,12 @@
       return p;
     };
     // points: perspective size (clamped), a little fog with depth, round and shaded towards the rim;
-    // the state byte hides, dims (pale, smaller) or rings a point in its group's colour
+    // the state byte hides, dims (pale, smaller) or rings a point in its group's colour: the groups'
+    // halos in a first pass that leaves depth alone, every point's disc over them (as in 2-D, a dense
+    // group shows its outline and keeps its colouring inside)
     this.prog = program(
       "attribute vec3 p; attribute vec3 c; attribute float st; uniform mat4 m; uniform float s; uniform float k;" +
-      "uniform vec2 fog; uniform float halo; uniform vec3 ga; uniform vec3 gb;" +
+      "uniform vec2 fog; uniform float halo; uniform vec3 ga; uniform vec3 gb; uniform float pass;" +
       "varying vec3 v; varying float f; varying float inner; varying vec3 g1; varying vec3 g2;" +
       "void main(){ vec4 q = m * vec4(p, 1.0); gl_Position = q;" +
       " float hid = mod(st, 2.0), dim = mod(floor(st / 2.0), 2.0), a = mod(floor(st / 4.0), 2.0), b = mod(floor(st / 8.0), 2.0);" +
@@ -142,7 +144,7 @@
       " v = c; f = 0.5 * clamp((q.w - fog.x) / fog.y, 0.0, 1.0);" +
       " if (dim > 0.5) { size *= " + DIM_SIZE.toFixed(2) + "; v = mix(c, vec3(0.86), 0.75); }" +
       " inner = 0.5; g1 = a > 0.5 ? ga : gb; g2 = b > 0.5 ? gb : ga;" +
-      " if (a + b > 0.5) { inner = 0.5 * size / (size + halo); size += halo; }" +
+      " if (pass < 0.5) { if (a + b < 0.5) hid = 1.0; inner = 0.0; size += halo; }" +
       " gl_PointSize = size;" +
       " if (hid > 0.5) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; } }",
       "precision mediump float; varying vec3 v; varying float f; varying float inner; varying vec3 g1; varying vec3 g2;" +
@@ -171,6 +173,7 @@
       k: gl.getUniformLocation(this.prog, "k"), fog: gl.getUniformLocation(this.prog, "fog"),
       st: gl.getAttribLocation(this.prog, "st"), halo: gl.getUniformLocation(this.prog, "halo"),
       ga: gl.getUniformLocation(this.prog, "ga"), gb: gl.getUniformLocation(this.prog, "gb"),
+      pass: gl.getUniformLocation(this.prog, "pass"),
       lp: gl.getAttribLocation(this.lineProg, "p"), lm: gl.getUniformLocation(this.lineProg, "m"),
     };
     this.setColors(this.colors);
@@ -308,6 +311,12 @@
       gl.uniform1f(L.k, this.cam.dist);
       const de = Math.hypot(this.eye[0], this.eye[1], this.eye[2]);
       gl.uniform2f(L.fog, de - this.radius, 2 * this.radius);
+      if (this.anyState & 12) {  // some point is in group A or B (state bits 4 and 8)
+        gl.uniform1f(L.pass, 0); gl.depthMask(false);
+        gl.drawArrays(gl.POINTS, 0, this.n);
+        gl.depthMask(true);
+      }
+      gl.uniform1f(L.pass, 1);
       gl.drawArrays(gl.POINTS, 0, this.n);
       gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));  // waits for the GPU
     } else {

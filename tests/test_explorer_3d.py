@@ -508,6 +508,19 @@ def test_3d_view_colours_by_the_3d_layer_and_the_url_keeps_view_and_camera(state
         pg.select_option("#colorby", "layer:sensitivity")
         pg.wait_for_function("explorer.legends[0] && explorer.legends[0].key === 'layer:sensitivity'")
         assert "3-D" not in pg.evaluate("explorer.legends[0].col.name")
+        # a PCA decoder is linear: its sensitivity is one value (kept to 4 digits, past float32's
+        # rounding), drawn in one colour and one histogram bar, not noise spread over the ramp
+        v = s.layers.layers.get("sensitivity")
+        assert np.nanmax(v) == np.nanmin(v)
+        rgb = np.array(pg.evaluate("Array.from(explorer.maps[0].colors)")).reshape(-1, 3)
+        assert len(np.unique(rgb[np.isfinite(v)], axis=0)) == 1
+        assert (
+            pg.evaluate(
+                "(() => { const c = explorer.table.find((c) => c.key === 'layer:sensitivity');"
+                " return new Set(c.bins).size; })()"
+            )
+            == 1
+        )
         pg.select_option("#colorby", "layer:distortion")
         pg.wait_for_function("explorer.legends[0].key === 'layer:distortion'")
         # back to 2-D: the same colouring takes the 2-D map's values

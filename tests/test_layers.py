@@ -111,7 +111,8 @@ def test_sensitivity_and_error_of_a_whitened_pca_run(runs):
     layers = load_layers(run, "pca")
     model = run.load_model()
     W = model.components_.astype(np.float64) * np.sqrt(model.explained_variance_)[:, None]
-    assert np.allclose(layers.get("sensitivity"), np.linalg.norm(W) / np.sqrt(3), rtol=1e-4)
+    assert np.allclose(layers.get("sensitivity"), np.linalg.norm(W) / np.sqrt(3), rtol=1e-3)  # 4 digits
+    assert len(np.unique(layers.get("sensitivity"))) == 1  # linear: one value, no float32 noise
     X, Z = run.load_dataset().X, run.latent_matrix()
     err = np.mean((model.decode(Z).astype(np.float64) - X) ** 2, axis=1)
     assert np.allclose(layers.get("error"), err, rtol=1e-5)

@@ -41,6 +41,9 @@ K = 10  # neighbours of the distortion layer and of the typical neighbour distan
 DIRECTIONS = 4  # random unit directions per point of the sensitivity layer
 SENSITIVITY_ALL = 100_000  # every point up to here; a seeded sample of this many beyond
 STEP = 1e-2  # the sensitivity's step, in units of the latents' median spread per dimension
+# ... a float32 decoder's outputs differenced over that step are good to about 1e-5 relative: the
+# sensitivity is kept to 4 significant digits, so a linear decoder's reads one value, not noise
+SENSITIVITY_DIGITS = 4
 OFF_DATA = 2.0  # a latent farther than this many typical neighbour distances from every real one
 _DECODE_BYTES = 32 << 20  # decoded floats held at once while measuring (per batch)
 _BLOCK_ROWS = 65_536  # rows per block of the neighbour-list comparison
@@ -312,7 +315,16 @@ def decoder_layers(
             sens[a + sel] = np.minimum(np.sqrt(sq) / h, np.finfo(np.float32).max)
         report("map layers: decoding", min(a + per, n), n)
     info = {"directions": int(len(U)), "step": h, "seed": int(seed), "measured": int(measure.sum())}
-    return error, sens, info
+    return error, significant(sens, SENSITIVITY_DIGITS), info
+
+
+def significant(v: np.ndarray, digits: int) -> np.ndarray:
+    """``v`` (float32) rounded to ``digits`` significant digits (zeros, NaN and inf kept)."""
+    v = np.asarray(v, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = 10.0 ** (np.floor(np.log10(np.abs(v))) - (digits - 1))
+        out = np.where(np.isfinite(mag) & (mag > 0), np.round(v / mag) * mag, v)
+    return out.astype(np.float32)
 
 
 def typical_distance(Z: np.ndarray, graph=None, k: int = K, sample: int = 2000, seed: int = 0) -> float:

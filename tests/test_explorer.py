@@ -284,6 +284,9 @@ def test_explorer_in_chromium(server, browser, states):
     pg.click("button[data-tab=samples]")
     pg.click("#sample")
     pg.wait_for_selector("#samples .strip figure img")
+    # the draws on the map are numbered as under their images, and no earlier path stays beside them
+    assert pg.evaluate("explorer.maps[0].extra.map((e) => e.label)") == [str(k) for k in range(1, 9)]
+    assert pg.evaluate("explorer.maps[0].paths.length") == 0
     log.shot("explorer.png")
     assert log.errors == []
     assert log.external(server) == []

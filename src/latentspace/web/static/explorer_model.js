@@ -275,7 +275,7 @@ window.LatentExplorerParts.model = function (ctx) {
       m.highlight = r.rows;
       S.spaceRows = r.rows; S.spacePoint = r.point;
     }
-    m.extra = [{ x: x, y: y, color: "#2ca02c" }]; m.drawOverlay();
+    m.paths = []; m.extra = [{ x: x, y: y, color: "#2ca02c" }]; m.drawOverlay();
     buildSliders(run, r.z);
   }
 
@@ -358,7 +358,8 @@ window.LatentExplorerParts.model = function (ctx) {
     showTab("samples");
     const r = await api("runs/" + run.id + "/sample", { n: 8, seed: seed++ }, $("samples"));
     const m = S.maps[run.id];
-    m.extra = r.positions.map((p) => ({ x: p[0], y: p[1], color: "#ff7f0e" })); m.drawOverlay();
+    m.paths = [];  // (an earlier path or attribute line is not these draws')
+    m.extra = r.positions.map((p, k) => ({ x: p[0], y: p[1], color: "#ff7f0e", label: String(k + 1) })); m.drawOverlay();
     if (run.has_decoder) {
       fill($("samples").querySelector(".strip"), r.items.map((it, k) => figure(run, it, "sample " + (k + 1))));
     } else {

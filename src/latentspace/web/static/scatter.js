@@ -1,6 +1,6 @@
 /* latentspace scatter: a map of many points, with pan (drag), zoom (wheel, around the pointer), hover
  * and click (nearest point through a grid index), lasso selection (shift-drag, or lassoMode), and on
- * an overlay: highlighted points, marks, extra points and paths. Each point has a state byte
+ * an overlay: highlighted points, marks, extra points ({x, y, color, label}) and paths. Each point has a state byte
  * (setState): 1 hidden (filtered out), 2 dimmed (not a search match), 4 in group A, 8 in group B;
  * groups are drawn as coloured halos, with no cap on their size. Draws are coalesced to one per
  * animation frame (requestDraw); lastDrawMs is the time of the last frame, the GPU's work included.
@@ -299,6 +299,11 @@
       c.fillStyle = e.color || "#ff7f0e"; c.strokeStyle = "#000";
       c.beginPath(); c.moveTo(s[0], s[1] - 6); c.lineTo(s[0] + 5, s[1] + 4); c.lineTo(s[0] - 5, s[1] + 4); c.closePath();
       c.fill(); c.stroke();
+      if (e.label) {  // e.g. a sample's number, as under its image
+        c.font = "bold 11px system-ui, sans-serif"; c.lineWidth = 3; c.strokeStyle = "#fff";
+        c.strokeText(e.label, s[0] + 6, s[1] - 5); c.fillStyle = "#111"; c.fillText(e.label, s[0] + 6, s[1] - 5);
+        c.lineWidth = 1; c.strokeStyle = "#000";
+      }
     }
     if (this.selected >= 0) {
       const s = this.toScreen(this.x[this.selected], this.y[this.selected]);

@@ -125,7 +125,7 @@ window.LatentExplorerParts.model = function (ctx) {
 
   // --- the selected item ------------------------------------------------------------------------------
   async function select(i) {
-    S.selected = i;
+    S.selected = i; S.clickMark = null;
     const figs = [];
     let first = null;
     for (const run of S.runs) {
@@ -200,7 +200,9 @@ window.LatentExplorerParts.model = function (ctx) {
       }
       support($("sliders").querySelector(".support"), r.data_distance);
       const m = S.maps[run.id];
-      m.extra = [{ x: r.position[0], y: r.position[1], color: "#ff7f0e" }];
+      // the slider's point where it lands, beside the clicked spot it started from (when it did)
+      const mark = S.clickMark && S.clickMark.rid === run.id ? [S.clickMark] : [];
+      m.extra = mark.concat([{ x: r.position[0], y: r.position[1], color: "#ff7f0e" }]);
       m.drawOverlay();
       S.decodes++;
     } finally {
@@ -275,7 +277,8 @@ window.LatentExplorerParts.model = function (ctx) {
       m.highlight = r.rows;
       S.spaceRows = r.rows; S.spacePoint = r.point;
     }
-    m.paths = []; m.extra = [{ x: x, y: y, color: "#2ca02c" }]; m.drawOverlay();
+    S.clickMark = { rid: run.id, x: x, y: y, color: "#2ca02c" };
+    m.paths = []; m.extra = [S.clickMark]; m.drawOverlay();
     buildSliders(run, r.z);
   }
 
@@ -358,7 +361,7 @@ window.LatentExplorerParts.model = function (ctx) {
     showTab("samples");
     const r = await api("runs/" + run.id + "/sample", { n: 8, seed: seed++ }, $("samples"));
     const m = S.maps[run.id];
-    m.paths = [];  // (an earlier path or attribute line is not these draws')
+    m.paths = []; S.clickMark = null;  // (an earlier path, line or click is not these draws')
     m.extra = r.positions.map((p, k) => ({ x: p[0], y: p[1], color: "#ff7f0e", label: String(k + 1) })); m.drawOverlay();
     if (run.has_decoder) {
       fill($("samples").querySelector(".strip"), r.items.map((it, k) => figure(run, it, "sample " + (k + 1))));

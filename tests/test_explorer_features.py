@@ -627,7 +627,9 @@ def test_contours_captions_and_the_off_data_warning(served, log):
     assert "off" in pg.get_attribute("#space .support", "class")
     # the clicked spot stays marked once the slider's decode has placed its point
     pg.wait_for_function("explorer.maps[0].extra.length === 2")
-    assert pg.evaluate("[explorer.maps[0].extra[0].x, explorer.maps[0].extra[0].y]") == pytest.approx(q.tolist())
+    assert pg.evaluate("[explorer.maps[0].extra[0].x, explorer.maps[0].extra[0].y]") == pytest.approx(
+        q.tolist()
+    )
     pg.click("#contours")
     pg.wait_for_function("explorer.maps[0].contours.length === 0")
     assert log.errors == []

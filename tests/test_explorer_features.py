@@ -231,7 +231,14 @@ def test_a_search_before_the_texts_arrive_asks_the_server(served, log):
     url, state = served
     pg, held = log.page, []
     j = next(j for j, c in enumerate(state.columns) if c.key == "meta:caption")
-    pg.route(f"**/api/runs/0/columns/{j}/text", lambda route: held.append(route))  # held: not answered yet
+
+    def hold(route):  # the first request is held (not answered yet); any other goes through
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    pg.route(f"**/api/runs/0/columns/{j}/text", hold)
     open_page(log, url)
     pg.wait_for_timeout(300)
     assert len(held) == 1 and pg.evaluate(
@@ -245,6 +252,7 @@ def test_a_search_before_the_texts_arrive_asks_the_server(served, log):
     pg.wait_for_function("explorer.table.find((c) => c.key === 'meta:caption').lazy === undefined")
     pg.fill("#search", "")
     assert search(pg, q)["rows"] == np.flatnonzero(expect).tolist()  # now from the page's own texts
+    pg.unroute_all(behavior="wait")  # no route handler left pending when the page closes
     assert log.errors == []
 
 

@@ -98,8 +98,13 @@ def add_model_routes(api: FastAPI, state, batchers: list[DecodeBatcher]) -> None
         b = await body(request, InverseBody, s)
         z = s.lmap.inverse(np.array([b.point], np.float32))[0]
         z = np.clip(z, s.mean - MAX_SPAN * s.std, s.mean + MAX_SPAN * s.std).astype(np.float32)
-        # how far the point lies from the real latents, and the click from the items on the map
-        near = {"data_distance": data_distance(s, z), "map_distance": s.map_support(b.point)}
+
+        # how far the point lies from the real latents, and the click from the items on the map: scans
+        # of every row (0.5 s a click at 1M rows), so in a worker thread, not on the event loop
+        def support():
+            return {"data_distance": data_distance(s, z), "map_distance": s.map_support(b.point)}
+
+        near = await asyncio.get_running_loop().run_in_executor(None, support)
         if not s.has_decoder:  # the real items nearest the clicked place, in map space
             idx, dist = s.nearest_on_map(b.point, MAP_NEAREST)
             zl = z.astype(np.float64).tolist()

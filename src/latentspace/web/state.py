@@ -204,11 +204,12 @@ class RunState:
             rows = np.random.default_rng(0).choice(self.n, min(self.n, 2000), replace=False)
             _, d = knn(emb, emb[rows], min(K + 1, self.n))  # the first is the item itself
             kept = self._map_spacing = (self.lmap, float(np.median(d[:, -1])))
-        idx, dist = self.nearest_on_map(point, 1)
-        t, d = kept[1], float(dist[0])
+        d2 = ((emb.astype(np.float64) - np.asarray(point, np.float64)) ** 2).sum(1)  # one point: a plain scan
+        row = int(np.argmin(d2))
+        t, d = kept[1], float(np.sqrt(d2[row]))
         ratio = d / t if t > 0 else None
         return {
-            "row": int(idx[0]),
+            "row": row,
             "distance": d,
             "typical": t,
             "ratio": ratio,
@@ -243,11 +244,12 @@ class RunState:
 
     def warm(self) -> None:
         """Run the map's transform once (UMAP's compiles on its first call: seconds), so the first
-        prior draw a person asks for answers at once."""
+        prior draw a person asks for answers at once; and measure the map's spacing for clicks."""
         from ..maps import get_method
 
         if not get_method(self.lmap.method).exact_transform:  # not under the model's lock: decodes go on
             self.lmap.transform(self.Z[:2])
+        self.map_support(self.lmap.embedding[0])  # the map's typical spacing, measured once (1 s at 1M rows)
 
 
 def load_state(rid: int, path, map_method: str | None = None, wait_layers: bool = False) -> RunState:

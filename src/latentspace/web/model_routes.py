@@ -100,7 +100,7 @@ def add_model_routes(api: FastAPI, state, batchers: list[DecodeBatcher]) -> None
         z = np.clip(z, s.mean - MAX_SPAN * s.std, s.mean + MAX_SPAN * s.std).astype(np.float32)
 
         # how far the point lies from the real latents, and the click from the items on the map: scans
-        # of every row (0.5 s a click at 1M rows), so in a worker thread, not on the event loop
+        # of every row (about 20 ms a click at 1M rows), so in a worker thread, not on the event loop
         def support():
             return {"data_distance": data_distance(s, z), "map_distance": s.map_support(b.point)}
 
